@@ -1,0 +1,277 @@
+"""The ``emosynth`` command line: one thin command per capability; all logic lives in the library."""
+
+from __future__ import annotations
+
+import json
+import sys
+from contextlib import contextmanager
+from pathlib import Path
+from typing import List, Optional
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.table import Table
+
+from .errors import EmosynthError
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, rich_markup_mode=None,
+                  help="Predict the emotion an image conveys (category, valence, arousal, dominance on the "
+                       "SAM 1-9 scale) and synthesise images for a chosen emotion.")
+data_app = typer.Typer(no_args_is_help=True, help="Look at data sets before training on them.")
+app.add_typer(data_app, name="data")
+
+out = Console()
+err = Console(stderr=True)
+
+DATASET_HELP = ("Data set: 'oasis' or 'emotion6' (under the data root, official layout), a CSV with a path "
+                "column and category/valence/arousal/dominance columns, or a folder with one sub-folder per "
+                "category. Repeat to combine.")
+DATA_ROOT_HELP = "Folder holding oasis/, emotion6/ and lexicons/ (default: $EMOSYNTH_DATA)."
+
+
+@contextmanager
+def _progress(total: int, what: str, quiet: bool):
+    """A rich progress bar on stderr; yields an ``advance(k)`` callable."""
+    if quiet or total == 0:
+        yield lambda k=1: None
+        return
+    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
+                  console=err, transient=True) as bar:
+        task = bar.add_task(what, total=total)
+        yield lambda k=1: bar.advance(task, k)
+
+
+def _image_paths(inputs: list[Path]) -> list[Path]:
+    from .errors import ImageError
+    from .imageio import IMAGE_SUFFIXES
+
+    paths: list[Path] = []
+    for p in inputs:
+        if p.is_dir():
+            found = sorted(q for q in p.rglob("*") if q.is_file() and q.suffix.lower() in IMAGE_SUFFIXES)
+            if not found:
+                raise ImageError(f"{p}: folder holds no images ({', '.join(sorted(IMAGE_SUFFIXES))})")
+            paths.extend(found)
+        elif p.exists():
+            paths.append(p)
+        else:
+            raise ImageError(f"{p}: no such file or folder")
+    return paths
+
+
+# ---------------------------------------------------------------------------- predict
+
+
+@app.command()
+def predict(
+    images: List[Path] = typer.Argument(None, help="Image files or folders (searched recursively). "
+                                                   "None: the sample photos that ship with emosynth."),
+    model: Optional[Path] = typer.Option(None, "--model", help="A saved model folder (default: the packaged model)."),
+    as_json: bool = typer.Option(False, "--json", help="One JSON object per image, one per line."),
+    engine: str = typer.Option("auto", help="auto (fast path), onnx, torch or eager (plain fp32)."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
+):
+    """Predict each image's emotion: top category and its probability, valence, arousal, dominance (1-9).
+
+    With --json each line is {"path", "category", "probabilities": {label: p}, "valence", "arousal",
+    "dominance"}; V, A, D are on the SAM 1-9 scale and the probabilities sum to 1.
+    """
+    from .models.predictor import Predictor
+    from .samples import sample_paths
+
+    paths = _image_paths(images) if images else sample_paths()
+    predictor = Predictor.load(model)
+    with _progress(len(paths), "scoring", quiet or as_json) as advance:
+        records = predictor.predict(paths, engine=engine, progress=advance)
+    if as_json:
+        for r in records:
+            sys.stdout.write(json.dumps(r) + "\n")
+        return
+    table = Table(title=f"emotion ({predictor.config.backbone}; V, A, D on the SAM 1-9 scale)")
+    for col in ("image", "category", "p", "valence", "arousal", "dominance"):
+        table.add_column(col, justify="left" if col in ("image", "category") else "right")
+    for r in records:
+        cat = r.get("category", "-")
+        p = f"{r['probabilities'][cat]:.2f}" if "probabilities" in r else "-"
+        table.add_row(r["path"], cat, p, f"{r['valence']:.2f}", f"{r['arousal']:.2f}", f"{r['dominance']:.2f}")
+    out.print(table)
+    if predictor.sources_.get("dominance", "").startswith("lexicon"):
+        out.print("dominance: trained on lexicon-derived labels (Warriner et al. 2013), not rated dominance",
+                  style="dim")
+
+
+# ---------------------------------------------------------------------------- train / evaluate
+
+
+def _features(predictor, data, quiet):
+    ex = predictor.extractor()
+    with _progress(len(data), f"features ({ex.config.backbone})", quiet) as advance:
+        return ex.extract(data.paths, data.where, progress=advance)
+
+
+def _config(backbone, weights, pooling, flip, seed):
+    from .models.predictor import PredictorConfig
+
+    return PredictorConfig(backbone=backbone, weights=str(weights) if weights else None, pooling=pooling,
+                           flip=flip, seed=seed)
+
+
+@app.command()
+def train(
+    dataset: List[str] = typer.Option(..., "--dataset", help=DATASET_HELP),
+    out_dir: Path = typer.Option(..., "--out", help="Folder to write the model to (model.json + heads.npz)."),
+    backbone: str = typer.Option("efficientnet-lite0", help="Backbone name (see 'emosynth backbones')."),
+    weights: Optional[Path] = typer.Option(None, help="Checkpoint for torchvision-format backbones."),
+    pooling: str = typer.Option("avg", help="avg, or avgmax (mean and max of the last feature map)."),
+    flip: bool = typer.Option(False, help="Average features of the image and its mirror image."),
+    cv_folds: int = typer.Option(0, "--cv-folds", help="Also cross-validate with this many grouped folds and "
+                                                       "write the metrics into the model card (0: skip)."),
+    data_root: Optional[Path] = typer.Option(None, help=DATA_ROOT_HELP),
+    scale: str = typer.Option("1-9", help="Rating scale of V/A/D columns in CSV data sets, e.g. 1-7."),
+    seed: int = typer.Option(0, help="Seed for the inner and outer folds."),
+    quiet: bool = typer.Option(False, "--quiet", "-q"),
+):
+    """Train the predictor's heads on one or more data sets and save it with a model card."""
+    from .data import combine, load_datasets
+    from .evaluate import cross_validate
+    from .models.predictor import Predictor
+
+    sets = load_datasets(dataset, data_root, scale=scale)
+    cfg = _config(backbone, weights, pooling, flip, seed)
+    predictor = Predictor(cfg)
+    data, _ = combine(sets)
+    feats = _features(predictor, data, quiet)
+    card: dict = {"backbone": backbone, "datasets": [s.name for s in sets],
+                  "command": "emosynth " + " ".join(sys.argv[1:]) if sys.argv[0].endswith("emosynth") else None}
+    if cv_folds:
+        with _progress(cv_folds, "cross-validating", quiet) as advance:
+            metrics = cross_validate(lambda: Predictor(cfg), sets, feats, cv_folds, seed, progress=advance)
+        card["evaluation"] = {"protocol": f"grouped {cv_folds}-fold CV (OASIS grouped by theme), seed {seed}, "
+                                          "trained on all data sets, scored per data set; mean and sd over folds",
+                              "datasets": metrics}
+    predictor.fit_features(data, feats)
+    predictor.save(out_dir, card)
+    if not quiet:
+        err.print(f"saved {out_dir} ({len(data)} images: {', '.join(f'{s.name} {len(s)}' for s in sets)})")
+        if cv_folds:
+            _print_metrics(card["evaluation"]["datasets"])
+
+
+def _print_metrics(metrics: dict):
+    table = Table(title="cross-validated (mean ± sd over folds)")
+    for col in ("data set", "target", "metric", "value"):
+        table.add_column(col)
+    for name, targets in metrics.items():
+        for target, ms in targets.items():
+            for m, v in ms.items():
+                if not m.endswith("_sd"):
+                    table.add_row(name, target, m, f"{v:.3f} ± {ms.get(m + '_sd', 0):.3f}")
+    out.print(table)
+
+
+@app.command()
+def evaluate(
+    dataset: List[str] = typer.Option(..., "--dataset", help=DATASET_HELP),
+    backbone: str = typer.Option("efficientnet-lite0", help="Backbone name (see 'emosynth backbones')."),
+    weights: Optional[Path] = typer.Option(None, help="Checkpoint for torchvision-format backbones."),
+    pooling: str = typer.Option("avg", help="avg or avgmax."),
+    flip: bool = typer.Option(False, help="Average features of the image and its mirror image."),
+    folds: int = typer.Option(5, help="Number of grouped folds."),
+    seed: int = typer.Option(0, help="Seed of the fold assignment."),
+    data_root: Optional[Path] = typer.Option(None, help=DATA_ROOT_HELP),
+    scale: str = typer.Option("1-9", help="Rating scale of V/A/D columns in CSV data sets."),
+    as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
+    quiet: bool = typer.Option(False, "--quiet", "-q"),
+):
+    """Grouped k-fold cross-validation: Pearson r, MAE and CCC for V, A, D; accuracy, macro-F1 and
+    KL(raters || model) for categories; mean and sd over folds, per data set."""
+    from .data import combine, load_datasets
+    from .evaluate import cross_validate
+    from .models.predictor import Predictor
+
+    sets = load_datasets(dataset, data_root, scale=scale)
+    cfg = _config(backbone, weights, pooling, flip, seed)
+    data, _ = combine(sets)
+    feats = _features(Predictor(cfg), data, quiet or as_json)
+    with _progress(folds, "cross-validating", quiet or as_json) as advance:
+        metrics = cross_validate(lambda: Predictor(cfg), sets, feats, folds, seed, progress=advance)
+    result = {"backbone": backbone, "pooling": pooling, "flip": flip, "folds": folds, "seed": seed,
+              "datasets": metrics,
+              "label_sources": {s.name: s.sources for s in sets}}
+    if as_json:
+        sys.stdout.write(json.dumps(result) + "\n")
+    else:
+        _print_metrics(metrics)
+
+
+# ---------------------------------------------------------------------------- data / backbones
+
+
+@data_app.command("summary")
+def data_summary(
+    dataset: List[str] = typer.Option(..., "--dataset", help=DATASET_HELP),
+    data_root: Optional[Path] = typer.Option(None, help=DATA_ROOT_HELP),
+    scale: str = typer.Option("1-9", help="Rating scale of V/A/D columns in CSV data sets."),
+    as_json: bool = typer.Option(False, "--json"),
+):
+    """Counts, label ranges (on 1-9, with where each label came from) and class balance."""
+    from .data import load_datasets
+
+    summaries = [d.summary() for d in load_datasets(dataset, data_root, scale=scale)]
+    if as_json:
+        sys.stdout.write(json.dumps(summaries) + "\n")
+        return
+    for s in summaries:
+        out.print(f"[bold]{s['name']}[/bold]: {s['images']} images in {s['groups']} groups")
+        for target, info in s["labels"].items():
+            if target == "category":
+                counts = ", ".join(f"{k} {v}" for k, v in info["argmax_counts"].items())
+                out.print(f"  category ({info['source']}): raters' argmax: {counts}")
+            else:
+                out.print(f"  {target} ({info['source']}): n {info['n']}, {info['min']:.2f}-{info['max']:.2f}, "
+                          f"mean {info['mean']:.2f} ± {info['sd']:.2f}")
+
+
+@app.command()
+def backbones():
+    """List the backbones, their input size and where their weights come from."""
+    from .errors import WeightsError
+    from .models.backbones import BACKBONES
+
+    table = Table()
+    for col in ("name", "input", "weights"):
+        table.add_column(col)
+    for name, spec in BACKBONES.items():
+        try:
+            status = str(spec.weights_file(None))
+        except WeightsError:
+            status = "not on this machine (--weights PATH)"
+        table.add_row(name, f"{spec.input_size} px", status)
+    out.print(table)
+
+
+def main(argv: list[str] | None = None):
+    """Entry point: user errors print one line and exit 2, never a traceback."""
+    try:
+        app(args=argv, standalone_mode=False)
+    except EmosynthError as e:
+        err.print(f"error: {e}", highlight=False, markup=False, soft_wrap=True)
+        sys.exit(2)
+    except typer.Exit as e:
+        sys.exit(e.exit_code)
+    except Exception as e:  # click usage errors
+        import click
+
+        if isinstance(e, click.exceptions.ClickException):
+            e.show()
+            sys.exit(2)
+        if isinstance(e, click.exceptions.Abort):
+            err.print("aborted")
+            sys.exit(130)
+        raise
+    sys.exit(0)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,229 @@
+"""Readers for OASIS, Emotion6 (official layouts) and the generic formats users bring."""
+
+from __future__ import annotations
+
+import io
+import re
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from ..emotions import EMOTION6_LABELS, CategorySet, Lexicon, parse_scale, to_sam
+from ..errors import DataError, ScaleError
+from ..imageio import IMAGE_SUFFIXES, list_images
+from ._dataset import Dataset
+
+OASIS_SCALE = (1.0, 7.0)
+LEXICON_NOTE = "lexicon-derived (Warriner et al. 2013)"
+
+
+def _read_text(path: Path) -> str:
+    try:
+        raw = path.read_bytes()
+    except OSError as err:
+        raise DataError(f"{path}: cannot read ({err.strerror})") from None
+    # OASIS.csv ends lines with CR only (old Mac); normalise every convention to LF.
+    return raw.decode("utf-8-sig", errors="replace").replace("\r\n", "\n").replace("\r", "\n")
+
+
+def _require_columns(df: pd.DataFrame, cols, path: Path):
+    missing = [c for c in cols if c not in df.columns]
+    if missing:
+        raise DataError(f"{path}: missing column(s) {', '.join(missing)}; found {', '.join(map(str, df.columns))}")
+
+
+def _numeric(df: pd.DataFrame, col: str, path: Path, row_offset: int = 2) -> np.ndarray:
+    """A column as floats; a non-number names its row (row 1 is the header)."""
+    v = pd.to_numeric(df[col], errors="coerce")
+    bad = v.isna() & df[col].notna() & (df[col].astype(str).str.strip() != "")
+    if bad.any():
+        i = int(np.flatnonzero(bad.to_numpy())[0])
+        raise DataError(f"{path} row {i + row_offset}: {col} is {df[col].iloc[i]!r}, not a number")
+    return v.to_numpy(dtype=float)
+
+
+def _scaled(values: np.ndarray, scale, col: str, path: Path, row_offset: int = 2) -> np.ndarray:
+    low, high = parse_scale(scale)
+    bad = np.isfinite(values) & ((values < low) | (values > high))
+    if bad.any():
+        i = int(np.flatnonzero(bad)[0])
+        raise ScaleError(f"{path} row {i + row_offset}: {col} {values[i]:g} is outside its declared scale "
+                         f"{low:g}-{high:g}")
+    return to_sam(values, (low, high), what=col)
+
+
+def theme_group(theme: str) -> str:
+    """OASIS grouping key: the theme without its trailing number ("Baby 10" -> "Baby")."""
+    return re.sub(r"\s*\d+\s*$", "", theme.strip()) or theme.strip()
+
+
+def read_oasis(root: str | Path, lexicon: Lexicon | None = None) -> Dataset:
+    """OASIS in its official layout: ``OASIS.csv`` and ``images/<Theme>.jpg``.
+
+    Valence and arousal (1–7) are mapped to 1–9, the originals kept in ``original``.
+    Dominance (not rated) is estimated from the theme's words when ``lexicon`` is given.
+    """
+    root = Path(root)
+    csv = root / "OASIS.csv"
+    if not csv.is_file():
+        raise DataError(f"OASIS table not found: {csv} (expected the official layout: OASIS.csv and images/)")
+    df = pd.read_csv(io.StringIO(_read_text(csv)), dtype={"Theme": str})
+    _require_columns(df, ["Theme", "Valence_mean", "Arousal_mean"], csv)
+    if len(df) == 0:
+        raise DataError(f"{csv}: no rows")
+    themes = df["Theme"].fillna("").astype(str)
+    paths, where = [], []
+    for i, theme in enumerate(themes):
+        # Two themes carry a trailing space in the table but not in the file name.
+        p = root / "images" / f"{theme.strip()}.jpg"
+        if not p.is_file():
+            raise DataError(f"{csv} row {i + 2}: image not found: {p}")
+        paths.append(p)
+        where.append(f"{csv.name} row {i + 2}")
+    v = _scaled(_numeric(df, "Valence_mean", csv), OASIS_SCALE, "Valence_mean", csv)
+    a = _scaled(_numeric(df, "Arousal_mean", csv), OASIS_SCALE, "Arousal_mean", csv)
+    d = np.full(len(df), np.nan)
+    sources = {"valence": "rated (1-7 mapped to 1-9)", "arousal": "rated (1-7 mapped to 1-9)"}
+    if lexicon is not None:
+        d = np.array([lexicon.dominance_of_theme(t) for t in themes])
+        sources["dominance"] = LEXICON_NOTE + " from theme words"
+    original = df.rename(columns={df.columns[0]: "id"}) if df.columns[0].startswith("Unnamed") else df.copy()
+    original["Theme"] = themes.str.strip()
+    return Dataset(
+        name="oasis", paths=paths, where=where,
+        groups=np.array([theme_group(t) for t in themes]),
+        vad=np.stack([v, a, d], axis=1), probabilities=None, categories=None,
+        sources=sources, original=original,
+    )
+
+
+def read_emotion6(root: str | Path, lexicon: Lexicon | None = None) -> Dataset:
+    """Emotion6 in its official layout: ``ground_truth.txt`` and ``images/<keyword>/<n>.jpg``.
+
+    Categories are the raters' 7-way distribution (never the folder keyword); valence and
+    arousal are already on 1–9. Dominance is the distribution-weighted lexicon estimate.
+    """
+    root = Path(root)
+    gt = root / "ground_truth.txt"
+    if not gt.is_file():
+        raise DataError(f"Emotion6 ground truth not found: {gt} (expected ground_truth.txt and images/)")
+    df = pd.read_csv(io.StringIO(_read_text(gt)), sep="\t")
+    df.columns = [c.strip().strip("[]").strip() for c in df.columns]
+    prob_cols = [f"prob. {c}" for c in EMOTION6_LABELS]
+    _require_columns(df, ["image_filename", "valence", "arousal", *prob_cols], gt)
+    if len(df) == 0:
+        raise DataError(f"{gt}: no rows")
+    paths, where = [], []
+    for i, name in enumerate(df["image_filename"].astype(str)):
+        p = root / "images" / name.strip()
+        if not p.is_file():
+            raise DataError(f"{gt} row {i + 2}: image not found: {p}")
+        paths.append(p)
+        where.append(f"{gt.name} row {i + 2}")
+    v = _scaled(_numeric(df, "valence", gt), (1, 9), "valence", gt)
+    a = _scaled(_numeric(df, "arousal", gt), (1, 9), "arousal", gt)
+    probs = np.stack([_numeric(df, c, gt) for c in prob_cols], axis=1)
+    _check_distribution(probs, gt)
+    probs = probs / probs.sum(axis=1, keepdims=True)
+    d = np.full(len(df), np.nan)
+    sources = {"valence": "rated", "arousal": "rated", "category": "rated (7-way rater distribution)"}
+    if lexicon is not None:
+        d = lexicon.dominance_of_distribution(probs, CategorySet(EMOTION6_LABELS))
+        sources["dominance"] = LEXICON_NOTE + " from category words weighted by the rater distribution"
+    return Dataset(
+        name="emotion6", paths=paths, where=where,
+        groups=df["image_filename"].astype(str).to_numpy(),
+        vad=np.stack([v, a, d], axis=1), probabilities=probs, categories=CategorySet(EMOTION6_LABELS),
+        sources=sources, original=df,
+    )
+
+
+def _check_distribution(probs: np.ndarray, path: Path, row_offset: int = 2):
+    bad = ~np.isfinite(probs).all(axis=1) | (probs < 0).any(axis=1) | (probs > 1 + 1e-6).any(axis=1)
+    s = probs.sum(axis=1)
+    bad |= ~np.isclose(s, 1.0, atol=0.02)
+    if bad.any():
+        i = int(np.flatnonzero(bad)[0])
+        raise ScaleError(f"{path} row {i + row_offset}: category probabilities must lie in 0-1 and sum to 1 "
+                         f"(they sum to {s[i]:.3g})")
+
+
+def read_table(path: str | Path, scale="1-9", *, path_column: str = "path",
+               categories: CategorySet | None = None) -> Dataset:
+    """A user's CSV: a path column plus any of category / valence / arousal / dominance.
+
+    ``scale`` declares the rating scale of the V/A/D columns ("1-9", "1-7", "0-1", ...);
+    they are mapped onto 1–9. Image paths are relative to the CSV's folder. A ``group``
+    column, if present, keeps related images in the same fold.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise DataError(f"table not found: {path}")
+    try:
+        df = pd.read_csv(io.StringIO(_read_text(path)), dtype={path_column: str})
+    except (pd.errors.ParserError, pd.errors.EmptyDataError) as err:
+        raise DataError(f"{path}: not a readable CSV ({str(err).splitlines()[0]})") from None
+    df.columns = [str(c).strip() for c in df.columns]
+    _require_columns(df, [path_column], path)
+    dims = [c for c in ("valence", "arousal", "dominance") if c in df.columns]
+    if not dims and "category" not in df.columns:
+        raise DataError(f"{path}: needs at least one label column: category, valence, arousal or dominance")
+    if len(df) == 0:
+        raise DataError(f"data set {path.stem!r} is empty: {path} has no rows")
+    paths, where = [], []
+    for i, rel in enumerate(df[path_column]):
+        if not isinstance(rel, str) or not rel.strip():
+            raise DataError(f"{path} row {i + 2}: empty {path_column}")
+        p = Path(rel.strip())
+        p = p if p.is_absolute() else path.parent / p
+        if not p.is_file():
+            raise DataError(f"{path} row {i + 2}: image not found: {p}")
+        paths.append(p)
+        where.append(f"{path.name} row {i + 2}")
+    vad = np.full((len(df), 3), np.nan)
+    sources = {}
+    for j, dim in enumerate(("valence", "arousal", "dominance")):
+        if dim in df.columns:
+            vad[:, j] = _scaled(_numeric(df, dim, path), scale, dim, path)
+            sources[dim] = "rated" if parse_scale(scale) == (1.0, 9.0) else f"rated ({scale} mapped to 1-9)"
+    probs, cats = None, None
+    if "category" in df.columns:
+        labels = df["category"].astype("string").str.strip()
+        known = labels.dropna()
+        known = known[known != ""]
+        cats = categories or CategorySet(tuple(dict.fromkeys(sorted(known.unique()))))
+        probs = np.full((len(df), len(cats)), np.nan)
+        for i, lab in enumerate(labels):
+            if pd.isna(lab) or lab == "":
+                continue
+            if lab not in cats.names:
+                raise DataError(f"{path} row {i + 2}: unknown category {lab!r}; expected one of {', '.join(cats.names)}")
+            probs[i] = cats.one_hot(lab)
+        sources["category"] = "rated (one label per image)"
+    groups = df["group"].astype(str).to_numpy() if "group" in df.columns else np.array([str(p) for p in paths])
+    return Dataset(name=path.stem, paths=paths, where=where, groups=groups, vad=vad,
+                   probabilities=probs, categories=cats, sources=sources, original=df)
+
+
+def read_folders(root: str | Path) -> Dataset:
+    """A folder per category: ``root/<category>/<image>``; the folder name is the label."""
+    root = Path(root)
+    if not root.is_dir():
+        raise DataError(f"folder not found: {root}")
+    subdirs = sorted(d for d in root.iterdir() if d.is_dir() and not d.name.startswith("."))
+    if not subdirs:
+        raise DataError(f"{root}: expected one sub-folder per category holding images")
+    cats = CategorySet(tuple(d.name for d in subdirs))
+    paths, labels = [], []
+    for j, d in enumerate(subdirs):
+        for p in list_images(d):
+            paths.append(p)
+            labels.append(j)
+    if not paths:
+        raise DataError(f"data set {root.name!r} is empty: no images ({', '.join(sorted(IMAGE_SUFFIXES))}) "
+                        f"in the category folders of {root}")
+    probs = np.eye(len(cats))[labels]
+    return Dataset(name=root.name, paths=paths, where=[f"folder {p.parent.name}/" for p in paths],
+                   groups=np.array([str(p) for p in paths]), vad=np.full((len(paths), 3), np.nan),
+                   probabilities=probs, categories=cats, sources={"category": "folder name"})

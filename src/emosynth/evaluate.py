@@ -1,0 +1,81 @@
+"""Metrics and grouped k-fold cross-validation of the predictor.
+
+Regression (V, A, D on 1–9): Pearson r, mean absolute error, Lin's concordance (CCC).
+Categories: accuracy of the argmax against the raters' argmax, macro-F1, and the mean
+KL(raters ‖ model) in nats.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from scipy.stats import pearsonr
+from sklearn.metrics import f1_score
+
+from .data import Dataset, combine, grouped_folds
+from .emotions import DIMENSIONS
+from .models.heads import kl_rows
+
+
+def regression_metrics(y: np.ndarray, pred: np.ndarray) -> dict:
+    y, pred = np.asarray(y, float), np.asarray(pred, float)
+    r = float(pearsonr(y, pred)[0]) if len(y) > 2 and y.std() > 0 and pred.std() > 0 else 0.0
+    mae = float(np.abs(y - pred).mean())
+    cov = ((y - y.mean()) * (pred - pred.mean())).mean()
+    ccc = float(2 * cov / (y.var() + pred.var() + (y.mean() - pred.mean()) ** 2))
+    return {"r": r, "mae": mae, "ccc": ccc}
+
+
+def category_metrics(P: np.ndarray, Q: np.ndarray) -> dict:
+    """``P``: rater distributions (n, k); ``Q``: predicted distributions (n, k)."""
+    t, p = P.argmax(1), Q.argmax(1)
+    return {"accuracy": float((t == p).mean()),
+            "macro_f1": float(f1_score(t, p, average="macro", labels=np.unique(t), zero_division=0)),
+            "kl": float(kl_rows(P, Q).mean())}
+
+
+def score_dataset(data: Dataset, pred: dict) -> dict:
+    """Metrics for every label ``data`` carries, against ``pred`` (``Predictor.predict_features`` output)."""
+    out = {}
+    for j, dim in enumerate(DIMENSIONS):
+        m = data.has(dim)
+        if m.sum() > 2:
+            out[dim] = regression_metrics(data.vad[m, j], pred["vad"][m, j])
+    m = data.has("category")
+    if m.any() and "probabilities" in pred:
+        out["category"] = category_metrics(data.probabilities[m], pred["probabilities"][m])
+    return out
+
+
+def _mean_sd(per_fold: list[dict]) -> dict:
+    """{target: {metric: mean, metric_sd: sd}} over folds."""
+    out: dict = {}
+    for target in per_fold[0]:
+        out[target] = {}
+        for metric in per_fold[0][target]:
+            vals = np.array([f[target][metric] for f in per_fold])
+            out[target][metric] = float(vals.mean())
+            out[target][f"{metric}_sd"] = float(vals.std(ddof=1)) if len(vals) > 1 else 0.0
+    return out
+
+
+def cross_validate(predictor_factory, datasets: list[Dataset], features: np.ndarray, folds: int = 5,
+                   seed: int = 0, progress=None) -> dict:
+    """Grouped k-fold CV over the union of ``datasets``; metrics per data set, mean ± sd over folds.
+
+    ``features``: backbone features of the combined rows (in ``combine`` order).
+    ``predictor_factory()`` returns an unfitted ``Predictor``. Each fold trains on the training
+    rows of every data set and is scored on each data set's own test rows.
+    """
+    data, origin = combine(datasets)
+    per_set: dict[str, list[dict]] = {d.name: [] for d in datasets}
+    for k, (tr, te) in enumerate(grouped_folds(data, folds, seed, origin=origin)):
+        model = predictor_factory().fit_features(data.subset(tr), features[tr])
+        pred = model.predict_features(features[te])
+        test = data.subset(te)
+        for i, d in enumerate(datasets):
+            m = origin[te] == i
+            sub = {key: v[m] for key, v in pred.items()}
+            per_set[d.name].append(score_dataset(test.subset(m), sub))
+        if progress:
+            progress(k + 1)
+    return {name: _mean_sd(v) for name, v in per_set.items()}

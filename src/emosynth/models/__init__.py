@@ -1,0 +1,1 @@
+"""Backbones, feature extraction and the emotion predictor."""

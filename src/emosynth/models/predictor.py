@@ -1,0 +1,265 @@
+"""The emotion predictor: one multi-task model on frozen backbone features.
+
+* a category head — softmax regression trained on the raters' distributions (cross-entropy,
+  i.e. KL to the distribution), where a data set carries categories;
+* a V/A/D head — ridge regression per dimension, on the SAM 1–9 scale.
+
+Data sets with different labels train together: each head learns only from the rows that
+carry its label. ``fit`` / ``predict`` / ``save`` / ``load`` follow scikit-learn; the fitted
+state ends in ``_``. ``module()`` returns a torch module, differentiable with respect to the
+input image, for synthesis and activation maximisation.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import json
+import os
+import shutil
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+import torch
+from torch import nn
+
+from ..data import Dataset, combine
+from ..emotions import DIMENSIONS, SAM_MAX, SAM_MIN, CategorySet
+from ..errors import DataError, ModelError
+from .features import FeatureConfig, FeatureExtractor
+from .heads import RIDGE_ALPHAS, SOFTMAX_L2, fit_ridge, fit_softmax, softmax
+
+MODEL_FORMAT = 1
+DEFAULT_MODEL_DIR = Path(__file__).resolve().parent.parent / "default_model"
+
+
+@dataclass
+class PredictorConfig:
+    """Configuration only (scikit-learn style): what to build, not what was learned."""
+
+    backbone: str = "efficientnet-lite0"
+    weights: str | None = None
+    pooling: str = "avg"
+    flip: bool = False
+    ridge_alphas: list[float] = field(default_factory=lambda: RIDGE_ALPHAS.tolist())
+    softmax_l2: list[float] = field(default_factory=lambda: SOFTMAX_L2.tolist())
+    inner_folds: int = 3
+    seed: int = 0
+
+    @property
+    def features(self) -> FeatureConfig:
+        return FeatureConfig(self.backbone, self.weights, self.pooling, self.flip)
+
+
+class EmotionHeads(nn.Module):
+    """Standardised features → category logits and V/A/D (1–9, clamped to the scale)."""
+
+    def __init__(self, dim: int, n_categories: int):
+        super().__init__()
+        self.register_buffer("mean", torch.zeros(dim))
+        self.register_buffer("scale", torch.ones(dim))
+        self.category = nn.Linear(dim, max(n_categories, 1))
+        self.vad = nn.Linear(dim, 3)
+
+    def forward(self, f: torch.Tensor) -> dict[str, torch.Tensor]:
+        z = (f - self.mean) / self.scale
+        logits = self.category(z)
+        return {"logits": logits, "probabilities": torch.softmax(logits, dim=-1),
+                "vad": self.vad(z).clamp(SAM_MIN, SAM_MAX)}
+
+
+class EmotionModel(nn.Module):
+    """Images in [0, 1] (N, 3, H, W), any size → {"logits", "probabilities", "vad"}; differentiable."""
+
+    def __init__(self, features: nn.Module, heads: EmotionHeads, categories: CategorySet):
+        super().__init__()
+        self.features, self.heads, self.categories = features, heads, categories
+
+    def forward(self, images: torch.Tensor) -> dict[str, torch.Tensor]:
+        return self.heads(self.features(images))
+
+
+class Predictor:
+    """Predict emotion (category distribution + V, A, D on 1–9) from images."""
+
+    def __init__(self, config: PredictorConfig | None = None, **kwargs):
+        self.config = config or PredictorConfig(**kwargs)
+        self._extractor: FeatureExtractor | None = None
+
+    # ------------------------------------------------------------------ features
+
+    def extractor(self, engine: str = "auto") -> FeatureExtractor:
+        if self._extractor is None or self._extractor.requested_engine != engine:
+            self._extractor = FeatureExtractor(self.config.features, engine=engine)
+        return self._extractor
+
+    # ------------------------------------------------------------------ fitting
+
+    def fit(self, datasets: Dataset | Sequence[Dataset], progress=None) -> "Predictor":
+        data, _ = combine([datasets] if isinstance(datasets, Dataset) else list(datasets))
+        feats = self.extractor().extract(data.paths, data.where, progress=progress)
+        return self.fit_features(data, feats)
+
+    def fit_features(self, data: Dataset, features: np.ndarray) -> "Predictor":
+        """Fit the heads on precomputed backbone features of ``data``'s rows."""
+        c = self.config
+        X = np.asarray(features, dtype=np.float64)
+        self.feature_mean_ = X.mean(0)
+        self.feature_scale_ = X.std(0) + 1e-6
+        Z = (X - self.feature_mean_) / self.feature_scale_
+        self.targets_ = [t for t in data.targets]
+        if not self.targets_:
+            raise DataError(f"data set {data.name!r} carries no labels to learn from")
+        self.vad_coef_ = np.zeros((3, X.shape[1]))
+        self.vad_intercept_ = np.full(3, 5.0)
+        self.alphas_ = {}
+        for j, dim in enumerate(DIMENSIONS):
+            m = data.has(dim)
+            if m.sum() < 10:
+                continue
+            coef, b, alpha = fit_ridge(Z[m], data.vad[m, j], data.groups[m], np.array(c.ridge_alphas),
+                                       c.inner_folds, c.seed)
+            self.vad_coef_[j], self.vad_intercept_[j], self.alphas_[dim] = coef, b, alpha
+        self.categories_ = data.categories
+        m = data.has("category")
+        if m.sum() >= 10:
+            W, b, l2 = fit_softmax(Z[m], data.probabilities[m], data.groups[m], np.array(c.softmax_l2),
+                                   c.inner_folds, c.seed)
+            self.cat_coef_, self.cat_intercept_, self.l2_ = W.T, b, l2
+        else:
+            self.categories_ = None
+            self.cat_coef_ = np.zeros((1, X.shape[1]))
+            self.cat_intercept_ = np.zeros(1)
+            self.l2_ = None
+        self.sources_ = dict(data.sources)
+        self.n_train_ = {t: int(data.has(t).sum()) for t in self.targets_}
+        return self
+
+    def _check_fitted(self):
+        if not hasattr(self, "vad_coef_"):
+            raise ModelError("this predictor is not fitted: call fit() or Predictor.load(DIR)")
+
+    # ------------------------------------------------------------------ prediction
+
+    def predict_features(self, features: np.ndarray) -> dict[str, np.ndarray]:
+        """{"vad": (n, 3) on 1–9, "probabilities": (n, k)} from backbone features."""
+        self._check_fitted()
+        Z = (np.asarray(features, np.float64) - self.feature_mean_) / self.feature_scale_
+        vad = np.clip(Z @ self.vad_coef_.T + self.vad_intercept_, SAM_MIN, SAM_MAX)
+        out = {"vad": vad}
+        if self.categories_ is not None:
+            out["probabilities"] = softmax(Z @ self.cat_coef_.T + self.cat_intercept_)
+        return out
+
+    def predict(self, paths: Sequence[str | Path], engine: str = "auto", progress=None) -> list[dict]:
+        """One record per image: path, category, probabilities, valence, arousal, dominance (1–9)."""
+        self._check_fitted()
+        paths = [Path(p) for p in paths]
+        feats = self.extractor(engine).extract(paths, progress=progress)
+        return self.records(paths, self.predict_features(feats))
+
+    def predict_arrays(self, images: np.ndarray, engine: str = "auto") -> dict[str, np.ndarray]:
+        """Predictions for uint8 images (N, S, S, 3) at the backbone's input size (the fast path)."""
+        self._check_fitted()
+        return self.predict_features(self.extractor(engine).from_arrays(images))
+
+    def records(self, paths, pred: dict) -> list[dict]:
+        out = []
+        for i, p in enumerate(paths):
+            rec: dict = {"path": str(p)}
+            if self.categories_ is not None:
+                probs = pred["probabilities"][i]
+                rec["category"] = self.categories_.names[int(probs.argmax())]
+                rec["probabilities"] = {c: float(v) for c, v in zip(self.categories_.names, probs)}
+            for j, dim in enumerate(DIMENSIONS):
+                rec[dim] = float(pred["vad"][i, j])
+            out.append(rec)
+        return out
+
+    # ------------------------------------------------------------------ torch module
+
+    def module(self) -> EmotionModel:
+        """A differentiable torch module: images in [0, 1] → logits, probabilities, V/A/D."""
+        self._check_fitted()
+        fnet = self.extractor().net
+        heads = EmotionHeads(len(self.feature_mean_), len(self.categories_) if self.categories_ else 1)
+        with torch.no_grad():
+            heads.mean.copy_(torch.from_numpy(self.feature_mean_).float())
+            heads.scale.copy_(torch.from_numpy(self.feature_scale_).float())
+            heads.category.weight.copy_(torch.from_numpy(self.cat_coef_).float())
+            heads.category.bias.copy_(torch.from_numpy(self.cat_intercept_).float())
+            heads.vad.weight.copy_(torch.from_numpy(self.vad_coef_).float())
+            heads.vad.bias.copy_(torch.from_numpy(self.vad_intercept_).float())
+        for p in heads.parameters():
+            p.requires_grad_(False)
+        return EmotionModel(fnet, heads, self.categories_).eval()
+
+    # ------------------------------------------------------------------ persistence
+
+    def save(self, directory: str | Path, card: dict | None = None) -> Path:
+        """Write ``heads.npz`` and the model card ``model.json`` to ``directory`` atomically."""
+        self._check_fitted()
+        directory = Path(directory)
+        directory.parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(dir=directory.parent, prefix=f".{directory.name}.tmp-"))
+        try:
+            np.savez(tmp / "heads.npz", feature_mean=self.feature_mean_, feature_scale=self.feature_scale_,
+                     vad_coef=self.vad_coef_, vad_intercept=self.vad_intercept_,
+                     cat_coef=self.cat_coef_, cat_intercept=self.cat_intercept_)
+            meta = {
+                "format": MODEL_FORMAT,
+                "config": {k: v for k, v in self.config.__dict__.items()},
+                "categories": list(self.categories_.names) if self.categories_ else None,
+                "targets": self.targets_,
+                "label_sources": self.sources_,
+                "n_train": self.n_train_,
+                "regularisation": {"ridge_alpha": self.alphas_, "softmax_l2": self.l2_},
+                "scale": "SAM 1-9 (valence: unpleasant-pleasant, arousal: calm-excited, "
+                         "dominance: controlled-in control)",
+                "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+            }
+            meta.update(card or {})
+            (tmp / "model.json").write_text(json.dumps(meta, indent=2) + "\n")
+            if directory.exists():
+                old = directory.with_name(f".{directory.name}.old-{os.getpid()}")
+                os.replace(directory, old)
+                os.replace(tmp, directory)
+                shutil.rmtree(old, ignore_errors=True)
+            else:
+                os.replace(tmp, directory)
+        except BaseException:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise
+        return directory
+
+    @classmethod
+    def load(cls, directory: str | Path | None = None) -> "Predictor":
+        """Load a saved model; None loads the default model that ships with the package."""
+        directory = Path(directory) if directory else DEFAULT_MODEL_DIR
+        card, heads = directory / "model.json", directory / "heads.npz"
+        if not card.is_file() or not heads.is_file():
+            raise ModelError(f"{directory}: not a saved emosynth model (needs model.json and heads.npz)")
+        try:
+            meta = json.loads(card.read_text())
+            arrays = np.load(heads)
+            config = PredictorConfig(**meta["config"])
+            self = cls(config)
+            self.feature_mean_ = arrays["feature_mean"]
+            self.feature_scale_ = arrays["feature_scale"]
+            self.vad_coef_ = arrays["vad_coef"]
+            self.vad_intercept_ = arrays["vad_intercept"]
+            self.cat_coef_ = arrays["cat_coef"]
+            self.cat_intercept_ = arrays["cat_intercept"]
+        except (ValueError, KeyError, TypeError, OSError) as err:
+            raise ModelError(f"{directory}: malformed model ({type(err).__name__}: {err})") from None
+        cats = meta.get("categories")
+        self.categories_ = CategorySet(tuple(cats)) if cats else None
+        self.targets_ = meta.get("targets", [])
+        self.sources_ = meta.get("label_sources", {})
+        self.n_train_ = meta.get("n_train", {})
+        reg = meta.get("regularisation", {})
+        self.alphas_, self.l2_ = reg.get("ridge_alpha", {}), reg.get("softmax_l2")
+        self.card_ = meta
+        return self
