@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shlex
 import sys
 from contextlib import contextmanager
 from pathlib import Path
@@ -13,6 +14,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
+from . import __version__
 from .errors import EmosynthError
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, rich_markup_mode=None,
@@ -90,13 +92,15 @@ def predict(
         return
     table = Table(title=f"emotion ({predictor.config.backbone}; V, A, D on the SAM 1-9 scale)")
     for col in ("image", "category", "p", "valence", "arousal", "dominance"):
-        table.add_column(col, justify="left" if col in ("image", "category") else "right")
+        table.add_column(col, justify="left" if col in ("image", "category") else "right",
+                         overflow="fold", no_wrap=col != "image")
     for r in records:
         cat = r.get("category", "-")
         p = f"{r['probabilities'][cat]:.2f}" if "probabilities" in r else "-"
-        table.add_row(r["path"], cat, p, f"{r['valence']:.2f}", f"{r['arousal']:.2f}", f"{r['dominance']:.2f}")
+        shown = Path(r["path"]).name if not images else r["path"]  # the samples: just their names
+        table.add_row(shown, cat, p, f"{r['valence']:.2f}", f"{r['arousal']:.2f}", f"{r['dominance']:.2f}")
     out.print(table)
-    if predictor.sources_.get("dominance", "").startswith("lexicon"):
+    if "lexicon" in predictor.sources_.get("dominance", ""):
         out.print("dominance: trained on lexicon-derived labels (Warriner et al. 2013), not rated dominance",
                   style="dim")
 
@@ -105,26 +109,53 @@ def predict(
 
 
 def _features(predictor, data, quiet):
-    ex = predictor.extractor()
-    with _progress(len(data), f"features ({ex.config.backbone})", quiet) as advance:
-        return ex.extract(data.paths, data.where, progress=advance)
+    what = "activations" if predictor.config.finetune else "features"
+    with _progress(len(data), f"{what} ({predictor.config.backbone})", quiet) as advance:
+        return predictor.inputs(data, progress=advance)
 
 
-def _config(backbone, weights, pooling, flip, seed):
+TARGET_DATA_HELP = ("TARGET=DATASET[,DATASET]: learn TARGET (valence, arousal, dominance, category) only from "
+                    "these data sets, e.g. arousal=oasis. Repeatable. Default: every data set carrying it.")
+
+
+def _target_data(items: list[str] | None) -> dict[str, list[str]]:
+    from .errors import EmosynthError
+
+    out: dict[str, list[str]] = {}
+    for item in items or []:
+        target, sep, names = item.partition("=")
+        if not sep or not names.strip():
+            raise EmosynthError(f"--target-data {item!r}: write TARGET=DATASET[,DATASET], e.g. arousal=oasis")
+        out[target.strip().lower()] = [n.strip() for n in names.split(",") if n.strip()]
+    return out
+
+
+def _config(backbone, weights, pooling, flip, seed, target_data=None, finetune=0, finetune_epochs=6):
     from .models.predictor import PredictorConfig
 
+    if finetune < 0 or finetune_epochs < 1:
+        raise EmosynthError("--finetune must be 0 or more blocks and --finetune-epochs at least 1")
     return PredictorConfig(backbone=backbone, weights=str(weights) if weights else None, pooling=pooling,
-                           flip=flip, seed=seed)
+                           flip=flip, seed=seed, target_datasets=_target_data(target_data), finetune=finetune,
+                           finetune_epochs=finetune_epochs)
+
+
+FINETUNE_HELP = ("Fine-tune the backbone's last N blocks (efficientnet-lite*, mobilenetv2) before fitting the "
+                 "heads; 0 keeps it frozen. Slower; each CV fold fine-tunes on its own training rows.")
 
 
 @app.command()
 def train(
     dataset: List[str] = typer.Option(..., "--dataset", help=DATASET_HELP),
     out_dir: Path = typer.Option(..., "--out", help="Folder to write the model to (model.json + heads.npz)."),
-    backbone: str = typer.Option("efficientnet-lite0", help="Backbone name (see 'emosynth backbones')."),
+    backbone: str = typer.Option("efficientnet-lite0", help="Backbone name (see 'emosynth backbones'); join "
+                                                            "names with + to use several side by side."),
     weights: Optional[Path] = typer.Option(None, help="Checkpoint for torchvision-format backbones."),
     pooling: str = typer.Option("avg", help="avg, or avgmax (mean and max of the last feature map)."),
     flip: bool = typer.Option(False, help="Average features of the image and its mirror image."),
+    target_data: Optional[List[str]] = typer.Option(None, "--target-data", help=TARGET_DATA_HELP),
+    finetune: int = typer.Option(0, "--finetune", help=FINETUNE_HELP),
+    finetune_epochs: int = typer.Option(6, "--finetune-epochs", help="Epochs of tail fine-tuning."),
     cv_folds: int = typer.Option(0, "--cv-folds", help="Also cross-validate with this many grouped folds and "
                                                        "write the metrics into the model card (0: skip)."),
     data_root: Optional[Path] = typer.Option(None, help=DATA_ROOT_HELP),
@@ -138,19 +169,22 @@ def train(
     from .models.predictor import Predictor
 
     sets = load_datasets(dataset, data_root, scale=scale)
-    cfg = _config(backbone, weights, pooling, flip, seed)
+    cfg = _config(backbone, weights, pooling, flip, seed, target_data, finetune, finetune_epochs)
     predictor = Predictor(cfg)
     data, _ = combine(sets)
     feats = _features(predictor, data, quiet)
     card: dict = {"backbone": backbone, "datasets": [s.name for s in sets],
-                  "command": "emosynth " + " ".join(sys.argv[1:]) if sys.argv[0].endswith("emosynth") else None}
+                  "dataset_sizes": {s.name: len(s) for s in sets},
+                  "label_sources": {s.name: s.sources for s in sets},
+                  "emosynth_version": __version__,
+                  "command": "emosynth " + shlex.join(sys.argv[1:])}
     if cv_folds:
         with _progress(cv_folds, "cross-validating", quiet) as advance:
             metrics = cross_validate(lambda: Predictor(cfg), sets, feats, cv_folds, seed, progress=advance)
         card["evaluation"] = {"protocol": f"grouped {cv_folds}-fold CV (OASIS grouped by theme), seed {seed}, "
                                           "trained on all data sets, scored per data set; mean and sd over folds",
                               "datasets": metrics}
-    predictor.fit_features(data, feats)
+    predictor.fit_inputs(data, feats)
     predictor.save(out_dir, card)
     if not quiet:
         err.print(f"saved {out_dir} ({len(data)} images: {', '.join(f'{s.name} {len(s)}' for s in sets)})")
@@ -173,10 +207,14 @@ def _print_metrics(metrics: dict):
 @app.command()
 def evaluate(
     dataset: List[str] = typer.Option(..., "--dataset", help=DATASET_HELP),
-    backbone: str = typer.Option("efficientnet-lite0", help="Backbone name (see 'emosynth backbones')."),
+    backbone: str = typer.Option("efficientnet-lite0", help="Backbone name (see 'emosynth backbones'); join "
+                                                            "names with + to use several side by side."),
     weights: Optional[Path] = typer.Option(None, help="Checkpoint for torchvision-format backbones."),
     pooling: str = typer.Option("avg", help="avg or avgmax."),
     flip: bool = typer.Option(False, help="Average features of the image and its mirror image."),
+    target_data: Optional[List[str]] = typer.Option(None, "--target-data", help=TARGET_DATA_HELP),
+    finetune: int = typer.Option(0, "--finetune", help=FINETUNE_HELP),
+    finetune_epochs: int = typer.Option(6, "--finetune-epochs", help="Epochs of tail fine-tuning."),
     folds: int = typer.Option(5, help="Number of grouped folds."),
     seed: int = typer.Option(0, help="Seed of the fold assignment."),
     data_root: Optional[Path] = typer.Option(None, help=DATA_ROOT_HELP),
@@ -191,12 +229,13 @@ def evaluate(
     from .models.predictor import Predictor
 
     sets = load_datasets(dataset, data_root, scale=scale)
-    cfg = _config(backbone, weights, pooling, flip, seed)
+    cfg = _config(backbone, weights, pooling, flip, seed, target_data, finetune, finetune_epochs)
     data, _ = combine(sets)
     feats = _features(Predictor(cfg), data, quiet or as_json)
     with _progress(folds, "cross-validating", quiet or as_json) as advance:
         metrics = cross_validate(lambda: Predictor(cfg), sets, feats, folds, seed, progress=advance)
     result = {"backbone": backbone, "pooling": pooling, "flip": flip, "folds": folds, "seed": seed,
+              "target_datasets": cfg.target_datasets,
               "datasets": metrics,
               "label_sources": {s.name: s.sources for s in sets}}
     if as_json:

@@ -130,7 +130,9 @@ class Lexicon:
     def lookup(self, word: str) -> np.ndarray | None:
         """VAD of one word (1–9), trying the lemma forms of a plural; None if unknown."""
         w = word.lower()
-        for cand in (w, w[:-1] if w.endswith("s") else None, w[:-2] if w.endswith("es") else None):
+        plural = (w[:-3] + "y" if w.endswith("ies") else None, w[:-2] if w.endswith("es") else None,
+                  w[:-1] if w.endswith("s") else None)
+        for cand in (w, *plural):
             if cand and cand in self.table.index:
                 return self.table.loc[cand].to_numpy(dtype=float)
         return None

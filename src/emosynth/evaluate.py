@@ -62,15 +62,16 @@ def cross_validate(predictor_factory, datasets: list[Dataset], features: np.ndar
                    seed: int = 0, progress=None) -> dict:
     """Grouped k-fold CV over the union of ``datasets``; metrics per data set, mean ± sd over folds.
 
-    ``features``: backbone features of the combined rows (in ``combine`` order).
+    ``features``: ``Predictor.inputs()`` of the combined rows (in ``combine`` order): backbone
+    features, or frozen activations when fine-tuning (then each fold fine-tunes on its own rows).
     ``predictor_factory()`` returns an unfitted ``Predictor``. Each fold trains on the training
     rows of every data set and is scored on each data set's own test rows.
     """
     data, origin = combine(datasets)
     per_set: dict[str, list[dict]] = {d.name: [] for d in datasets}
     for k, (tr, te) in enumerate(grouped_folds(data, folds, seed, origin=origin)):
-        model = predictor_factory().fit_features(data.subset(tr), features[tr])
-        pred = model.predict_features(features[te])
+        model = predictor_factory().fit_inputs(data.subset(tr), features[tr])
+        pred = model.predict_inputs(features[te])
         test = data.subset(te)
         for i, d in enumerate(datasets):
             m = origin[te] == i

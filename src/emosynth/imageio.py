@@ -45,7 +45,7 @@ def resize_square(img: Image.Image, size: int) -> np.ndarray:
     """Resize to size×size (bicubic, whole image, aspect not kept) and return uint8 HWC."""
     if img.size != (size, size):
         img = img.resize((size, size), Image.BICUBIC)
-    return np.asarray(img, dtype=np.uint8)
+    return np.array(img, dtype=np.uint8)
 
 
 def list_images(folder: str | Path) -> list[Path]:

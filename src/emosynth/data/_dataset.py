@@ -28,6 +28,8 @@ class Dataset:
         sources: per dimension, how its values were obtained: "rated", "rated (1-7 mapped to 1-9)",
             "lexicon-derived (Warriner et al. 2013)" — or absent when not available.
         original: the source table's columns (original scales kept) for reports.
+        dataset_of: per row, the name of the data set it came from (differs from ``name`` only
+            in combined sets).
     """
 
     name: str
@@ -39,11 +41,15 @@ class Dataset:
     categories: CategorySet | None
     sources: dict[str, str] = field(default_factory=dict)
     original: pd.DataFrame | None = None
+    dataset_of: np.ndarray | None = None
 
     def __post_init__(self):
         n = len(self.paths)
         if n == 0:
             raise DataError(f"data set {self.name!r} is empty: no images were listed")
+        if self.dataset_of is None:
+            self.dataset_of = np.full(n, self.name)
+        self.dataset_of = np.asarray(self.dataset_of).astype(str)
         self.groups = np.asarray(self.groups).astype(str)
         self.vad = np.asarray(self.vad, dtype=float).reshape(n, 3)
         if self.probabilities is not None:
@@ -81,6 +87,7 @@ class Dataset:
             categories=self.categories,
             sources=dict(self.sources),
             original=None if self.original is None else self.original.iloc[idx].reset_index(drop=True),
+            dataset_of=self.dataset_of[idx],
         )
 
     def summary(self) -> dict:
@@ -144,6 +151,7 @@ def combine(datasets: list[Dataset]) -> tuple[Dataset, np.ndarray]:
         probabilities=np.concatenate(probs) if categories is not None else None,
         categories=categories,
         sources=sources,
+        dataset_of=np.concatenate([d.dataset_of for d in datasets]),
     )
     origin = np.concatenate([np.full(len(d), i) for i, d in enumerate(datasets)])
     return combined, origin

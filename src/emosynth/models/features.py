@@ -25,10 +25,12 @@ from typing import Callable, Sequence
 
 import numpy as np
 import torch
+import torch.nn.functional as F
+from torch import nn
 
 from ..errors import BackboneError
 from ..imageio import load_rgb, resize_square
-from .backbones import FeatureNet, build_feature_net, get_backbone, weights_id
+from .backbones import build_feature_net, get_backbone, weights_id
 
 # Bump when preprocessing changes, so old cache entries are never reused.
 PREP_VERSION = "1"
@@ -42,12 +44,16 @@ def cache_root() -> Path:
 
 @dataclass(frozen=True)
 class FeatureConfig:
-    """Which features: backbone name, its weights file (None: the packaged one), pooling, flip TTA."""
+    """Which features: backbone name, its weights file (None: the packaged one), pooling, flip TTA,
+    and an optional fine-tuned tail."""
 
     backbone: str = "efficientnet-lite0"
     weights: str | None = None
     pooling: str = "avg"
     flip: bool = False
+    #: fine-tuned tail (``backbone_tail.pt``) replacing the last ``finetune_blocks`` blocks' weights
+    tail: str | None = None
+    finetune_blocks: int = 0
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -84,25 +90,42 @@ class FeatureExtractor:
         if engine not in ENGINES:
             raise BackboneError(f"unknown engine {engine!r}; choose one of {', '.join(ENGINES)}")
         self.config = config
-        self.spec = get_backbone(config.backbone)
         self.batch_size = batch_size
         self.use_cache = cache
         self.device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
         self.requested_engine = engine
-        self._net: FeatureNet | None = None
+        self._net: nn.Module | None = None
         self._ort = None
-        self._wid = weights_id(self.spec, config.weights)  # also fails early if weights are missing
+        names = [n.strip() for n in config.backbone.split("+")]
+        # "a+b": features of several backbones side by side, each cached under its own key.
+        self.parts: list[FeatureExtractor] = []
+        if len(names) > 1:
+            if config.weights or config.tail or config.finetune_blocks:
+                raise BackboneError("--weights and --finetune apply to a single backbone, not to a combination")
+            self.parts = [FeatureExtractor(FeatureConfig(n, None, config.pooling, config.flip), engine=engine,
+                                           batch_size=batch_size, cache=cache, device=device) for n in names]
+            self.spec = None
+            self._wid = "+".join(p._wid for p in self.parts)
+        else:
+            self.spec = get_backbone(names[0])
+            self._wid = weights_id(self.spec, config.weights)  # also fails early if weights are missing
+            if config.tail:
+                self._wid += f"-ft{config.finetune_blocks}-{file_digest(Path(config.tail))[:12]}"
 
     # ------------------------------------------------------------------ identity
 
     @property
     def input_size(self) -> int:
+        if self.parts:
+            return max(p.input_size for p in self.parts)
         return self.spec.input_size
 
     @property
     def key(self) -> str:
         """Identifies backbone + weights + preprocessing; the feature cache is split by it."""
         c = self.config
+        if self.parts:
+            return "+".join(p.key for p in self.parts)
         return f"{c.backbone}-{self._wid}-{c.pooling}{'-flip' if c.flip else ''}-p{PREP_VERSION}"
 
     @property
@@ -119,12 +142,25 @@ class FeatureExtractor:
         return "onnx"
 
     @property
-    def net(self) -> FeatureNet:
-        """The differentiable torch module (images in [0, 1] → features)."""
+    def net(self) -> nn.Module:
+        """The differentiable torch module (images in [0, 1], any size → features)."""
         if self._net is None:
-            self._net = build_feature_net(self.config.backbone, self.config.weights,
-                                          self.config.pooling, self.config.flip)
+            if self.parts:
+                self._net = ConcatFeatureNet([p.net for p in self.parts]).eval()
+            else:
+                self._net = build_feature_net(self.config.backbone, self.config.weights,
+                                              self.config.pooling, self.config.flip)
+                if self.config.tail:
+                    _load_tail(self._net, Path(self.config.tail))
         return self._net
+
+    @property
+    def finetune_blocks(self) -> int:
+        return self.config.finetune_blocks
+
+    @property
+    def feature_dim(self) -> int:
+        return self.net.feature_dim
 
     # ------------------------------------------------------------------ engines
 
@@ -157,6 +193,15 @@ class FeatureExtractor:
 
     def from_tensor(self, x: torch.Tensor) -> np.ndarray:
         """Features of a float batch (N, 3, S, S) in [0, 1] at the backbone's size, on the chosen engine."""
+        if self.parts:
+            outs = []
+            for p in self.parts:
+                xp = x
+                if x.shape[-1] != p.input_size:
+                    xp = F.interpolate(x, size=(p.input_size, p.input_size), mode="bilinear",
+                                       align_corners=False, antialias=True)
+                outs.append(p.from_tensor(xp))
+            return np.concatenate(outs, axis=1)
         engine = self.engine
         if engine == "onnx":
             return self._onnx_session().run(None, {"images": x.float().cpu().numpy()})[0]
@@ -191,6 +236,14 @@ class FeatureExtractor:
     def _cache_file(self, digest: str) -> Path:
         return cache_root() / "features" / self.key / digest[:2] / f"{digest}.npy"
 
+    def _extract_parts(self, paths, where, progress):
+        feats = []
+        for i, p in enumerate(self.parts):
+            # Progress counts images once, over all parts.
+            share = (lambda k, i=i: progress(k / len(self.parts))) if progress else None
+            feats.append(p.extract(paths, where, progress=share))
+        return np.concatenate(feats, axis=1)
+
     def extract(self, paths: Sequence[Path], where: Sequence[str] | None = None,
                 progress: Callable[[int], None] | None = None) -> np.ndarray:
         """Features (n, D) float32 for image files; cached ones are read, the rest scored in batches.
@@ -199,6 +252,8 @@ class FeatureExtractor:
         are complete and valid, so nothing half-written remains. ``progress(k)`` is called as k
         more images are done.
         """
+        if self.parts:
+            return self._extract_parts(paths, where, progress)
         where = list(where) if where is not None else [None] * len(paths)
         digests = [file_digest(p) if Path(p).is_file() else None for p in paths]
         feats: list[np.ndarray | None] = [None] * len(paths)
@@ -226,8 +281,38 @@ class FeatureExtractor:
             if progress:
                 progress(len(idx))
         if not feats:
-            return np.zeros((0, self.net.feature_dim), np.float32)
+            return np.zeros((0, self.feature_dim), np.float32)
         return np.stack(feats).astype(np.float32)
+
+
+def _load_tail(net: nn.Module, path: Path):
+    """Put fine-tuned tail tensors into a freshly built backbone (only keys it has)."""
+    from ..errors import WeightsError
+
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as err:  # noqa: BLE001
+        raise WeightsError(f"{path}: not a loadable fine-tuned tail ({type(err).__name__})") from None
+    own = net.trunk.state_dict()
+    bad = [k for k, v in state.items() if k not in own or own[k].shape != v.shape]
+    if bad:
+        raise WeightsError(f"{path}: tail does not fit this backbone (e.g. {bad[0]})")
+    net.trunk.load_state_dict(state, strict=False)
+
+
+class ConcatFeatureNet(nn.Module):
+    """Several backbones' features side by side; each part resizes the images to its own size."""
+
+    def __init__(self, parts):
+        super().__init__()
+        self.parts = nn.ModuleList(parts)
+
+    @property
+    def feature_dim(self) -> int:
+        return sum(p.feature_dim for p in self.parts)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.cat([p(x) for p in self.parts], dim=1)
 
 
 def _npy_bytes(a: np.ndarray) -> bytes:

@@ -9,11 +9,10 @@ only (groups keep near-duplicates out of the inner validation folds too).
 from __future__ import annotations
 
 import numpy as np
-import torch
 from sklearn.model_selection import GroupKFold
 
-RIDGE_ALPHAS = np.logspace(0, 5, 11)  # relative to n_features-free scale: X is standardised
-SOFTMAX_L2 = np.logspace(-4, -1, 4)
+RIDGE_ALPHAS = np.logspace(0, 5.5, 12)  # X is standardised, so alpha is in units of rows
+SOFTMAX_L2 = np.array([0.03, 0.1, 0.3, 1.0])  # per mean cross-entropy; standardised features
 
 
 def _inner_folds(groups: np.ndarray, k: int, seed: int):
@@ -26,57 +25,70 @@ def _inner_folds(groups: np.ndarray, k: int, seed: int):
 
 
 def ridge_path(X: np.ndarray, Y: np.ndarray, alphas: np.ndarray):
-    """Ridge coefficients for every alpha at once via one SVD of the centred X.
+    """Ridge coefficients for every alpha at once from one eigendecomposition of the centred data.
 
+    Uses the smaller of the Gram matrix (n×n) and the covariance (D×D).
     Returns (coefs (len(alphas), D, T), intercepts (len(alphas), T)).
     """
     xm, ym = X.mean(0), Y.mean(0)
-    U, s, Vt = np.linalg.svd(X - xm, full_matrices=False)
-    UtY = U.T @ (Y - ym)
-    coefs = np.stack([Vt.T @ ((s / (s**2 + a))[:, None] * UtY) for a in alphas])
+    Xc, Yc = X - xm, Y - ym
+    if Xc.shape[0] <= Xc.shape[1]:
+        s2, U = np.linalg.eigh(Xc @ Xc.T)
+        s2 = np.clip(s2, 0, None)
+        UtY = U.T @ Yc
+        XtU = Xc.T @ U
+        coefs = np.stack([XtU @ (UtY / (s2 + a)[:, None]) for a in alphas])
+    else:
+        s2, V = np.linalg.eigh(Xc.T @ Xc)
+        s2 = np.clip(s2, 0, None)
+        VtXtY = V.T @ (Xc.T @ Yc)
+        coefs = np.stack([V @ (VtXtY / (s2 + a)[:, None]) for a in alphas])
     intercepts = ym[None, :] - np.einsum("d,adt->at", xm, coefs)
     return coefs, intercepts
 
 
-def fit_ridge(X: np.ndarray, y: np.ndarray, groups: np.ndarray, alphas=RIDGE_ALPHAS, k: int = 3, seed: int = 0):
-    """Ridge for one target with alpha chosen by grouped k-fold inner CV (mean squared error).
+def fit_ridge(X: np.ndarray, Y: np.ndarray, groups: np.ndarray, alphas=RIDGE_ALPHAS, k: int = 3, seed: int = 0):
+    """Ridge for one or more targets sharing rows, alpha chosen per target by grouped k-fold inner CV (MSE).
 
-    Returns (coef (D,), intercept, alpha).
+    Returns (coef (D, T), intercept (T,), alpha (T,)).
     """
-    y = y.reshape(-1, 1)
-    err = np.zeros(len(alphas))
+    Y = Y.reshape(len(Y), -1)
+    err = np.zeros((len(alphas), Y.shape[1]))
     for tr, va in _inner_folds(groups, k, seed):
-        c, b = ridge_path(X[tr], y[tr], alphas)
+        c, b = ridge_path(X[tr], Y[tr], alphas)
         pred = np.einsum("nd,adt->ant", X[va], c) + b[:, None, :]
-        err += ((pred - y[va][None]) ** 2).mean(axis=(1, 2))
-    best = int(np.argmin(err))
-    c, b = ridge_path(X, y, alphas[best:best + 1])
-    return c[0, :, 0], float(b[0, 0]), float(alphas[best])
+        err += ((pred - Y[va][None]) ** 2).mean(axis=1)
+    best = np.argmin(err, axis=0)
+    c, b = ridge_path(X, Y, alphas)
+    T = np.arange(Y.shape[1])
+    return c[best, :, T].T, b[best, T], alphas[best]
 
 
-def _softmax_fit(X: np.ndarray, P: np.ndarray, l2: float, w0=None, max_iter: int = 200):
-    """Multinomial logistic regression on soft targets P (rows sum to 1): min CE + l2·|W|²."""
-    Xt = torch.from_numpy(X).double()
-    Pt = torch.from_numpy(P).double()
-    D, K = X.shape[1], P.shape[1]
-    W = torch.zeros(D, K, dtype=torch.float64, requires_grad=True)
-    b = torch.zeros(K, dtype=torch.float64, requires_grad=True)
-    if w0 is not None:
-        with torch.no_grad():
-            W.copy_(torch.from_numpy(w0[0]))
-            b.copy_(torch.from_numpy(w0[1]))
-    opt = torch.optim.LBFGS([W, b], lr=1, max_iter=max_iter, history_size=20, line_search_fn="strong_wolfe",
-                            tolerance_grad=1e-6, tolerance_change=1e-9)
+def _softmax_fit(X: np.ndarray, P: np.ndarray, l2: float, w0=None, max_iter: int = 150):
+    """Multinomial logistic regression on soft targets P (rows sum to 1): min mean CE + l2·|W|².
 
-    def closure():
-        opt.zero_grad()
-        logp = torch.log_softmax(Xt @ W + b, dim=1)
-        loss = -(Pt * logp).sum(1).mean() + l2 * (W**2).sum()
-        loss.backward()
-        return loss
+    L-BFGS on the exact gradient, in NumPy (its BLAS is much faster than torch's for these
+    skinny products on this project's CPUs). Returns (W (D, K), b (K,)).
+    """
+    from scipy.optimize import minimize
 
-    opt.step(closure)
-    return W.detach().numpy(), b.detach().numpy()
+    n, D = X.shape
+    K = P.shape[1]
+    X = np.ascontiguousarray(X, dtype=np.float64)
+
+    def f(theta):
+        W, b = theta[: D * K].reshape(D, K), theta[D * K:]
+        z = X @ W + b
+        z -= z.max(axis=1, keepdims=True)
+        logp = z - np.log(np.exp(z).sum(axis=1, keepdims=True))
+        loss = -(P * logp).sum() / n + l2 * (W**2).sum()
+        g = (np.exp(logp) - P) / n
+        grad = np.concatenate([(X.T @ g + 2 * l2 * W).ravel(), g.sum(axis=0)])
+        return loss, grad
+
+    theta0 = np.zeros(D * K + K) if w0 is None else np.concatenate([w0[0].ravel(), w0[1]])
+    res = minimize(f, theta0, jac=True, method="L-BFGS-B", options={"maxiter": max_iter, "gtol": 1e-6})
+    return res.x[: D * K].reshape(D, K), res.x[D * K:]
 
 
 def kl_rows(P: np.ndarray, Q: np.ndarray, eps: float = 1e-12) -> np.ndarray:
@@ -101,8 +113,8 @@ def fit_softmax(X: np.ndarray, P: np.ndarray, groups: np.ndarray, l2s=SOFTMAX_L2
     for tr, va in _inner_folds(groups, k, seed):
         warm = None
         for j, l2 in sorted(enumerate(l2s), key=lambda t: -t[1]):  # strong → weak, warm-started
-            warm = _softmax_fit(X[tr], P[tr], l2, warm, max_iter=100)
+            warm = _softmax_fit(X[tr], P[tr], l2, warm, max_iter=50)
             err[j] += kl_rows(P[va], softmax(X[va] @ warm[0] + warm[1])).mean()
     best = int(np.argmin(err))
-    W, b = _softmax_fit(X, P, float(l2s[best]))
+    W, b = _softmax_fit(X, P, float(l2s[best]), max_iter=150)
     return W, b, float(l2s[best])

@@ -13,6 +13,8 @@ input image, for synthesis and activation maximisation.
 from __future__ import annotations
 
 import datetime as _dt
+import hashlib
+import io
 import json
 import os
 import shutil
@@ -28,10 +30,11 @@ from torch import nn
 from ..data import Dataset, combine
 from ..emotions import DIMENSIONS, SAM_MAX, SAM_MIN, CategorySet
 from ..errors import DataError, ModelError
-from .features import FeatureConfig, FeatureExtractor
+from .features import FeatureConfig, FeatureExtractor, _atomic_write_bytes, cache_root
 from .heads import RIDGE_ALPHAS, SOFTMAX_L2, fit_ridge, fit_softmax, softmax
 
 MODEL_FORMAT = 1
+TAIL_FILE = "backbone_tail.pt"
 DEFAULT_MODEL_DIR = Path(__file__).resolve().parent.parent / "default_model"
 
 
@@ -47,10 +50,17 @@ class PredictorConfig:
     softmax_l2: list[float] = field(default_factory=lambda: SOFTMAX_L2.tolist())
     inner_folds: int = 3
     seed: int = 0
+    #: Which data sets teach each head, e.g. {"arousal": ["oasis"]}; a target not named here
+    #: learns from every data set that carries it.
+    target_datasets: dict[str, list[str]] = field(default_factory=dict)
+    #: fine-tune the backbone's last N blocks (0: frozen backbone, the fast default)
+    finetune: int = 0
+    finetune_epochs: int = 6
 
     @property
     def features(self) -> FeatureConfig:
-        return FeatureConfig(self.backbone, self.weights, self.pooling, self.flip)
+        """The frozen backbone's features (a fitted predictor adds its fine-tuned tail)."""
+        return FeatureConfig(self.backbone, self.weights, self.pooling, self.flip, finetune_blocks=self.finetune)
 
 
 class EmotionHeads(nn.Module):
@@ -87,20 +97,76 @@ class Predictor:
     def __init__(self, config: PredictorConfig | None = None, **kwargs):
         self.config = config or PredictorConfig(**kwargs)
         self._extractor: FeatureExtractor | None = None
+        self.tail_path_: Path | None = None
 
     # ------------------------------------------------------------------ features
 
     def extractor(self, engine: str = "auto") -> FeatureExtractor:
-        if self._extractor is None or self._extractor.requested_engine != engine:
-            self._extractor = FeatureExtractor(self.config.features, engine=engine)
+        """Features as this predictor sees them (with its fine-tuned tail, once fitted)."""
+        fc = self.config.features
+        if self.tail_path_ is not None:
+            fc = FeatureConfig(fc.backbone, fc.weights, fc.pooling, fc.flip, str(self.tail_path_), fc.finetune_blocks)
+        if self._extractor is None or self._extractor.requested_engine != engine or self._extractor.config != fc:
+            self._extractor = FeatureExtractor(fc, engine=engine)
         return self._extractor
+
+    def inputs(self, data: Dataset, progress=None) -> np.ndarray:
+        """What the heads' fitting starts from: backbone features, or — when fine-tuning — the frozen
+        part's activations (the tail is trained on them). Computed once, reused across CV folds."""
+        if self.config.finetune:
+            from .finetune import frozen_activations
+
+            return frozen_activations(FeatureExtractor(self.config.features), data.paths, data.where, progress)
+        return FeatureExtractor(self.config.features).extract(data.paths, data.where, progress=progress)
 
     # ------------------------------------------------------------------ fitting
 
     def fit(self, datasets: Dataset | Sequence[Dataset], progress=None) -> "Predictor":
         data, _ = combine([datasets] if isinstance(datasets, Dataset) else list(datasets))
-        feats = self.extractor().extract(data.paths, data.where, progress=progress)
-        return self.fit_features(data, feats)
+        return self.fit_inputs(data, self.inputs(data, progress))
+
+    def fit_inputs(self, data: Dataset, inputs: np.ndarray, progress=None) -> "Predictor":
+        """Fit from ``inputs()``: fine-tune the tail first when configured, then the heads."""
+        if not self.config.finetune:
+            return self.fit_features(data, inputs)
+        from .finetune import FinetuneConfig, split_trunk, tail_features, tail_state, train_tail
+
+        self._check_target_datasets(data)
+        base = FeatureExtractor(self.config.features).net
+        _, tail = split_trunk(base, self.config.finetune)
+        rows = {t: self._rows(data, t) for t in (*DIMENSIONS, "category")}
+        train_tail(tail, inputs, data, rows, self.config.pooling,
+                   FinetuneConfig(self.config.finetune, self.config.finetune_epochs, seed=self.config.seed),
+                   progress=progress)
+        self._tail = tail
+        state = tail_state(base, tail)
+        buf = io.BytesIO()
+        torch.save(state, buf)
+        digest = hashlib.sha1(buf.getvalue()).hexdigest()
+        path = cache_root() / "tails" / f"{digest}.pt"
+        if not path.is_file():
+            _atomic_write_bytes(path, buf.getvalue())
+        self.tail_path_ = path
+        self._extractor = None
+        return self.fit_features(data, tail_features(tail, inputs, self.config.pooling, self.config.flip))
+
+    def predict_inputs(self, inputs: np.ndarray) -> dict[str, np.ndarray]:
+        """``predict_features`` from ``inputs()`` (activations pass through the fitted tail)."""
+        if self.config.finetune:
+            from .finetune import tail_features
+
+            return self.predict_features(tail_features(self._tail, inputs, self.config.pooling, self.config.flip))
+        return self.predict_features(inputs)
+
+    def _check_target_datasets(self, data: Dataset):
+        for target, names in self.config.target_datasets.items():
+            if target not in (*DIMENSIONS, "category"):
+                raise DataError(f"unknown target {target!r} in target_datasets; use valence, arousal, dominance "
+                                "or category")
+            missing = set(names) - set(data.dataset_of)
+            if missing:
+                raise DataError(f"{target} is to be learnt from {', '.join(sorted(missing))}, which is not among "
+                                f"the data sets given ({', '.join(sorted(set(data.dataset_of)))})")
 
     def fit_features(self, data: Dataset, features: np.ndarray) -> "Predictor":
         """Fit the heads on precomputed backbone features of ``data``'s rows."""
@@ -109,21 +175,29 @@ class Predictor:
         self.feature_mean_ = X.mean(0)
         self.feature_scale_ = X.std(0) + 1e-6
         Z = (X - self.feature_mean_) / self.feature_scale_
-        self.targets_ = [t for t in data.targets]
+        self._check_target_datasets(data)
+        has = {t: self._rows(data, t) for t in (*DIMENSIONS, "category")}
+        self.targets_ = [t for t, m in has.items() if m.any()]
         if not self.targets_:
             raise DataError(f"data set {data.name!r} carries no labels to learn from")
         self.vad_coef_ = np.zeros((3, X.shape[1]))
         self.vad_intercept_ = np.full(3, 5.0)
         self.alphas_ = {}
+        # Dimensions labelled on the same rows (V and A nearly always) share one decomposition.
+        masks: dict[bytes, list[int]] = {}
         for j, dim in enumerate(DIMENSIONS):
-            m = data.has(dim)
-            if m.sum() < 10:
-                continue
-            coef, b, alpha = fit_ridge(Z[m], data.vad[m, j], data.groups[m], np.array(c.ridge_alphas),
-                                       c.inner_folds, c.seed)
-            self.vad_coef_[j], self.vad_intercept_[j], self.alphas_[dim] = coef, b, alpha
+            m = has[dim]
+            if m.sum() >= 10:
+                masks.setdefault(np.packbits(m).tobytes(), []).append(j)
+        for dims in masks.values():
+            m = has[DIMENSIONS[dims[0]]]
+            coef, b, alpha = fit_ridge(Z[m], data.vad[np.ix_(m, dims)], data.groups[m],
+                                       np.array(c.ridge_alphas), c.inner_folds, c.seed)
+            for t, j in enumerate(dims):
+                self.vad_coef_[j], self.vad_intercept_[j] = coef[:, t], b[t]
+                self.alphas_[DIMENSIONS[j]] = float(alpha[t])
         self.categories_ = data.categories
-        m = data.has("category")
+        m = has["category"]
         if m.sum() >= 10:
             W, b, l2 = fit_softmax(Z[m], data.probabilities[m], data.groups[m], np.array(c.softmax_l2),
                                    c.inner_folds, c.seed)
@@ -134,8 +208,17 @@ class Predictor:
             self.cat_intercept_ = np.zeros(1)
             self.l2_ = None
         self.sources_ = dict(data.sources)
-        self.n_train_ = {t: int(data.has(t).sum()) for t in self.targets_}
+        self.n_train_ = {t: int(has[t].sum()) for t in self.targets_}
+        self.trained_on_ = {t: sorted(set(data.dataset_of[has[t]])) for t in self.targets_}
         return self
+
+    def _rows(self, data: Dataset, target: str) -> np.ndarray:
+        """Rows that teach ``target``: those carrying it, from the data sets chosen for it."""
+        m = data.has(target)
+        chosen = self.config.target_datasets.get(target)
+        if chosen:
+            m &= np.isin(data.dataset_of, chosen)
+        return m
 
     def _check_fitted(self):
         if not hasattr(self, "vad_coef_"):
@@ -205,6 +288,7 @@ class Predictor:
         directory.parent.mkdir(parents=True, exist_ok=True)
         tmp = Path(tempfile.mkdtemp(dir=directory.parent, prefix=f".{directory.name}.tmp-"))
         try:
+            tmp.chmod(0o755)  # mkdtemp makes it private; a model folder is as shareable as any other
             np.savez(tmp / "heads.npz", feature_mean=self.feature_mean_, feature_scale=self.feature_scale_,
                      vad_coef=self.vad_coef_, vad_intercept=self.vad_intercept_,
                      cat_coef=self.cat_coef_, cat_intercept=self.cat_intercept_)
@@ -213,14 +297,17 @@ class Predictor:
                 "config": {k: v for k, v in self.config.__dict__.items()},
                 "categories": list(self.categories_.names) if self.categories_ else None,
                 "targets": self.targets_,
-                "label_sources": self.sources_,
+                "label_sources_combined": self.sources_,
                 "n_train": self.n_train_,
+                "trained_on": self.trained_on_,
                 "regularisation": {"ridge_alpha": self.alphas_, "softmax_l2": self.l2_},
                 "scale": "SAM 1-9 (valence: unpleasant-pleasant, arousal: calm-excited, "
                          "dominance: controlled-in control)",
                 "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
             }
             meta.update(card or {})
+            if self.tail_path_ is not None:
+                shutil.copyfile(self.tail_path_, tmp / TAIL_FILE)
             (tmp / "model.json").write_text(json.dumps(meta, indent=2) + "\n")
             if directory.exists():
                 old = directory.with_name(f".{directory.name}.old-{os.getpid()}")
@@ -254,11 +341,16 @@ class Predictor:
             self.cat_intercept_ = arrays["cat_intercept"]
         except (ValueError, KeyError, TypeError, OSError) as err:
             raise ModelError(f"{directory}: malformed model ({type(err).__name__}: {err})") from None
+        if config.finetune:
+            if not (directory / TAIL_FILE).is_file():
+                raise ModelError(f"{directory}: fine-tuned model without its {TAIL_FILE}")
+            self.tail_path_ = directory / TAIL_FILE
         cats = meta.get("categories")
         self.categories_ = CategorySet(tuple(cats)) if cats else None
         self.targets_ = meta.get("targets", [])
-        self.sources_ = meta.get("label_sources", {})
+        self.sources_ = meta.get("label_sources_combined", {})
         self.n_train_ = meta.get("n_train", {})
+        self.trained_on_ = meta.get("trained_on", {})
         reg = meta.get("regularisation", {})
         self.alphas_, self.l2_ = reg.get("ridge_alpha", {}), reg.get("softmax_l2")
         self.card_ = meta
