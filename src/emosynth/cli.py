@@ -77,7 +77,8 @@ def predict(
     """Predict each image's emotion: top category and its probability, valence, arousal, dominance (1-9).
 
     With --json each line is {"path", "category", "probabilities": {label: p}, "valence", "arousal",
-    "dominance"}; V, A, D are on the SAM 1-9 scale and the probabilities sum to 1.
+    "dominance"}; V, A, D are on the SAM 1-9 scale (null where the model was not trained for that
+    dimension) and the probabilities sum to 1.
     """
     from .models.predictor import Predictor
     from .samples import sample_paths
@@ -98,7 +99,8 @@ def predict(
         cat = r.get("category", "-")
         p = f"{r['probabilities'][cat]:.2f}" if "probabilities" in r else "-"
         shown = Path(r["path"]).name if not images else r["path"]  # the samples: just their names
-        table.add_row(shown, cat, p, f"{r['valence']:.2f}", f"{r['arousal']:.2f}", f"{r['dominance']:.2f}")
+        vad = ["-" if r[k] is None else f"{r[k]:.2f}" for k in ("valence", "arousal", "dominance")]
+        table.add_row(shown, cat, p, *vad)
     out.print(table)
     if "lexicon" in predictor.sources_.get("dominance", ""):
         out.print("dominance: trained on lexicon-derived labels (Warriner et al. 2013), not rated dominance",

@@ -257,7 +257,8 @@ class Predictor:
                 rec["category"] = self.categories_.names[int(probs.argmax())]
                 rec["probabilities"] = {c: float(v) for c, v in zip(self.categories_.names, probs)}
             for j, dim in enumerate(DIMENSIONS):
-                rec[dim] = float(pred["vad"][i, j])
+                # A dimension the model never learnt is null, not the scale's midpoint.
+                rec[dim] = float(pred["vad"][i, j]) if dim in self.targets_ else None
             out.append(rec)
         return out
 

@@ -1,0 +1,61 @@
+"""The packaged default model: its card is complete, its figures beat the bar, and its documented
+command reproduces both the figures and the shipped heads (minutes: whole OASIS + Emotion6)."""
+
+import shlex
+
+import numpy as np
+import pytest
+
+from emosynth.data import combine, load_dataset
+from emosynth.evaluate import cross_validate
+from emosynth.models.predictor import DEFAULT_MODEL_DIR, Predictor, PredictorConfig
+from emosynth.samples import sample_paths
+
+BAR = {("oasis", "valence", "r"): 0.58, ("oasis", "arousal", "r"): 0.60,
+       ("emotion6", "category", "accuracy"): 0.53}
+KL_MAX = 0.9
+
+
+@pytest.fixture(scope="module")
+def default():
+    return Predictor.load()
+
+
+def test_card_says_what_made_it(default):
+    card = default.card_
+    for key in ("backbone", "datasets", "scale", "created", "evaluation", "command", "label_sources"):
+        assert key in card, key
+    assert card["datasets"] == ["oasis", "emotion6"]
+    assert "lexicon-derived" in card["label_sources"]["oasis"]["dominance"]
+    assert card["command"].startswith("emosynth train ") and "--cv-folds 5" in card["command"]
+    assert (DEFAULT_MODEL_DIR / "heads.npz").stat().st_size < 2_000_000
+
+
+def test_card_figures_beat_the_bar(default):
+    m = default.card_["evaluation"]["datasets"]
+    for (ds, target, metric), low in BAR.items():
+        assert m[ds][target][metric] >= low, (ds, target, metric)
+    assert m["emotion6"]["category"]["kl"] <= KL_MAX
+
+
+@pytest.mark.slow
+def test_documented_command_reproduces_figures_and_heads(default, data_root):
+    """Re-run what `emosynth train` in the card does, from the card's own configuration."""
+    argv = shlex.split(default.card_["command"])
+    assert argv[argv.index("--backbone") + 1] == default.config.backbone
+    cfg = PredictorConfig(**{k: v for k, v in default.card_["config"].items()})
+    sets = [load_dataset(name, data_root) for name in default.card_["datasets"]]
+    data, _ = combine(sets)
+    feats = Predictor(cfg).inputs(data)
+    metrics = cross_validate(lambda: Predictor(cfg), sets, feats, folds=5, seed=cfg.seed)
+    card = default.card_["evaluation"]["datasets"]
+    for ds in card:
+        for target in card[ds]:
+            for metric, value in card[ds][target].items():
+                assert metrics[ds][target][metric] == pytest.approx(value, abs=2e-3), (ds, target, metric)
+    fresh = Predictor(cfg).fit_inputs(data, feats)
+    a, b = fresh.predict(sample_paths()), default.predict(sample_paths())
+    for ra, rb in zip(a, b):
+        assert ra["category"] == rb["category"]
+        np.testing.assert_allclose([ra["valence"], ra["arousal"], ra["dominance"]],
+                                   [rb["valence"], rb["arousal"], rb["dominance"]], atol=1e-3)
