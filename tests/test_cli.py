@@ -142,3 +142,9 @@ def test_help_reads_like_documentation():
     for cmd in ("predict", "train", "evaluate", "data", "backbones"):
         assert cmd in res.stdout
     assert np.all([w in run("predict", "--help").stdout for w in ("SAM", "--json", "--model")])
+
+
+def test_usage_errors_exit_2_without_traceback():
+    res = run("train", "--dataset", "x")
+    assert res.returncode == 2 and "Missing option '--out'" in res.stderr and "Traceback" not in res.stderr
+    assert_one_line_error(run("predict", "--engine", "warp"), "unknown engine 'warp'")

@@ -282,7 +282,7 @@ def backbones():
 
     table = Table()
     for col in ("name", "input", "weights"):
-        table.add_column(col)
+        table.add_column(col, overflow="fold")
     for name, spec in BACKBONES.items():
         try:
             status = str(spec.weights_file(None))
@@ -293,25 +293,15 @@ def backbones():
 
 
 def main(argv: list[str] | None = None):
-    """Entry point: user errors print one line and exit 2, never a traceback."""
+    """Entry point: user errors print one line and exit 2, never a traceback.
+
+    Usage errors (a missing option, a wrong type) are reported by typer/click, also with exit 2.
+    """
     try:
-        app(args=argv, standalone_mode=False)
+        app(args=argv, prog_name="emosynth")
     except EmosynthError as e:
         err.print(f"error: {e}", highlight=False, markup=False, soft_wrap=True)
         sys.exit(2)
-    except typer.Exit as e:
-        sys.exit(e.exit_code)
-    except Exception as e:  # click usage errors
-        import click
-
-        if isinstance(e, click.exceptions.ClickException):
-            e.show()
-            sys.exit(2)
-        if isinstance(e, click.exceptions.Abort):
-            err.print("aborted")
-            sys.exit(130)
-        raise
-    sys.exit(0)
 
 
 if __name__ == "__main__":
