@@ -59,3 +59,17 @@ def test_documented_command_reproduces_figures_and_heads(default, data_root):
         assert ra["category"] == rb["category"]
         np.testing.assert_allclose([ra["valence"], ra["arousal"], ra["dominance"]],
                                    [rb["valence"], rb["arousal"], rb["dominance"]], atol=1e-3)
+
+
+def test_default_module_is_differentiable_and_agrees_with_the_fast_path(default):
+    import torch
+
+    ex = default.extractor()
+    imgs = np.stack([ex.load_image(p) for p in sample_paths()])
+    x = torch.from_numpy(imgs).permute(0, 3, 1, 2).float().div(255).requires_grad_(True)
+    out = default.module()(x)
+    fast = default.predict_arrays(imgs)
+    np.testing.assert_allclose(out["vad"].detach().numpy(), fast["vad"], atol=2e-3)
+    np.testing.assert_allclose(out["probabilities"].detach().numpy(), fast["probabilities"], atol=2e-3)
+    out["logits"][:, default.categories_.index("sadness")].sum().backward()
+    assert x.grad.abs().sum() > 0
