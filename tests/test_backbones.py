@@ -84,3 +84,20 @@ def test_torchvision_backbone_with_a_checkpoint_extracts_features(tmp_path):
     ex = FeatureExtractor(FeatureConfig("resnet18", weights=str(ckpt)), cache=False)
     f = ex.extract(sample_paths()[:2])
     assert f.shape == (2, 512) and np.isfinite(f).all()
+
+
+def test_handcrafted_is_a_backbone_like_the_others():
+    from emosynth.models.handcrafted import FEATURE_NAMES, features_batch
+
+    ex = FeatureExtractor(FeatureConfig("handcrafted"))
+    paths = sample_paths()
+    f = ex.extract(paths)
+    assert f.shape == (4, len(FEATURE_NAMES))
+    direct = features_batch([ex.load_image(p) for p in paths])
+    np.testing.assert_allclose(f, direct, rtol=1e-6, atol=1e-6)
+    with pytest.raises(BackboneError, match="not differentiable"):
+        ex.net
+    both = FeatureExtractor(FeatureConfig("efficientnet-lite0+handcrafted"))
+    g = both.extract(paths)
+    assert g.shape == (4, 1280 + len(FEATURE_NAMES))
+    np.testing.assert_allclose(g[:, 1280:], f, rtol=1e-6, atol=1e-6)

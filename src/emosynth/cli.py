@@ -279,6 +279,7 @@ def backbones():
     """List the backbones, their input size and where their weights come from."""
     from .errors import WeightsError
     from .models.backbones import BACKBONES
+    from .models.handcrafted import FEATURE_NAMES, WORK_SIZE
 
     table = Table()
     for col in ("name", "input", "weights"):
@@ -289,6 +290,8 @@ def backbones():
         except WeightsError:
             status = "not on this machine (--weights PATH)"
         table.add_row(name, f"{spec.input_size} px", status)
+    table.add_row("handcrafted", f"longest side {WORK_SIZE} px",
+                  f"none: {len(FEATURE_NAMES)} named colour / texture / composition features")
     out.print(table)
 
 

@@ -196,7 +196,11 @@ def get_backbone(name: str) -> BackboneSpec:
     try:
         return BACKBONES[name.strip().lower()]
     except KeyError:
-        raise BackboneError(f"unknown backbone {name!r}; choose one of {', '.join(BACKBONES)}") from None
+        raise BackboneError(f"unknown backbone {name!r}; choose one of {', '.join(BACKBONE_NAMES)}") from None
+
+
+#: Every name ``--backbone`` accepts: the CNNs above and the handcrafted baseline (models/handcrafted.py).
+BACKBONE_NAMES = (*BACKBONES, "handcrafted")
 
 
 def weights_id(spec: BackboneSpec, weights: str | None = None) -> str:

@@ -35,6 +35,9 @@ from .backbones import build_feature_net, get_backbone, weights_id
 # Bump when preprocessing changes, so old cache entries are never reused.
 PREP_VERSION = "1"
 ENGINES = ("auto", "onnx", "torch", "eager")
+HANDCRAFTED = "handcrafted"
+# One thread per core: handcrafted features are NumPy/SciPy code that releases the GIL.
+HANDCRAFTED_WORKERS = max(1, min(4, os.cpu_count() or 1))
 
 
 def cache_root() -> Path:
@@ -106,6 +109,13 @@ class FeatureExtractor:
                                            batch_size=batch_size, cache=cache, device=device) for n in names]
             self.spec = None
             self._wid = "+".join(p._wid for p in self.parts)
+        elif names[0].lower() == HANDCRAFTED:
+            if config.weights or config.tail or config.finetune_blocks:
+                raise BackboneError("handcrafted features have no weights to load or fine-tune")
+            from . import handcrafted
+
+            self.spec = None
+            self._wid = f"v{handcrafted.VERSION}"
         else:
             self.spec = get_backbone(names[0])
             self._wid = weights_id(self.spec, config.weights)  # also fails early if weights are missing
@@ -118,7 +128,15 @@ class FeatureExtractor:
     def input_size(self) -> int:
         if self.parts:
             return max(p.input_size for p in self.parts)
+        if self.is_handcrafted:
+            from .handcrafted import WORK_SIZE
+
+            return WORK_SIZE
         return self.spec.input_size
+
+    @property
+    def is_handcrafted(self) -> bool:
+        return not self.parts and self.spec is None
 
     @property
     def key(self) -> str:
@@ -126,6 +144,8 @@ class FeatureExtractor:
         c = self.config
         if self.parts:
             return "+".join(p.key for p in self.parts)
+        if self.is_handcrafted:
+            return f"{HANDCRAFTED}-{self._wid}"
         return f"{c.backbone}-{self._wid}-{c.pooling}{'-flip' if c.flip else ''}-p{PREP_VERSION}"
 
     @property
@@ -144,6 +164,8 @@ class FeatureExtractor:
     @property
     def net(self) -> nn.Module:
         """The differentiable torch module (images in [0, 1], any size → features)."""
+        if self.is_handcrafted:
+            raise BackboneError("handcrafted features are not differentiable: gradients need a CNN backbone")
         if self._net is None:
             if self.parts:
                 self._net = ConcatFeatureNet([p.net for p in self.parts]).eval()
@@ -160,6 +182,12 @@ class FeatureExtractor:
 
     @property
     def feature_dim(self) -> int:
+        if self.parts:
+            return sum(p.feature_dim for p in self.parts)
+        if self.is_handcrafted:
+            from .handcrafted import FEATURE_NAMES
+
+            return len(FEATURE_NAMES)
         return self.net.feature_dim
 
     # ------------------------------------------------------------------ engines
@@ -202,6 +230,9 @@ class FeatureExtractor:
                                        align_corners=False, antialias=True)
                 outs.append(p.from_tensor(xp))
             return np.concatenate(outs, axis=1)
+        if self.is_handcrafted:
+            arrays = (x.clamp(0, 1) * 255).round().byte().permute(0, 2, 3, 1).cpu().numpy()
+            return self._score(list(arrays))
         engine = self.engine
         if engine == "onnx":
             return self._onnx_session().run(None, {"images": x.float().cpu().numpy()})[0]
@@ -229,7 +260,19 @@ class FeatureExtractor:
         return np.concatenate(out).astype(np.float32)
 
     def load_image(self, path, where: str | None = None) -> np.ndarray:
-        return resize_square(load_rgb(path, where), self.input_size)
+        """uint8 RGB at the backbone's square input size (handcrafted: the whole image, its own shape)."""
+        img = load_rgb(path, where)
+        if self.is_handcrafted:
+            return np.array(img, dtype=np.uint8)
+        return resize_square(img, self.input_size)
+
+    def _score(self, images: list[np.ndarray]) -> np.ndarray:
+        """Features of a list of uint8 images as ``load_image`` returns them."""
+        if self.is_handcrafted:
+            from .handcrafted import features_batch
+
+            return features_batch(images, workers=HANDCRAFTED_WORKERS).astype(np.float32)
+        return self.from_arrays(np.stack(images))
 
     # ------------------------------------------------------------------ cached extraction
 
@@ -269,10 +312,10 @@ class FeatureExtractor:
             todo.append(i)
         if progress and len(paths) - len(todo):
             progress(len(paths) - len(todo))
-        for start in range(0, len(todo), self.batch_size):
-            idx = todo[start:start + self.batch_size]
-            batch = np.stack([self.load_image(paths[i], where[i]) for i in idx])
-            out = self.from_arrays(batch)
+        step = 256 if self.is_handcrafted else self.batch_size
+        for start in range(0, len(todo), step):
+            idx = todo[start:start + step]
+            out = self._score([self.load_image(paths[i], where[i]) for i in idx])
             for i, f in zip(idx, out):
                 feats[i] = f
                 if self.use_cache:
