@@ -85,6 +85,8 @@ def test_evaluate_json_schema(small_csv):
     m = obj["datasets"]["small"]
     assert {"r", "r_sd", "mae", "ccc"} <= set(m["valence"]) and {"accuracy", "macro_f1", "kl"} <= set(m["category"])
     assert "dominance" not in m
+    base = obj["constant_baseline"]["small"]
+    assert base["valence"]["mae"] > 0 and "r" not in base["valence"] and obj["noise_ceiling"] == {}
 
 
 @pytest.mark.parametrize("case", ["off_scale", "missing_column", "empty_folder", "unknown_backbone", "truncated"])

@@ -194,8 +194,8 @@ def train(
             _print_metrics(card["evaluation"]["datasets"])
 
 
-def _print_metrics(metrics: dict):
-    table = Table(title="cross-validated (mean ± sd over folds)")
+def _print_metrics(metrics: dict, title: str = "cross-validated (mean ± sd over folds)"):
+    table = Table(title=title)
     for col in ("data set", "target", "metric", "value"):
         table.add_column(col)
     for name, targets in metrics.items():
@@ -227,7 +227,7 @@ def evaluate(
     """Grouped k-fold cross-validation: Pearson r, MAE and CCC for V, A, D; accuracy, macro-F1 and
     KL(raters || model) for categories; mean and sd over folds, per data set."""
     from .data import combine, load_datasets
-    from .evaluate import cross_validate
+    from .evaluate import constant_baseline, cross_validate, noise_ceilings
     from .models.predictor import Predictor
 
     sets = load_datasets(dataset, data_root, scale=scale)
@@ -239,11 +239,17 @@ def evaluate(
     result = {"backbone": backbone, "pooling": pooling, "flip": flip, "folds": folds, "seed": seed,
               "target_datasets": cfg.target_datasets,
               "datasets": metrics,
+              "constant_baseline": constant_baseline(sets, folds, seed),
+              "noise_ceiling": noise_ceilings(sets),
               "label_sources": {s.name: s.sources for s in sets}}
     if as_json:
         sys.stdout.write(json.dumps(result) + "\n")
     else:
         _print_metrics(metrics)
+        _print_metrics(result["constant_baseline"], "constant predictor (training mean / class prior), same folds")
+        for name, dims in result["noise_ceiling"].items():
+            out.print(f"noise ceiling ({name}, from raters' SD and N): "
+                      + ", ".join(f"{d} r ≤ {v['r']:.3f}" for d, v in dims.items()))
 
 
 # ---------------------------------------------------------------------------- data / backbones

@@ -18,7 +18,7 @@ from .models.heads import kl_rows
 
 def regression_metrics(y: np.ndarray, pred: np.ndarray) -> dict:
     y, pred = np.asarray(y, float), np.asarray(pred, float)
-    r = float(pearsonr(y, pred)[0]) if len(y) > 2 and y.std() > 0 and pred.std() > 0 else 0.0
+    r = float(pearsonr(y, pred)[0]) if len(y) > 2 and np.ptp(y) > 0 and np.ptp(pred) > 0 else 0.0
     mae = float(np.abs(y - pred).mean())
     cov = ((y - y.mean()) * (pred - pred.mean())).mean()
     ccc = float(2 * cov / (y.var() + pred.var() + (y.mean() - pred.mean()) ** 2))
@@ -80,3 +80,44 @@ def cross_validate(predictor_factory, datasets: list[Dataset], features: np.ndar
         if progress:
             progress(k + 1)
     return {name: _mean_sd(v) for name, v in per_set.items()}
+
+
+def constant_baseline(datasets: list[Dataset], folds: int = 5, seed: int = 0) -> dict:
+    """What a model that ignores the image scores on the same folds: each V/A/D predicted as its
+    training mean, each category distribution as the training prior. Pearson r and CCC are 0 by
+    construction, so the baseline speaks through MAE, accuracy and KL."""
+    data, origin = combine(datasets)
+    per_set: dict[str, list[dict]] = {d.name: [] for d in datasets}
+    for tr, te in grouped_folds(data, folds, seed, origin=origin):
+        train, test = data.subset(tr), data.subset(te)
+        vad = np.array([np.nanmean(train.vad[:, j]) if train.has(dim).any() else 5.0
+                        for j, dim in enumerate(DIMENSIONS)])
+        pred = {"vad": np.tile(vad, (len(test), 1))}
+        if train.has("category").any():
+            prior = train.probabilities[train.has("category")].mean(axis=0)
+            pred["probabilities"] = np.tile(prior, (len(test), 1))
+        for i, d in enumerate(datasets):
+            m = origin[te] == i
+            scores = score_dataset(test.subset(m), {k: v[m] for k, v in pred.items()})
+            for s in scores.values():
+                s.pop("r", None)
+                s.pop("ccc", None)
+            per_set[d.name].append(scores)
+    return {name: _mean_sd(v) for name, v in per_set.items()}
+
+
+def noise_ceilings(datasets: list[Dataset]) -> dict:
+    """The highest r a model can expect per data set and dimension, where the data give each image's
+    rater SD and count (OASIS): √(reliability of the mean ratings)."""
+    from .stats import noise_ceiling_r
+
+    out: dict = {}
+    for d in datasets:
+        o = d.original
+        if o is None:
+            continue
+        for dim in ("valence", "arousal", "dominance"):
+            cols = [f"{dim.capitalize()}_{s}" for s in ("mean", "SD", "N")]
+            if all(c in o.columns for c in cols):
+                out.setdefault(d.name, {})[dim] = {"r": noise_ceiling_r(*(o[c] for c in cols))}
+    return out
