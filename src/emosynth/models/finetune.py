@@ -55,10 +55,12 @@ class _Seq(nn.Module):
         return x
 
 
-class _LiteStem(nn.Module):
-    def __init__(self, net):
+class _ConvBnAct(nn.Module):
+    """EfficientNet-Lite's stem or head: convolution, batch norm, activation (shared modules)."""
+
+    def __init__(self, conv, bn, act):
         super().__init__()
-        self.conv, self.bn, self.act = net._conv_stem, net._bn0, net._swish
+        self.conv, self.bn, self.act = conv, bn, act
 
     def forward(self, x):
         return self.act(self.bn(self.conv(x)))
@@ -74,15 +76,6 @@ class _LiteBlock(nn.Module):
         return self.block(x, drop_connect_rate=self.rate)
 
 
-class _LiteHeadConv(nn.Module):
-    def __init__(self, net):
-        super().__init__()
-        self.conv, self.bn, self.act = net._conv_head, net._bn1, net._swish
-
-    def forward(self, x):
-        return self.act(self.bn(self.conv(x)))
-
-
 def split_trunk(feature_net, blocks: int) -> tuple[nn.Module, nn.Module]:
     """(frozen, tail) views of ``feature_net``'s trunk sharing its parameters; tail(frozen(x)) = maps."""
     trunk = feature_net.trunk
@@ -92,8 +85,8 @@ def split_trunk(feature_net, blocks: int) -> tuple[nn.Module, nn.Module]:
         n = len(net._blocks)
         if not 1 <= blocks < n:
             raise BackboneError(f"--finetune must be between 1 and {n - 1} blocks for {name}")
-        frozen = [_LiteStem(net)] + [_LiteBlock(net, i) for i in range(n - blocks)]
-        tail = [_LiteBlock(net, i) for i in range(n - blocks, n)] + [_LiteHeadConv(net)]
+        frozen = [_ConvBnAct(net._conv_stem, net._bn0, net._swish)] + [_LiteBlock(net, i) for i in range(n - blocks)]
+        tail = [_LiteBlock(net, i) for i in range(n - blocks, n)] + [_ConvBnAct(net._conv_head, net._bn1, net._swish)]
     elif name == "mobilenetv2":
         feats = trunk.net.features
         n = len(feats) - 1  # the last entry is the final 1×1 convolution
