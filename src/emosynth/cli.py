@@ -132,14 +132,21 @@ def _target_data(items: list[str] | None) -> dict[str, list[str]]:
     return out
 
 
-def _config(backbone, weights, pooling, flip, seed, target_data=None, finetune=0, finetune_epochs=6):
+def _config(backbone, weights, pooling, flip, seed, target_data=None, finetune=0, finetune_epochs=6,
+            components=512):
     from .models.predictor import PredictorConfig
 
     if finetune < 0 or finetune_epochs < 1:
         raise EmosynthError("--finetune must be 0 or more blocks and --finetune-epochs at least 1")
+    if components < 0:
+        raise EmosynthError("--components must be 0 (all features) or a positive number of components")
     return PredictorConfig(backbone=backbone, weights=str(weights) if weights else None, pooling=pooling,
                            flip=flip, seed=seed, target_datasets=_target_data(target_data), finetune=finetune,
-                           finetune_epochs=finetune_epochs)
+                           finetune_epochs=finetune_epochs, components=components)
+
+
+COMPONENTS_HELP = ("Fit the heads on this many leading principal components of the training features "
+                   "(0: all features). 512 scores as all features do on OASIS/Emotion6, 5x faster.")
 
 
 FINETUNE_HELP = ("Fine-tune the backbone's last N blocks (efficientnet-lite*, mobilenetv2) before fitting the "
@@ -158,6 +165,7 @@ def train(
     target_data: Optional[List[str]] = typer.Option(None, "--target-data", help=TARGET_DATA_HELP),
     finetune: int = typer.Option(0, "--finetune", help=FINETUNE_HELP),
     finetune_epochs: int = typer.Option(6, "--finetune-epochs", help="Epochs of tail fine-tuning."),
+    components: int = typer.Option(512, "--components", help=COMPONENTS_HELP),
     cv_folds: int = typer.Option(0, "--cv-folds", help="Also cross-validate with this many grouped folds and "
                                                        "write the metrics into the model card (0: skip)."),
     data_root: Optional[Path] = typer.Option(None, help=DATA_ROOT_HELP),
@@ -171,7 +179,7 @@ def train(
     from .models.predictor import Predictor
 
     sets = load_datasets(dataset, data_root, scale=scale)
-    cfg = _config(backbone, weights, pooling, flip, seed, target_data, finetune, finetune_epochs)
+    cfg = _config(backbone, weights, pooling, flip, seed, target_data, finetune, finetune_epochs, components)
     predictor = Predictor(cfg)
     data, _ = combine(sets)
     feats = _features(predictor, data, quiet)
@@ -217,6 +225,7 @@ def evaluate(
     target_data: Optional[List[str]] = typer.Option(None, "--target-data", help=TARGET_DATA_HELP),
     finetune: int = typer.Option(0, "--finetune", help=FINETUNE_HELP),
     finetune_epochs: int = typer.Option(6, "--finetune-epochs", help="Epochs of tail fine-tuning."),
+    components: int = typer.Option(512, "--components", help=COMPONENTS_HELP),
     folds: int = typer.Option(5, help="Number of grouped folds."),
     seed: int = typer.Option(0, help="Seed of the fold assignment."),
     data_root: Optional[Path] = typer.Option(None, help=DATA_ROOT_HELP),
@@ -231,7 +240,7 @@ def evaluate(
     from .models.predictor import Predictor
 
     sets = load_datasets(dataset, data_root, scale=scale)
-    cfg = _config(backbone, weights, pooling, flip, seed, target_data, finetune, finetune_epochs)
+    cfg = _config(backbone, weights, pooling, flip, seed, target_data, finetune, finetune_epochs, components)
     data, _ = combine(sets)
     feats = _features(Predictor(cfg), data, quiet or as_json)
     with _progress(folds, "cross-validating", quiet or as_json) as advance:

@@ -287,6 +287,14 @@ class FeatureExtractor:
             feats.append(p.extract(paths, where, progress=share))
         return np.concatenate(feats, axis=1)
 
+    def missing(self, paths: Sequence[Path]) -> int:
+        """How many of ``paths`` have no cached features yet (what ``extract`` would compute)."""
+        if self.parts:
+            return max(p.missing(paths) for p in self.parts)
+        if not self.use_cache:
+            return len(paths)
+        return sum(not (Path(p).is_file() and self._cache_file(file_digest(p)).is_file()) for p in paths)
+
     def extract(self, paths: Sequence[Path], where: Sequence[str] | None = None,
                 progress: Callable[[int], None] | None = None) -> np.ndarray:
         """Features (n, D) float32 for image files; cached ones are read, the rest scored in batches.

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 from sklearn.model_selection import GroupKFold
+from threadpoolctl import threadpool_limits
 
 RIDGE_ALPHAS = np.logspace(0, 5.5, 12)  # X is standardised, so alpha is in units of rows
 SOFTMAX_L2 = np.array([0.03, 0.1, 0.3, 1.0])  # per mean cross-entropy; standardised features
@@ -87,8 +88,31 @@ def _softmax_fit(X: np.ndarray, P: np.ndarray, l2: float, w0=None, max_iter: int
         return loss, grad
 
     theta0 = np.zeros(D * K + K) if w0 is None else np.concatenate([w0[0].ravel(), w0[1]])
-    res = minimize(f, theta0, jac=True, method="L-BFGS-B", options={"maxiter": max_iter, "gtol": 1e-6})
+    # One BLAS thread: these (n×D)·(D×K) products are too skinny to share, and threads that
+    # spin-wait make them up to 8× slower on a busy machine.
+    with threadpool_limits(1):
+        res = minimize(f, theta0, jac=True, method="L-BFGS-B", options={"maxiter": max_iter, "gtol": 1e-6})
     return res.x[: D * K].reshape(D, K), res.x[D * K:]
+
+
+def principal_axes(Z: np.ndarray, k: int, seed: int = 0, power_iterations: int = 2) -> np.ndarray:
+    """``k`` leading principal axes (D, k), orthonormal, of the rows ``Z`` (n, D), centred here.
+
+    Randomised range finding (Halko, Martinsson & Tropp 2011) with QR-normalised power iterations:
+    O(n·D·k) instead of a full O(n²·D + n³) decomposition, deterministic for a seed. The heads only
+    need a good subspace, not exact eigenvectors, and they are fitted inside whatever it spans.
+    """
+    Zc = Z - Z.mean(0)
+    rng = np.random.default_rng(seed)
+    Q = np.linalg.qr(Zc @ rng.standard_normal((Zc.shape[1], k + 10)))[0]
+    for _ in range(power_iterations):
+        Q = np.linalg.qr(Zc.T @ Q)[0]
+        Q = np.linalg.qr(Zc @ Q)[0]
+    # Rotate the range's basis onto the principal axes within it (a small SVD).
+    _, _, vt = np.linalg.svd(Q.T @ Zc, full_matrices=False)
+    V = vt[:k].T
+    sign = np.sign(V[np.abs(V).argmax(axis=0), np.arange(V.shape[1])])
+    return V * sign
 
 
 def kl_rows(P: np.ndarray, Q: np.ndarray, eps: float = 1e-12) -> np.ndarray:

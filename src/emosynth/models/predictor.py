@@ -31,7 +31,7 @@ from ..data import Dataset, combine
 from ..emotions import DIMENSIONS, SAM_MAX, SAM_MIN, CategorySet
 from ..errors import DataError, ModelError
 from .features import FeatureConfig, FeatureExtractor, _atomic_write_bytes, cache_root
-from .heads import RIDGE_ALPHAS, SOFTMAX_L2, fit_ridge, fit_softmax, softmax
+from .heads import RIDGE_ALPHAS, SOFTMAX_L2, fit_ridge, fit_softmax, principal_axes, softmax
 
 MODEL_FORMAT = 1
 TAIL_FILE = "backbone_tail.pt"
@@ -56,6 +56,9 @@ class PredictorConfig:
     #: fine-tune the backbone's last N blocks (0: frozen backbone, the fast default)
     finetune: int = 0
     finetune_epochs: int = 6
+    #: fit the heads on the leading principal components of the standardised training features
+    #: (0: on all features). The fitted heads are mapped back, so a saved model is the same shape.
+    components: int = 512
 
     @property
     def features(self) -> FeatureConfig:
@@ -170,17 +173,30 @@ class Predictor:
 
     def fit_features(self, data: Dataset, features: np.ndarray) -> "Predictor":
         """Fit the heads on precomputed backbone features of ``data``'s rows."""
+        from threadpoolctl import threadpool_limits
+
+        # One BLAS thread: the products and decompositions here are small, and multithreaded
+        # LAPACK on a busy machine (CV folds in parallel, a browser, a second job) runs 10-40x
+        # slower than one thread. Parallelism belongs one level up, across folds and backbones.
+        with threadpool_limits(1):
+            return self._fit_features(data, features)
+
+    def _fit_features(self, data: Dataset, features: np.ndarray) -> "Predictor":
         c = self.config
         X = np.asarray(features, dtype=np.float64)
         self.feature_mean_ = X.mean(0)
         self.feature_scale_ = X.std(0) + 1e-6
         Z = (X - self.feature_mean_) / self.feature_scale_
         self._check_target_datasets(data)
+        basis = None  # (D, k) orthonormal; heads fitted on Z @ basis map back through it
+        if 0 < c.components < min(Z.shape):
+            basis = principal_axes(Z, c.components, c.seed)
+            Z = Z @ basis
         has = {t: self._rows(data, t) for t in (*DIMENSIONS, "category")}
         self.targets_ = [t for t, m in has.items() if m.any()]
         if not self.targets_:
             raise DataError(f"data set {data.name!r} carries no labels to learn from")
-        self.vad_coef_ = np.zeros((3, X.shape[1]))
+        self.vad_coef_ = np.zeros((3, Z.shape[1]))
         self.vad_intercept_ = np.full(3, 5.0)
         self.alphas_ = {}
         # Dimensions labelled on the same rows (V and A nearly always) share one decomposition.
@@ -204,9 +220,12 @@ class Predictor:
             self.cat_coef_, self.cat_intercept_, self.l2_ = W.T, b, l2
         else:
             self.categories_ = None
-            self.cat_coef_ = np.zeros((1, X.shape[1]))
+            self.cat_coef_ = np.zeros((1, Z.shape[1]))
             self.cat_intercept_ = np.zeros(1)
             self.l2_ = None
+        if basis is not None:
+            self.vad_coef_ = self.vad_coef_ @ basis.T
+            self.cat_coef_ = self.cat_coef_ @ basis.T
         self.sources_ = dict(data.sources)
         self.n_train_ = {t: int(has[t].sum()) for t in self.targets_}
         self.trained_on_ = {t: sorted(set(data.dataset_of[has[t]])) for t in self.targets_}
