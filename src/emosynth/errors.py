@@ -31,3 +31,11 @@ class WeightsError(EmosynthError):
 
 class WeightsNotFoundError(WeightsError):
     """A pretrained checkpoint that is not on this machine."""
+
+
+class RunDirError(DataError):
+    """A run directory that is missing, incomplete or malformed."""
+
+
+class SynthError(EmosynthError):
+    """Synthesis settings that cannot work (unknown space, too few cells, a model lacking a head)."""

@@ -1,0 +1,41 @@
+"""The README's first command: a short VA run and a short category run, a few minutes on 2 cores."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from ._evolve import EvolveConfig
+
+#: (sub-folder, configuration): about 1,300 evaluations each with the default model
+DEMO_RUNS = (
+    ("va-cppn", EvolveConfig(space="va", cells=8, encoding="cppn", iterations=20, batch=64, checkpoint_every=5)),
+    ("category-cppn", EvolveConfig(space="category", encoding="cppn", iterations=20, batch=64, checkpoint_every=5)),
+)
+
+
+def demo_configs(seed: int = 0, iterations: int | None = None) -> list[tuple[str, EvolveConfig]]:
+    """The demo's runs with ``seed`` (and optionally fewer or more iterations)."""
+    out = []
+    for name, cfg in DEMO_RUNS:
+        c = EvolveConfig(**{**cfg.__dict__, "seed": seed})
+        if iterations:
+            c.iterations = iterations
+        out.append((name, c))
+    return out
+
+
+def run_demo(out: str | Path = "out/demo", seed: int = 0, iterations: int | None = None, progress_for=None) -> dict:
+    """Run the demo into ``out``/<name>/ (replacing an earlier demo); returns {name: run.json}.
+
+    ``progress_for(name, total)`` may return a context manager yielding an ``advance(k)`` callable.
+    """
+    from contextlib import nullcontext
+
+    from ._evolve import evolve
+
+    results = {}
+    for name, cfg in demo_configs(seed, iterations):
+        ctx = progress_for(name, cfg.iterations) if progress_for else nullcontext(None)
+        with ctx as advance:
+            results[name] = evolve(cfg, Path(out) / name, overwrite=True, progress=advance)
+    return results

@@ -1,0 +1,187 @@
+"""Encodings: a flat genome (a float vector that ribs emitters mutate) → an RGB image.
+
+Every encoding is a pure function of the genome: rendering is batched, deterministic and
+resolution-independent (the same genome renders at the predictor's 224 px while evolving and
+at 512 px for export). ``random(n, rng)`` draws the first generation.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from ..errors import SynthError
+
+
+class Encoding:
+    """Base class. Subclasses set ``name`` and implement ``solution_dim``, ``bounds``, ``random``, ``render``."""
+
+    name = "encoding"
+    #: typical mutation step for an isotropic Gaussian in genome units (used by the emitters)
+    sigma = 0.1
+
+    @property
+    def solution_dim(self) -> int:
+        raise NotImplementedError
+
+    @property
+    def bounds(self) -> tuple[float | None, float | None]:
+        """(lower, upper) bound of every gene; None: unbounded."""
+        return (None, None)
+
+    def random(self, n: int, rng: np.random.Generator) -> np.ndarray:
+        raise NotImplementedError
+
+    def render(self, genomes: np.ndarray, size: int) -> torch.Tensor:
+        """Images (N, 3, size, size) float32 in [0, 1] for genomes (N, solution_dim)."""
+        raise NotImplementedError
+
+    def render_uint8(self, genomes: np.ndarray, size: int) -> np.ndarray:
+        """Images (N, size, size, 3) uint8, as the predictor's fast path and PNG files take them."""
+        x = self.render(genomes, size)
+        return (x.clamp(0, 1) * 255).round().to(torch.uint8).permute(0, 2, 3, 1).contiguous().numpy()
+
+    def spec(self) -> dict:
+        """Everything needed to rebuild this encoding (``make_encoding(**spec)``)."""
+        raise NotImplementedError
+
+    def _genomes(self, genomes) -> torch.Tensor:
+        g = np.asarray(genomes, dtype=np.float32)
+        if g.ndim != 2 or g.shape[1] != self.solution_dim:
+            raise SynthError(f"{self.name} genomes must have shape (n, {self.solution_dim}), got {g.shape}")
+        return torch.from_numpy(g)
+
+
+@dataclass(frozen=True)
+class PixelEncoding(Encoding):
+    """The direct encoding: a ``grid`` × ``grid`` RGB image (genes in [0, 1]), upsampled smoothly
+    (bicubic, clamped) to any size — a low-resolution canvas, so that mutations change regions
+    rather than single pixels of the 224 px image."""
+
+    grid: int = 32
+    name = "pixels"
+    sigma = 0.06
+
+    @property
+    def solution_dim(self) -> int:
+        return 3 * self.grid * self.grid
+
+    @property
+    def bounds(self):
+        return (0.0, 1.0)
+
+    def random(self, n, rng):
+        # Smooth random fields (a coarse grid upsampled) read as images; white noise would not.
+        coarse = rng.uniform(0, 1, size=(n, 3, 4, 4)).astype(np.float32)
+        x = F.interpolate(torch.from_numpy(coarse), size=(self.grid, self.grid), mode="bicubic",
+                          align_corners=False).clamp(0, 1).numpy()
+        x = x + rng.normal(0, 0.05, size=x.shape).astype(np.float32)
+        return np.clip(x, 0, 1).reshape(n, -1).astype(np.float64)
+
+    def render(self, genomes, size):
+        g = self._genomes(genomes).reshape(-1, 3, self.grid, self.grid)
+        with torch.no_grad():
+            return F.interpolate(g, size=(size, size), mode="bicubic", align_corners=False).clamp(0, 1)
+
+    def spec(self):
+        return {"name": self.name, "grid": self.grid}
+
+
+# The CPPN's unit types: each hidden layer's units are split into four contiguous blocks of
+# (nearly) equal size, in this order (contiguous so each function runs on one slice).
+ACTIVATIONS = ("sin", "sigmoid", "gaussian", "linear")
+
+
+def _activate(h: torch.Tensor) -> torch.Tensor:
+    """Apply the four activations, in place, to the four blocks of units (axis 1) of ``h`` (N, units, P)."""
+    edges = [round(k * h.shape[1] / 4) for k in range(5)]
+    h[:, edges[0]:edges[1]].sin_()
+    h[:, edges[1]:edges[2]].sigmoid_()
+    g = h[:, edges[2]:edges[3]]
+    g.mul_(g).neg_().exp_()
+    return h  # the last block is linear
+
+
+@dataclass(frozen=True)
+class CPPNEncoding(Encoding):
+    """A compositional pattern-producing network with a fixed topology, evolved on its weights.
+
+    Topology (fully connected, feed-forward): inputs (x, y, d, bias) with x, y in [-1, 1] over
+    the image and d = sqrt(x² + y²) / sqrt(2) → ``layers`` hidden layers of ``hidden`` units
+    each, with a bias per unit; each layer's units are four equal blocks of sin, sigmoid,
+    Gaussian exp(-z²) and linear units → 3 sigmoid output units (R, G, B). With the defaults (2 layers of
+    16): 4·16 + 16 + 16·16 + 16 + 16·3 + 3 = 403 genes; a weight is its
+    gene × ``input_gain`` in the first layer and gene / sqrt(fan-in) after it; a bias is its gene. Because the image is a function of
+    continuous coordinates, it renders at any size.
+    """
+
+    hidden: int = 16
+    layers: int = 2
+    #: initial genes ~ N(0, init_scale²)
+    init_scale: float = 1.0
+    #: first-layer weight per unit gene (coordinates span [-1, 1]: 3 gives about one sine period)
+    input_gain: float = 3.0
+    name = "cppn"
+    sigma = 0.5
+
+    @property
+    def shapes(self) -> list[tuple[int, int]]:
+        """(fan_in, fan_out) per layer; each layer's weight matrix is followed by its bias."""
+        dims = [4] + [self.hidden] * self.layers + [3]
+        return list(zip(dims[:-1], dims[1:]))
+
+    @property
+    def solution_dim(self) -> int:
+        return sum(i * o + o for i, o in self.shapes)
+
+    def random(self, n, rng):
+        return rng.normal(0, self.init_scale, size=(n, self.solution_dim))
+
+    @staticmethod
+    def coordinates(size: int) -> torch.Tensor:
+        """(4, size²) inputs x, y, d, bias at pixel centres (row-major pixels)."""
+        t = (torch.arange(size, dtype=torch.float32) + 0.5) / size * 2 - 1
+        y, x = torch.meshgrid(t, t, indexing="ij")
+        d = torch.sqrt(x ** 2 + y ** 2) / math.sqrt(2)
+        return torch.stack([x, y, d, torch.ones_like(x)]).reshape(4, -1)
+
+    def render(self, genomes, size):
+        g = self._genomes(genomes)
+        n = g.shape[0]
+        # Units on axis 1, pixels on axis 2: each activation block is one contiguous slice.
+        with torch.no_grad():
+            h = self.coordinates(size).expand(n, -1, -1)
+            pos = 0
+            for k, (i, o) in enumerate(self.shapes):
+                # Genes are scaled so unit-variance genes give a few sine periods across the image
+                # (first layer) and unit-variance sums after it (1/sqrt(fan_in)).
+                gain = self.input_gain if k == 0 else 1.0 / math.sqrt(i)
+                w = g[:, pos:pos + i * o].reshape(n, i, o).transpose(1, 2) * gain
+                b = g[:, pos + i * o:pos + i * o + o].reshape(n, o, 1)
+                pos += i * o + o
+                h = torch.baddbmm(b, w, h)
+                h = h.sigmoid_() if k == len(self.shapes) - 1 else _activate(h)
+            return h.reshape(n, 3, size, size)
+
+    def spec(self):
+        return {"name": self.name, "hidden": self.hidden, "layers": self.layers, "init_scale": self.init_scale,
+                "input_gain": self.input_gain}
+
+
+ENCODINGS = {"pixels": PixelEncoding, "cppn": CPPNEncoding}
+
+
+def make_encoding(name: str, **params) -> Encoding:
+    """An encoding by name ('pixels', 'cppn') with its parameters (e.g. grid=32, hidden=16)."""
+    if name not in ENCODINGS:
+        raise SynthError(f"unknown encoding {name!r}; choose one of {', '.join(ENCODINGS)}")
+    enc = ENCODINGS[name](**params)
+    if isinstance(enc, PixelEncoding) and not 2 <= enc.grid <= 256:
+        raise SynthError(f"--grid must be between 2 and 256 pixels, got {enc.grid}")
+    if isinstance(enc, CPPNEncoding) and (enc.hidden < 1 or enc.layers < 1):
+        raise SynthError("a CPPN needs at least one hidden layer of at least one unit")
+    return enc

@@ -1,0 +1,350 @@
+"""The MAP-Elites loop: ribs GridArchive + IsoLineEmitters + Scheduler, ask → render → score → tell.
+
+``evolve(config, out)`` writes a run directory (see ``emosynth.rundir``) and a checkpoint
+(``checkpoint.pkl``: the ribs scheduler with its archive and emitters' random state, the
+history) every ``checkpoint_every`` iterations, atomically; ``resume=True`` continues from it
+and reaches the same archive as an unbroken run with the same seed.
+"""
+
+from __future__ import annotations
+
+import json
+import pickle
+import shlex
+import sys
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+
+from .. import __version__
+from ..errors import SynthError
+from ..rundir import IMAGES_DIR, atomic_write_bytes, write_items, write_png, write_run
+from ._encodings import make_encoding
+from ._fitness import Evaluator, JudgeSpec
+from ._models import model_id, resolve_model
+from ._spaces import make_space
+from ._visualize import archive_mosaic, progress_plot
+
+CHECKPOINT = "checkpoint.pkl"
+CHECKPOINT_FORMAT = 1
+ENCODING_NAMES = ("pixels", "cppn")
+EMITTER_NAMES = ("auto", "iso", "es")
+
+
+@dataclass
+class EvolveConfig:
+    """What to evolve and how. Defaults: 300 iterations × 64 = 19,200 evaluations."""
+
+    space: str = "category"          # category, va or vad
+    cells: int = 12                  # va / vad: cells per dimension over 1–9
+    descriptor: str | None = None    # category: a second measure ('brightness') …
+    bins: int = 5                    # … in this many bins
+    encoding: str = "cppn"           # cppn or pixels
+    grid: int = 32                   # pixels: the low-resolution canvas side
+    hidden: int = 16                 # cppn: units per hidden layer
+    layers: int = 2                  # cppn: hidden layers
+    iterations: int = 300
+    batch: int = 64                  # evaluations per iteration, split evenly over the emitters
+    emitters: int = 4
+    emitter: str = "auto"            # iso (Iso+LineDD), es (CMA-ME: separable CMA-ES, improvement
+                                     # ranking) or auto: es for cppn, iso for the bounded pixels
+    sigma: float | None = None       # mutation step in genome units (None: the encoding's own)
+    line_sigma: float = 0.2          # iso: step along the line to another elite
+    seed: int = 0
+    model: str | None = None         # None: the packaged default model; a folder or a backbone name
+    robust: bool = False             # fitness: mean over an ensemble × random transforms
+    ensemble: list[str] = field(default_factory=lambda: ["efficientnet-lite0", "mobilenetv2"])
+    transforms: int = 2              # random transforms per image and model under --robust
+    check_backbone: str | None = None  # transfer check: a second predictor (backbone name or folder)
+    checkpoint_every: int = 10
+    export_size: int = 512           # px side of the exported elites
+    chunk: int = 32                  # genomes per scoring task (fixed, so workers do not change results)
+    engine: str = "auto"
+
+    #: fields that may change when a run is resumed (they do not change its result)
+    RESUMABLE = ("iterations", "checkpoint_every", "check_backbone", "export_size")
+
+    def validate(self):
+        if self.encoding not in ENCODING_NAMES:
+            raise SynthError(f"unknown encoding {self.encoding!r}; choose one of {', '.join(ENCODING_NAMES)}")
+        for name, v, lo in (("--iterations", self.iterations, 1), ("--batch", self.batch, 1),
+                            ("--emitters", self.emitters, 1), ("--checkpoint-every", self.checkpoint_every, 1),
+                            ("--export-size", self.export_size, 8), ("--transforms", self.transforms, 1)):
+            if v < lo:
+                raise SynthError(f"{name} must be at least {lo}, got {v}")
+        if self.emitter not in EMITTER_NAMES:
+            raise SynthError(f"unknown emitter {self.emitter!r}; choose one of {', '.join(EMITTER_NAMES)}")
+        if self.batch < self.emitters:
+            raise SynthError(f"--batch {self.batch} is smaller than --emitters {self.emitters}")
+        if self.robust and len(self.ensemble) < 1:
+            raise SynthError("--robust needs an --ensemble of at least one predictor")
+        make_space(self.space, cells=self.cells, descriptor=self.descriptor, bins=self.bins)  # fail before loading
+
+
+def _identity(cfg: EvolveConfig) -> dict:
+    return {k: v for k, v in asdict(cfg).items() if k not in EvolveConfig.RESUMABLE}
+
+
+def _encoding(cfg: EvolveConfig):
+    if cfg.encoding == "pixels":
+        return make_encoding("pixels", grid=cfg.grid)
+    return make_encoding("cppn", hidden=cfg.hidden, layers=cfg.layers)
+
+
+def _scheduler(cfg: EvolveConfig, space, enc, n_categories: int):
+    from ribs.emitters import EvolutionStrategyEmitter, IsoLineEmitter
+    from ribs.schedulers import Scheduler
+
+    seeds = np.random.SeedSequence(cfg.seed).generate_state(cfg.emitters + 2)
+    archive = space.archive(enc.solution_dim, n_categories, int(seeds[0]))
+    init_rng = np.random.default_rng(int(seeds[1]))
+    lo, hi = enc.bounds
+    bounds = None if lo is None and hi is None else [(lo, hi)] * enc.solution_dim
+    sizes = [cfg.batch // cfg.emitters + (i < cfg.batch % cfg.emitters) for i in range(cfg.emitters)]
+    kind = cfg.emitter if cfg.emitter != "auto" else ("iso" if lo is not None or hi is not None else "es")
+    sigma = cfg.sigma or enc.sigma
+    if kind == "iso":
+        emitters = [IsoLineEmitter(archive, iso_sigma=sigma, line_sigma=cfg.line_sigma,
+                                   initial_solutions=enc.random(b, init_rng), bounds=bounds, batch_size=b,
+                                   seed=int(seeds[2 + i])) for i, b in enumerate(sizes)]
+    else:
+        # CMA-ME: each emitter adapts a search distribution towards new and improved cells and
+        # restarts from a random elite when it stops improving. Separable CMA-ES: its cost grows
+        # linearly with the genome, so it also suits a large one.
+        emitters = [EvolutionStrategyEmitter(archive, x0=enc.random(1, init_rng)[0], sigma0=sigma, ranker="2imp",
+                                             es="sep_cma_es", bounds=bounds, batch_size=b, seed=int(seeds[2 + i]))
+                    for i, b in enumerate(sizes)]
+    return Scheduler(archive, emitters)
+
+
+def _stats(archive, iteration: int, evaluations: int, seconds: float) -> dict:
+    s = archive.stats
+    return {"iteration": iteration, "evaluations": evaluations, "coverage": float(s.coverage),
+            "filled": int(s.num_elites), "qd_score": float(s.qd_score),
+            "best": None if s.obj_max is None else float(s.obj_max),
+            "mean": None if s.obj_mean is None else float(s.obj_mean), "seconds": round(seconds, 3)}
+
+
+def _load_checkpoint(path: Path, cfg: EvolveConfig) -> dict:
+    try:
+        state = pickle.loads(path.read_bytes())
+    except Exception as err:  # noqa: BLE001 — any unreadable checkpoint is the same user problem
+        raise SynthError(f"{path}: unreadable checkpoint ({type(err).__name__}); remove it to start afresh") from None
+    if state.get("format") != CHECKPOINT_FORMAT:
+        raise SynthError(f"{path}: checkpoint from another emosynth version; remove it to start afresh")
+    theirs = state["identity"]
+    ours = _identity(cfg)
+    diff = [k for k in ours if theirs.get(k) != ours[k]]
+    if diff:
+        raise SynthError(f"{path}: --resume with different settings ({', '.join(f'{k}: was {theirs.get(k)!r}, now {ours[k]!r}' for k in diff[:3])})")
+    return state
+
+
+def _save_checkpoint(path: Path, cfg, scheduler, iteration, history, evaluations, models):
+    state = {"format": CHECKPOINT_FORMAT, "identity": _identity(cfg), "config": asdict(cfg),
+             "iteration": iteration, "scheduler": scheduler, "history": history,
+             "evaluations": evaluations, "models": models}
+    atomic_write_bytes(path, pickle.dumps(state, protocol=pickle.HIGHEST_PROTOCOL))
+
+
+def step(scheduler, space, evaluate, key: tuple[int, ...]) -> int:
+    """One MAP-Elites iteration: ask → render + score (``evaluate``) → tell; returns the evaluations."""
+    solutions = scheduler.ask()
+    scores = evaluate(solutions, key)
+    insertions = space.assess(scores)
+    fields = {"vad": scores["vad"].mean(0), "probabilities": scores["probabilities"].mean(0),
+              "brightness": scores["brightness"]}
+    objective, measures, _ = insertions[0]
+    scheduler.tell(objective, measures, **fields)
+    for obj, meas, rows in insertions[1:]:  # a category image also competes for the other labels' cells
+        scheduler.archive.add(solutions[rows], obj, meas, **{k: v[rows] for k, v in fields.items()})
+    return len(solutions)
+
+
+def evolve(config: EvolveConfig, out: str | Path, *, resume: bool = False, overwrite: bool = False,
+           workers: int = 0, scheduler_address: str | None = None, data_root=None,
+           progress: Callable[[int], None] | None = None, stop_after: int | None = None) -> dict:
+    """Run MAP-Elites and write the run directory ``out``; returns the run.json contents.
+
+    ``workers`` ≥ 1 scores on that many local processes (dask.distributed), ``scheduler_address``
+    on an existing Dask cluster; neither changes the result. ``progress(k)`` is called as k more
+    iterations finish. ``stop_after`` stops (after a checkpoint) once that many iterations are
+    done in this call, as an interrupted run would.
+    """
+    from ..models.predictor import Predictor
+
+    cfg = config
+    cfg.validate()
+    out = Path(out)
+    ckpt = out / CHECKPOINT
+    if not resume and not overwrite and (ckpt.exists() or (out / "run.json").exists()):
+        raise SynthError(f"{out} already holds a run; pass --resume to continue it or choose another --out")
+    if workers < 0:
+        raise SynthError(f"--workers must be 0 (in this process) or more, got {workers}")
+    enc = _encoding(cfg)
+
+    state = _load_checkpoint(ckpt, cfg) if resume and ckpt.exists() else None
+    if state:
+        models = state["models"]
+    else:
+        specs = cfg.ensemble if cfg.robust else [cfg.model]
+        models = [resolve_model(s, data_root) for s in specs]
+    predictors = [Predictor.load(m) for m in models]
+    first = predictors[0]
+    labels = tuple(first.categories_.names) if first.categories_ is not None else None
+    space = make_space(cfg.space, cells=cfg.cells, descriptor=cfg.descriptor, bins=cfg.bins, labels=labels)
+    for m, p in zip(models, predictors):
+        space.check(p, f"model {m}")
+    n_cat = len(labels) if labels else 1
+
+    if state:
+        scheduler, history = state["scheduler"], state["history"]
+        done, evaluations = state["iteration"], state["evaluations"]
+    else:
+        if overwrite:
+            for stale in (ckpt, out / "run.json"):
+                stale.unlink(missing_ok=True)
+        scheduler, history, done, evaluations = _scheduler(cfg, space, enc, n_cat), [], 0, 0
+    archive = scheduler.archive
+    if progress and done:
+        progress(min(done, cfg.iterations))
+
+    spec = JudgeSpec(encoding=json.dumps(enc.spec(), sort_keys=True), models=tuple(models),
+                     transforms=cfg.transforms if cfg.robust else 0, engine=cfg.engine)
+    ran = 0
+    t0 = time.perf_counter()
+    with Evaluator(spec, chunk=cfg.chunk, workers=workers, address=scheduler_address) as evaluate:
+        while done < cfg.iterations and (stop_after is None or ran < stop_after):
+            t = time.perf_counter()
+            evaluations += step(scheduler, space, evaluate, (cfg.seed, done))
+            done += 1
+            ran += 1
+            history.append(_stats(archive, done, evaluations, time.perf_counter() - t))
+            if done % cfg.checkpoint_every == 0 or done == cfg.iterations:
+                _save_checkpoint(ckpt, cfg, scheduler, done, history, evaluations, models)
+            if progress:
+                progress(1)
+    if done < cfg.iterations:
+        _save_checkpoint(ckpt, cfg, scheduler, done, history, evaluations, models)
+        return {"complete": False, "iteration": done}
+    return _finish(cfg, out, space, enc, archive, history, models, data_root, time.perf_counter() - t0, ran)
+
+
+def _finish(cfg, out, space, enc, archive, history, models, data_root, seconds, ran) -> dict:
+    """Export elites (PNG at ``export_size``), items.csv, figures, transfer check and run.json."""
+    from ..models.predictor import Predictor
+
+    data = archive.data()
+    order = np.argsort(data["index"])
+    data = {k: v[order] for k, v in data.items()}
+    grid = archive.int_to_grid_index(data["index"]) if len(order) else np.zeros((0, len(space.dims)), int)
+    first = Predictor.load(models[0])
+    labels = list(first.categories_.names) if first.categories_ is not None else []
+    images = out / IMAGES_DIR
+    images.mkdir(parents=True, exist_ok=True)
+    for old in images.glob("*.png"):  # a resumed or re-run export replaces the previous elites
+        old.unlink()
+    rows, thumbs = [], []
+    for start in range(0, len(order), 16):
+        sl = slice(start, start + 16)
+        big = enc.render_uint8(data["solution"][sl], cfg.export_size)
+        thumbs.append(enc.render_uint8(data["solution"][sl], 64))
+        for j, img in enumerate(big):
+            i = start + j
+            name = f"{int(data['index'][i]):04d}-{space.cell_name(grid[i])}.png"
+            write_png(images / name, img)
+            row = {"file": name, **space.target(grid[i]),
+                   "category": labels[int(np.argmax(data["probabilities"][i]))] if labels else None,
+                   **{d: float(v) for d, v in zip(("valence", "arousal", "dominance"), data["vad"][i])},
+                   "fitness": float(data["objective"][i]), "cell": int(data["index"][i])}
+            row.update({f"p_{c}": float(p) for c, p in zip(labels, data["probabilities"][i])})
+            for name_, m in zip(space.measure_names, data["measures"][i]):
+                row[f"measure_{name_}"] = (labels[int(m)] if name_ == "category" else float(m))
+            row["measure_brightness_value"] = float(data["brightness"][i])
+            rows.append(row)
+    write_items(out, rows)
+    thumbs = np.concatenate(thumbs) if thumbs else np.zeros((0, 64, 64, 3), np.uint8)
+    what = f"{cfg.space} × {cfg.encoding}, seed {cfg.seed}, {history[-1]['evaluations']} evaluations"
+    progress_plot(history, out / "progress.png", what)
+    archive_mosaic(space, grid, thumbs, out / "archive.png", what)
+
+    meta = {
+        "kind": "evolve",
+        "command": "emosynth " + shlex.join(sys.argv[1:]) if Path(sys.argv[0]).name.startswith("emosynth")
+        else None,
+        "config": asdict(cfg), "seed": cfg.seed,
+        "model": [model_id(m) for m in models], "model_dirs": models,
+        "code_version": __version__,
+        "space": space.describe(),
+        "encoding": {**enc.spec(), "solution_dim": enc.solution_dim},
+        "metrics": {**history[-1], "evaluations_per_second_this_call":
+                    round(sum(h["evaluations"] - (history[i - 1]["evaluations"] if i else 0)
+                              for i, h in enumerate(history[-ran:], len(history) - ran)) / seconds, 2)
+                    if ran and seconds > 0 else None},
+        "history": history,
+        "complete": True,
+    }
+    if cfg.space != "category":
+        meta["rated"] = _rated_cells(space, archive, data_root)
+    if cfg.check_backbone:
+        meta["transfer"] = transfer_check(cfg, space, enc, data, grid, labels, data_root)
+    write_run(out, meta)
+    return meta
+
+
+def _rated_cells(space, archive, data_root) -> dict | None:
+    """How many of the cells that the training data's rated images span are filled."""
+    from ..data import load_datasets
+    from ..errors import DataError
+
+    try:
+        sets = load_datasets(["oasis", "emotion6"], data_root)
+    except DataError as err:
+        return {"note": f"training data not found ({err}); rated span not computed"}
+    vad = np.concatenate([s.vad for s in sets])[:, : len(space.dims)]
+    vad = vad[np.isfinite(vad).all(1)]
+    rated = set(np.unique(archive.index_of(vad)).tolist())
+    filled = set(archive.data("index").tolist())
+    return {"cells": len(rated), "filled": len(rated & filled),
+            "coverage": len(rated & filled) / len(rated) if rated else None,
+            "images": int(len(vad)), "datasets": ["oasis", "emotion6"],
+            "note": "dominance is lexicon-derived (Warriner et al. 2013)" if len(space.dims) == 3 else None}
+
+
+def transfer_check(cfg, space, enc, data, grid, labels, data_root) -> dict:
+    """The elites under a second predictor: category agreement (vs chance) or Pearson r between
+    each elite's cell target and the check predictor's V / A (/ D)."""
+    from scipy.stats import pearsonr
+
+    from ..models.predictor import Predictor
+    from ._transforms import resize, to_uint8
+
+    folder = resolve_model(cfg.check_backbone, data_root)
+    check = Predictor.load(folder)
+    space.check(check, f"check model {cfg.check_backbone}")
+    size = check.extractor(cfg.engine).input_size
+    preds = {"vad": [], "probabilities": []}
+    for start in range(0, len(data["solution"]), 32):
+        x = enc.render(data["solution"][start:start + 32], size)
+        p = check.predict_arrays(to_uint8(resize(x, size)), engine=cfg.engine)
+        preds["vad"].append(p["vad"])
+        preds["probabilities"].append(p.get("probabilities", np.zeros((len(x), 1))))
+    vad = np.concatenate(preds["vad"]) if preds["vad"] else np.zeros((0, 3))
+    out = {"check_model": model_id(folder), "elites": int(len(vad))}
+    if space.name == "category":
+        probs = np.concatenate(preds["probabilities"])
+        agree = probs.argmax(1) == grid[:, 0]
+        out.update({"agreement": float(agree.mean()) if len(agree) else None, "chance": 1 / len(labels),
+                    "mean_p_target": float(probs[np.arange(len(probs)), grid[:, 0]].mean()) if len(probs) else None})
+    else:
+        targets = space.centres(grid)
+        for j, d in enumerate(space.measure_names):
+            ok = len(vad) > 2 and np.ptp(targets[:, j]) > 0 and np.ptp(vad[:, j]) > 0
+            out[f"r_{d}"] = float(pearsonr(targets[:, j], vad[:, j])[0]) if ok else None
+            # the judge's own view, for comparison (near 1 by construction)
+            ok = len(vad) > 2 and np.ptp(data["vad"][:, j]) > 0 and np.ptp(targets[:, j]) > 0
+            out[f"r_{d}_judge"] = float(pearsonr(targets[:, j], data["vad"][:, j])[0]) if ok else None
+    return out

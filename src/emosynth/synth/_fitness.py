@@ -1,0 +1,137 @@
+"""Scoring genomes: render → (random transforms) → predictor fast path, in chunks, serial or on Dask.
+
+A chunk is always scored by the same code on the same inputs — whether in this process, a
+local worker process or a remote Dask worker — and the random transforms of chunk c of
+iteration t are drawn from ``default_rng([seed, t, c])``. So the scores, and the archive built
+from them, do not depend on how many workers there are.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+from typing import Callable
+
+import numpy as np
+import torch
+
+from ._encodings import make_encoding
+from ._transforms import random_transforms, resize, to_uint8
+
+#: luminance weights (Rec. 601) for the brightness descriptor
+LUMA = torch.tensor([0.299, 0.587, 0.114]).view(1, 3, 1, 1)
+
+
+@dataclass(frozen=True)
+class JudgeSpec:
+    """Everything a worker needs to score genomes; small and picklable."""
+
+    encoding: str  # JSON of the encoding's spec()
+    models: tuple[str, ...]  # model folders; their predictions are averaged
+    transforms: int = 0  # random transforms per image and model (0: the image as rendered)
+    engine: str = "auto"
+    threads: int | None = None  # torch / ONNX Runtime threads in a worker (None: leave as is)
+
+
+class Judge:
+    """Loaded predictors + encoding for one ``JudgeSpec``."""
+
+    def __init__(self, spec: JudgeSpec):
+        from ..models.predictor import Predictor
+
+        if spec.threads:
+            torch.set_num_threads(spec.threads)
+        self.spec = spec
+        self.encoding = make_encoding(**json.loads(spec.encoding))
+        self.models = [Predictor.load(m) for m in spec.models]
+        self.sizes = [m.extractor(spec.engine).input_size for m in self.models]
+        self.size = max(self.sizes)
+
+    def score(self, genomes: np.ndarray, key: tuple[int, ...]) -> dict[str, np.ndarray]:
+        """Per genome: ``vad`` (R, n, 3) on 1–9 and ``probabilities`` (R, n, K) for each of the R
+        (model, transform) pairs, and ``brightness`` (n,) the mean luminance in [0, 1] of the image."""
+        x = self.encoding.render(genomes, self.size)
+        brightness = (x * LUMA).sum(1).mean(dim=(1, 2)).numpy().astype(np.float64)
+        rng = np.random.default_rng(list(key))
+        views = [x] if not self.spec.transforms else [random_transforms(x, rng) for _ in range(self.spec.transforms)]
+        vad, probs = [], []
+        for view in views:
+            for model, size in zip(self.models, self.sizes):
+                pred = model.predict_arrays(to_uint8(resize(view, size)), engine=self.spec.engine)
+                vad.append(pred["vad"])
+                probs.append(pred.get("probabilities", np.zeros((len(genomes), 1))))
+        return {"vad": np.stack(vad), "probabilities": np.stack(probs), "brightness": brightness}
+
+
+_JUDGES: dict[JudgeSpec, Judge] = {}
+
+
+def score_chunk(spec: JudgeSpec, genomes: np.ndarray, key: tuple[int, ...]) -> dict[str, np.ndarray]:
+    """Score one chunk; the judge (models, ONNX sessions) is loaded once per process."""
+    if spec not in _JUDGES:
+        _JUDGES.clear()  # one judge per process: models are large
+        _JUDGES[spec] = Judge(spec)
+    return _JUDGES[spec].score(genomes, key)
+
+
+def _concat(parts: list[dict]) -> dict[str, np.ndarray]:
+    return {"vad": np.concatenate([p["vad"] for p in parts], axis=1),
+            "probabilities": np.concatenate([p["probabilities"] for p in parts], axis=1),
+            "brightness": np.concatenate([p["brightness"] for p in parts])}
+
+
+class Evaluator:
+    """Scores a batch of genomes in fixed chunks: serially, on local worker processes
+    (``workers`` ≥ 1, a dask.distributed LocalCluster) or on an existing Dask cluster
+    (``address``, e.g. 'tcp://host:8786'). Use as a context manager so the cluster stops."""
+
+    def __init__(self, spec: JudgeSpec, chunk: int = 32, workers: int = 0, address: str | None = None):
+        self.spec, self.chunk, self.workers, self.address = spec, chunk, workers, address
+        self._client = self._cluster = None
+
+    def __enter__(self):
+        if self.address or self.workers:
+            self._start()
+        return self
+
+    def _start(self):
+        import logging
+
+        from distributed import Client, LocalCluster
+
+        from ..errors import SynthError
+
+        for name in ("distributed", "distributed.worker", "distributed.scheduler", "distributed.nanny"):
+            logging.getLogger(name).setLevel(logging.ERROR)
+        try:
+            if self.address:
+                self._client = Client(self.address, timeout="20s")
+            else:
+                # Share the cores between the worker processes instead of oversubscribing them.
+                threads = max(1, (os.cpu_count() or 1) // self.workers)
+                self.spec = JudgeSpec(**{**self.spec.__dict__, "threads": threads})
+                self._cluster = LocalCluster(n_workers=self.workers, threads_per_worker=1, processes=True,
+                                             dashboard_address=None, silence_logs=logging.ERROR)
+                self._client = Client(self._cluster)
+        except (OSError, TimeoutError) as err:
+            raise SynthError(f"cannot reach the Dask scheduler {self.address or 'LocalCluster'}: "
+                             f"{str(err).splitlines()[0] if str(err) else type(err).__name__}") from None
+
+    def __exit__(self, *exc):
+        if self._client is not None:
+            self._client.close()
+        if self._cluster is not None:
+            self._cluster.close()
+        self._client = self._cluster = None
+
+    def __call__(self, genomes: np.ndarray, key: tuple[int, ...]) -> dict[str, np.ndarray]:
+        chunks = [genomes[i:i + self.chunk] for i in range(0, len(genomes), self.chunk)]
+        keys = [(*key, c) for c in range(len(chunks))]
+        if self._client is None:
+            return _concat([score_chunk(self.spec, g, k) for g, k in zip(chunks, keys)])
+        futures = [self._client.submit(score_chunk, self.spec, g, k, pure=False) for g, k in zip(chunks, keys)]
+        return _concat(self._client.gather(futures))
+
+
+ScoreFn = Callable[[np.ndarray, tuple], dict]

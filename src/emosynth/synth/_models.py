@@ -1,0 +1,57 @@
+"""Which predictors judge a run: the packaged default, a saved model folder, or a backbone name.
+
+A backbone name (``efficientnet-lite2``, or short ``lite2``) means a predictor trained here on
+OASIS + Emotion6 with that backbone alone (avg+max pooling, arousal from OASIS, as the default
+model) — independently of the default model — and kept under ``$EMOSYNTH_CACHE/models/`` so the
+next run reuses it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+from ..errors import SynthError
+from ..models.features import cache_root
+from ..models.predictor import DEFAULT_MODEL_DIR, Predictor, PredictorConfig
+
+ALIASES = {"lite0": "efficientnet-lite0", "lite1": "efficientnet-lite1", "lite2": "efficientnet-lite2",
+           "mnv2": "mobilenetv2"}
+TRAIN_DATASETS = ("oasis", "emotion6")
+
+
+def resolve_model(spec: str | Path | None, data_root=None, progress=None) -> str:
+    """A model folder for ``spec``: None or 'default' → the packaged model; an existing folder →
+    itself; a backbone name → a predictor trained on that backbone (cached)."""
+    if spec is None or str(spec) == "default":
+        return str(DEFAULT_MODEL_DIR)
+    p = Path(spec)
+    if p.is_dir():
+        Predictor.load(p)  # fails early with one line when it is not a model
+        return str(p)
+    name = ALIASES.get(str(spec), str(spec))
+    from ..models.backbones import BACKBONES
+
+    if name not in BACKBONES:
+        raise SynthError(f"{spec!r} is neither a saved model folder nor a backbone "
+                         f"({', '.join(sorted(BACKBONES))}, or short: {', '.join(ALIASES)})")
+    cfg = PredictorConfig(backbone=name, pooling="avgmax", target_datasets={"arousal": ["oasis"]})
+    key = hashlib.sha1(repr(sorted(cfg.__dict__.items())).encode()).hexdigest()[:10]
+    out = cache_root() / "models" / f"{name}-{key}"
+    if (out / "model.json").is_file():
+        return str(out)
+    from ..data import load_datasets
+
+    sets = load_datasets(list(TRAIN_DATASETS), data_root)
+    model = Predictor(cfg).fit(sets, progress=progress)
+    model.save(out, {"datasets": list(TRAIN_DATASETS), "purpose": "judge for emosynth evolve"})
+    return str(out)
+
+
+def model_id(directory: str | Path) -> str:
+    """'backbone:sha1-of-heads' — identifies a model across machines."""
+    directory = Path(directory)
+    p = Predictor.load(directory)
+    digest = hashlib.sha1((directory / "heads.npz").read_bytes()).hexdigest()[:12]
+    name = "default" if directory.resolve() == DEFAULT_MODEL_DIR.resolve() else directory.name
+    return f"{name}:{p.config.backbone}:{digest}"

@@ -1,0 +1,178 @@
+"""Spaces: how scores become a MAP-Elites archive's cells, measures and objectives.
+
+* ``category`` — one cell per label (optionally × brightness bins); an image is offered to
+  every label's cell, with that label's predicted probability (0–1) as its objective.
+* ``va`` / ``vad`` — a grid of ``cells`` per dimension over the SAM 1–9 scale; an image lands
+  in the cell holding its predicted (V, A[, D]) and its objective is minus the Euclidean
+  distance (scale points) between its predictions and that cell's centre, the cell's target.
+  With random transforms or an ensemble, the cell comes from the mean prediction and the
+  objective is the mean over the (model, transform) pairs of minus that distance.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from ribs.archives import GridArchive
+
+from ..emotions import DIMENSIONS, SAM_MAX, SAM_MIN
+from ..errors import ModelError, SynthError
+
+SPACES = ("category", "va", "vad")
+DESCRIPTORS = ("brightness",)
+GRID_EPSILON = 1e-6  # GridArchive's default epsilon
+
+
+class Space:
+    """Base: ``dims`` cells per measure over ``ranges``; ``assess`` turns scores into objectives."""
+
+    name = "space"
+    measure_names: tuple[str, ...] = ()
+
+    def __init__(self, dims: list[int], ranges: list[tuple[float, float]]):
+        self.dims, self.ranges = list(dims), list(ranges)
+
+    @property
+    def cells(self) -> int:
+        return int(np.prod(self.dims))
+
+    def archive(self, solution_dim: int, n_categories: int, seed: int) -> GridArchive:
+        return GridArchive(solution_dim=solution_dim, dims=self.dims, ranges=self.ranges, seed=seed,
+                           epsilon=GRID_EPSILON,
+                           qd_score_offset=self.qd_offset,
+                           extra_fields={"vad": ((3,), np.float64), "probabilities": ((n_categories,), np.float64),
+                                         "brightness": ((), np.float64)})
+
+    qd_offset = 0.0
+
+    def check(self, model, where: str):
+        """Raise ModelError when ``model`` lacks a head this space needs."""
+
+    def assess(self, scores: dict) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
+        """(objective, measures, rows) insertions; the first covers every row and is told to the
+        emitters, the rest (if any) go straight into the archive."""
+        raise NotImplementedError
+
+    def centres(self, grid_index: np.ndarray) -> np.ndarray:
+        """Cell centres (n, measures) for grid indices (n, measures)."""
+        lo = np.array([r[0] for r in self.ranges])
+        width = np.array([(r[1] - r[0]) / d for r, d in zip(self.ranges, self.dims)])
+        return lo + (np.asarray(grid_index) + 0.5) * width
+
+    def target(self, grid_index) -> dict:
+        """items.csv target columns for one cell."""
+        raise NotImplementedError
+
+    def cell_name(self, grid_index) -> str:
+        raise NotImplementedError
+
+    def describe(self) -> dict:
+        return {"name": self.name, "dims": self.dims, "ranges": self.ranges, "measures": list(self.measure_names),
+                "cells": self.cells}
+
+
+class CategorySpace(Space):
+    """One cell per label of the model's category head, × ``bins`` brightness bins when ``bins`` > 1."""
+
+    name = "category"
+
+    def __init__(self, labels: tuple[str, ...], bins: int = 1):
+        self.labels, self.bins = tuple(labels), bins
+        dims, ranges = [len(labels)], [(0.0, float(len(labels)))]
+        if bins > 1:
+            dims.append(bins)
+            ranges.append((0.0, 1.0))
+        super().__init__(dims, ranges)
+        self.measure_names = ("category", "brightness") if bins > 1 else ("category",)
+
+    def check(self, model, where):
+        if model.categories_ is None:
+            raise ModelError(f"{where} has no category head, which --space category needs; "
+                             "use a model trained on a data set with categories (e.g. emotion6)")
+        if tuple(model.categories_.names) != self.labels:
+            raise ModelError(f"{where} predicts categories {list(model.categories_.names)}, "
+                             f"not {list(self.labels)} as the other models do")
+
+    def assess(self, scores):
+        probs = scores["probabilities"].mean(0)  # mean over (model, transform): that of each label's p
+        n, k = probs.shape
+        rows = np.arange(n)
+        best = probs.argmax(1)
+        out = []
+        # The argmax label first (told to the emitters), then every other label's cell.
+        for shift in range(k):
+            label = (best + shift) % k
+            measures = (label + 0.5)[:, None]
+            if self.bins > 1:
+                measures = np.column_stack([measures, np.clip(scores["brightness"], 0, 1)])
+            out.append((probs[rows, label], measures, rows))
+        return out
+
+    def target(self, grid_index):
+        t = {"target_category": self.labels[int(grid_index[0])]}
+        if self.bins > 1:
+            b = int(grid_index[1])
+            t["target_brightness"] = f"{b / self.bins:.2f}-{(b + 1) / self.bins:.2f}"
+        return t
+
+    def cell_name(self, grid_index):
+        name = self.labels[int(grid_index[0])]
+        return f"{name}-b{int(grid_index[1])}" if self.bins > 1 else name
+
+
+class AffectSpace(Space):
+    """A ``cells``-per-dimension grid over 1–9 for valence–arousal (``va``) or V–A–dominance (``vad``)."""
+
+    def __init__(self, name: str, cells: int):
+        self.name = name
+        self.ndim = 2 if name == "va" else 3
+        self.measure_names = DIMENSIONS[: self.ndim]
+        super().__init__([cells] * self.ndim, [(SAM_MIN, SAM_MAX)] * self.ndim)
+        # The worst error inside a cell (centre to corner): QD-score counts objective - offset ≥ 0,
+        # so it only grows as cells fill and improve.
+        self.qd_offset = -math.sqrt(self.ndim) * (SAM_MAX - SAM_MIN) / cells / 2
+
+    def check(self, model, where):
+        missing = [d for d in self.measure_names if d not in model.targets_]
+        if missing:
+            raise ModelError(f"{where} has no {' or '.join(missing)} head, which --space {self.name} needs")
+
+    def assess(self, scores):
+        vad = scores["vad"][:, :, : self.ndim]  # (R, n, d)
+        measures = np.clip(vad.mean(0), SAM_MIN, SAM_MAX)
+        dims = np.array(self.dims)
+        # The cell exactly as ribs' GridArchive.index_of computes it (its epsilon included).
+        grid = np.clip(((dims * (measures - SAM_MIN) + GRID_EPSILON) / (SAM_MAX - SAM_MIN)).astype(np.int32),
+                       0, dims - 1)
+        target = self.centres(grid)
+        objective = -np.linalg.norm(vad - target[None], axis=2).mean(0)
+        return [(objective, measures, np.arange(len(objective)))]
+
+    def target(self, grid_index):
+        c = self.centres(np.asarray(grid_index)[None])[0]
+        return {f"target_{d}": float(v) for d, v in zip(self.measure_names, c)}
+
+    def cell_name(self, grid_index):
+        c = self.centres(np.asarray(grid_index)[None])[0]
+        return "_".join(f"{d[0]}{v:.2f}" for d, v in zip(self.measure_names, c))
+
+
+def make_space(name: str, *, cells: int = 12, descriptor: str | None = None, bins: int = 5,
+               labels: tuple[str, ...] | None = None) -> Space:
+    """A space by name; ``labels`` are the category head's labels (category space only)."""
+    if name not in SPACES:
+        raise SynthError(f"unknown space {name!r}; choose one of {', '.join(SPACES)}")
+    if name == "category":
+        if descriptor is not None and descriptor not in DESCRIPTORS:
+            raise SynthError(f"unknown descriptor {descriptor!r}; choose {', '.join(DESCRIPTORS)}")
+        if descriptor and bins < 2:
+            raise SynthError(f"--bins must be at least 2 with a descriptor, got {bins}")
+        from ..emotions import EMOTION6_LABELS
+
+        return CategorySpace(tuple(labels or EMOTION6_LABELS), bins if descriptor else 1)
+    if cells < 2:
+        raise SynthError(f"--cells must be at least 2 per dimension, got {cells}")
+    if cells > 64:
+        raise SynthError(f"--cells {cells} is more than 64 per dimension; the archive would be mostly empty")
+    return AffectSpace(name, cells)

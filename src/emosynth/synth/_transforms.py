@@ -1,0 +1,66 @@
+"""Random image transforms for robust fitness (lucent-style): jitter, scale, rotation, colour.
+
+An image that keeps its predicted emotion under all of them is less likely to be a fooling
+pattern that only one pixel grid and one network respond to.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+
+@dataclass(frozen=True)
+class TransformConfig:
+    """Ranges of the random transforms (each drawn uniformly per image)."""
+
+    #: translation, as a fraction of the image side
+    jitter: float = 0.08
+    #: scale factor range
+    scale: tuple[float, float] = (0.85, 1.15)
+    #: rotation, degrees either way
+    degrees: float = 10.0
+    #: brightness / contrast / saturation multipliers in [1 - colour, 1 + colour]
+    colour: float = 0.15
+
+
+def random_transforms(images: torch.Tensor, rng: np.random.Generator,
+                      cfg: TransformConfig = TransformConfig()) -> torch.Tensor:
+    """One random affine + colour transform per image of ``images`` (N, 3, H, W) in [0, 1].
+
+    Deterministic for the generator's state. Borders are filled by reflection so no black frame
+    (a cue of its own) appears.
+    """
+    n = images.shape[0]
+    angle = np.deg2rad(rng.uniform(-cfg.degrees, cfg.degrees, n))
+    scale = rng.uniform(*cfg.scale, n)
+    shift = rng.uniform(-cfg.jitter, cfg.jitter, (n, 2)) * 2  # grid coordinates span 2
+    colour = rng.uniform(1 - cfg.colour, 1 + cfg.colour, (n, 3))
+    cos, sin = np.cos(angle) / scale, np.sin(angle) / scale
+    theta = np.stack([np.stack([cos, -sin, shift[:, 0]], 1), np.stack([sin, cos, shift[:, 1]], 1)], 1)
+    grid = F.affine_grid(torch.from_numpy(theta).float(), list(images.shape), align_corners=False)
+    x = F.grid_sample(images, grid, mode="bilinear", padding_mode="reflection", align_corners=False)
+    c = torch.from_numpy(colour).float()
+    grey = x.mean(dim=1, keepdim=True)
+    x = grey + (x - grey) * c[:, 2, None, None, None]                        # saturation
+    mean = x.mean(dim=(1, 2, 3), keepdim=True)
+    x = mean + (x - mean) * c[:, 1, None, None, None]                        # contrast
+    x = x * c[:, 0, None, None, None]                                        # brightness
+    return x.clamp(0, 1)
+
+
+def resize(images: torch.Tensor, size: int) -> torch.Tensor:
+    """Antialiased bilinear resize of (N, 3, H, W) to ``size`` × ``size`` (no-op at that size)."""
+    if images.shape[-1] == size and images.shape[-2] == size:
+        return images
+    return F.interpolate(images, size=(size, size), mode="bilinear", align_corners=False, antialias=True)
+
+
+def to_uint8(images: torch.Tensor) -> np.ndarray:
+    """(N, 3, H, W) in [0, 1] → (N, H, W, 3) uint8."""
+    return (images.clamp(0, 1) * 255).round().to(torch.uint8).permute(0, 2, 3, 1).contiguous().numpy()
+
+
