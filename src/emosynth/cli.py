@@ -261,6 +261,69 @@ def evaluate(
                       + ", ".join(f"{d} r ≤ {v['r']:.3f}" for d, v in dims.items()))
 
 
+@app.command()
+def compare(
+    dataset: List[str] = typer.Option(["oasis", "emotion6"], "--dataset", help=DATASET_HELP),
+    backbones: str = typer.Option("efficientnet-lite0,efficientnet-lite1,efficientnet-lite2,mobilenetv2,handcrafted",
+                                  "--backbones",
+                                  help="Comma-separated backbone names (see 'emosynth backbones')."),
+    folds: int = typer.Option(5, help="Number of grouped folds."),
+    seed: int = typer.Option(0, help="Seed of the fold assignment and inner CV."),
+    out_dir: Path = typer.Option(Path("reports/compare"), "--out", help="Folder for report.md, report.html, "
+                                                                        "results.csv, summary.csv and plots."),
+    pooling: str = typer.Option("avgmax", help="avg or avgmax (CNN backbones)."),
+    flip: bool = typer.Option(True, help="Average features of the image and its mirror image."),
+    target_data: Optional[List[str]] = typer.Option(["arousal=oasis"], "--target-data", help=TARGET_DATA_HELP),
+    components: int = typer.Option(512, "--components", help=COMPONENTS_HELP),
+    jobs: int = typer.Option(0, "--jobs", help="Processes fitting heads (0: one per core)."),
+    publish: Optional[Path] = typer.Option(None, "--publish", help="Also copy report.md here (e.g. "
+                                                                    "docs/results.md), plots beside it."),
+    data_root: Optional[Path] = typer.Option(None, help=DATA_ROOT_HELP),
+    quiet: bool = typer.Option(False, "--quiet", "-q"),
+):
+    """Compare backbones x representations (category, VA, VAD) of emotion on the same grouped folds,
+    beside a constant predictor and the noise ceiling: mean +- 95% CI, paired tests against the best,
+    how each representation predicts the others, plots, report.md / report.html / results.csv."""
+    from .compare import CompareConfig, run_compare, write_report
+    from .report.compare_report import headline_table, publish as publish_report
+
+    names = [b.strip() for b in backbones.split(",") if b.strip()]
+    if jobs < 0:
+        raise EmosynthError("--jobs must be 0 (one per core) or more")
+    cfg = CompareConfig(datasets=list(dataset), backbones=names, folds=folds, seed=seed, pooling=pooling,
+                        flip=flip, target_datasets=_target_data(target_data), components=components, jobs=jobs)
+    if components < 0:
+        raise EmosynthError("--components must be 0 (all features) or a positive number of components")
+    bars: dict = {}
+    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
+                  console=err, transient=True, disable=quiet) as bar:
+        def progress(stage, done, total):
+            if stage not in bars:
+                bars[stage] = bar.add_task(stage, total=total)
+            bar.update(bars[stage], completed=done)
+
+        result = run_compare(cfg, data_root, progress)
+    command = "emosynth " + shlex.join(sys.argv[1:]) if Path(sys.argv[0]).name == "emosynth" else None
+    write_report(result, out_dir, command)
+    if publish:
+        publish_report(out_dir, publish)
+    header, rows = headline_table(result, console=True)
+    from rich import box
+
+    table = Table(box=box.SIMPLE_HEAD, padding=(0, 1), title="mean over folds (CIs and paired tests: report.md)",
+                  caption="bold: best; †: not significantly different from the "
+                  "best (paired t-test); ᶜ: V/A through category centroids; ⁿ: category by nearest VA(D) centroid")
+    for i, h in enumerate(header):
+        table.add_column(h, no_wrap=i < 2, justify="left" if i < 2 else "right")
+    for r in rows:
+        table.add_row(*r)
+    out.print(table)
+    t = result.timings
+    state = "warm: all features cached" if not t["images_computed"] else f"{t['images_computed']} image features computed"
+    out.print(f"{t['total_s']:.0f} s ({state}); report: {out_dir / 'report.md'}, {out_dir / 'report.html'}",
+              highlight=False)
+
+
 # ---------------------------------------------------------------------------- data / backbones
 
 
