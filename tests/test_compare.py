@@ -158,7 +158,9 @@ def test_report_files_and_headline_table(small_run):
     assert len(history) == 2 and history[0]["images_computed"] > 0 and history[1]["images_computed"] == 0
     assert "This run, warm" in md and "Last cold run in this folder" in md
     # the bar section says yes/no from the numbers
-    assert "## Does the best configuration reach the predictor's bar?" in md
+    bar = md.split("## Which backbones reach the predictor's bar?", 1)[1].split("\n\n")[1].splitlines()
+    assert len(bar) == 2 + 2 and bar[2].startswith("| efficientnet-lite0 |")
+    assert bar[3].startswith("| handcrafted |") and bar[3].endswith("| no |")  # the baseline is far below it
 
 
 def test_publish_copies_the_report_with_its_images(small_run, tmp_path):
