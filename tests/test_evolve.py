@@ -127,6 +127,12 @@ def test_workers_give_the_same_archive_as_serial(tmp_path):
     evolve(EvolveConfig(**cfg), tmp_path / "serial")
     evolve(EvolveConfig(**cfg), tmp_path / "workers", workers=2)
     pd.testing.assert_frame_equal(_items(tmp_path / "serial"), _items(tmp_path / "workers"))
+    # An existing cluster, reached by its address as with --scheduler tcp://host:8786.
+    from distributed import LocalCluster
+
+    with LocalCluster(n_workers=1, threads_per_worker=1, processes=True, dashboard_address=None) as cluster:
+        evolve(EvolveConfig(**cfg), tmp_path / "cluster", scheduler_address=cluster.scheduler_address)
+    pd.testing.assert_frame_equal(_items(tmp_path / "serial"), _items(tmp_path / "cluster"))
 
 
 def test_bad_arguments_fail_with_one_clear_line(tmp_path):
@@ -150,3 +156,14 @@ def test_bad_arguments_fail_with_one_clear_line(tmp_path):
     assert not (tmp_path / "y").exists() and not (tmp_path / "z").exists()  # nothing written
     assert_one_line_error(run_cli("evolve", "--model", "resnet9000", "--out", str(tmp_path / "w")),
                           "neither a saved model folder nor a backbone")
+
+
+def test_demo_writes_both_runs_with_their_mosaics(tmp_path):
+    res = run_cli("demo", "--out", str(tmp_path / "demo"), "--iterations", "1")
+    assert res.returncode == 0, res.stderr
+    assert "astronaut.jpg" in res.stdout  # the sample photos' table comes first
+    for name, space in (("va-cppn", "va"), ("category-cppn", "category")):
+        run = read_run(tmp_path / "demo" / name)
+        assert run.meta["space"]["name"] == space and len(run.items) >= 1
+        assert (tmp_path / "demo" / name / "archive.png").stat().st_size > 1000
+        assert str(tmp_path / "demo" / name / "archive.png") in res.stdout.replace("\n", "")

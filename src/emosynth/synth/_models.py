@@ -1,7 +1,7 @@
 """Which predictors judge a run: the packaged default, a saved model folder, or a backbone name.
 
 A backbone name (``efficientnet-lite2``, or short ``lite2``) means a predictor trained here on
-OASIS + Emotion6 with that backbone alone (avg+max pooling, arousal from OASIS, as the default
+OASIS + Emotion6 with that backbone alone (avg+max pooling, flip, arousal from OASIS, as the default
 model) — independently of the default model — and kept under ``$EMOSYNTH_CACHE/models/`` so the
 next run reuses it.
 """
@@ -35,7 +35,7 @@ def resolve_model(spec: str | Path | None, data_root=None, progress=None) -> str
     if name not in BACKBONES:
         raise SynthError(f"{spec!r} is neither a saved model folder nor a backbone "
                          f"({', '.join(sorted(BACKBONES))}, or short: {', '.join(ALIASES)})")
-    cfg = PredictorConfig(backbone=name, pooling="avgmax", target_datasets={"arousal": ["oasis"]})
+    cfg = PredictorConfig(backbone=name, pooling="avgmax", flip=True, target_datasets={"arousal": ["oasis"]})
     key = hashlib.sha1(repr(sorted(cfg.__dict__.items())).encode()).hexdigest()[:10]
     out = cache_root() / "models" / f"{name}-{key}"
     if (out / "model.json").is_file():
