@@ -93,11 +93,14 @@ class CompareResult:
 # ---------------------------------------------------------------------------- fitting
 
 
-def _fit_fold(pcfg, train: Dataset, x_train: np.ndarray, x_test: np.ndarray) -> dict:
-    """One outer fold: fit a predictor on the training rows, predict the test rows (worker process)."""
+def _fit_fold(pcfg, train: Dataset, x_train: np.ndarray, x_test: np.ndarray) -> tuple[dict, float]:
+    """One outer fold: fit a predictor on the training rows, predict the test rows (worker process).
+    Returns the predictions and the CPU seconds spent."""
     from .models.predictor import Predictor
 
-    return Predictor(pcfg).fit_features(train, x_train).predict_features(x_test)
+    c0 = time.process_time()
+    pred = Predictor(pcfg).fit_features(train, x_train).predict_features(x_test)
+    return pred, time.process_time() - c0
 
 
 def _training_centroids(train: Dataset) -> np.ndarray | None:
@@ -171,7 +174,8 @@ def run_compare(config: CompareConfig | None = None, data_root=None, progress=No
     cfg = config or CompareConfig()
     if len(set(cfg.backbones)) != len(cfg.backbones) or not cfg.backbones:
         raise EmosynthError("--backbones: give one or more distinct backbone names, comma-separated")
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
+    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
     sets = list(datasets) if datasets is not None else load_datasets(cfg.datasets, data_root)
     data, origin = combine(sets)
     folds = list(grouped_folds(data, cfg.folds, cfg.seed, origin=origin))
@@ -193,12 +197,13 @@ def run_compare(config: CompareConfig | None = None, data_root=None, progress=No
                 progress("features", i * len(data) + done[0], len(cfg.backbones) * len(data))
 
         feats[bb] = Predictor(pcfg).inputs(data, step)
-    t_features = time.perf_counter() - t0
+    t_features, c_features = time.perf_counter() - t0, time.process_time() - c0
 
     # Head fits: backbone × fold, in parallel processes.
     tasks = [(bb, k) for bb in cfg.backbones for k in range(len(folds))]
     jobs = cfg.jobs or os.cpu_count() or 1
     preds: dict = {}
+    cpu: dict = {}
 
     def args(bb, k):
         tr, te = folds[k]
@@ -207,14 +212,14 @@ def run_compare(config: CompareConfig | None = None, data_root=None, progress=No
     t1 = time.perf_counter()
     if jobs == 1:
         for n, (bb, k) in enumerate(tasks):
-            preds[bb, k] = _fit_fold(*args(bb, k))
+            preds[bb, k], cpu[bb, k] = _fit_fold(*args(bb, k))
             if progress:
                 progress("fitting", n + 1, len(tasks))
     else:
         with ProcessPoolExecutor(max_workers=min(jobs, len(tasks)), mp_context=get_context("spawn")) as pool:
             futures = {pool.submit(_fit_fold, *args(bb, k)): (bb, k) for bb, k in tasks}
             for n, fut in enumerate(futures):
-                preds[futures[fut]] = fut.result()
+                preds[futures[fut]], cpu[futures[fut]] = fut.result()
                 if progress:
                     progress("fitting", n + 1, len(tasks))
     t_fit = time.perf_counter() - t1
@@ -251,7 +256,10 @@ def run_compare(config: CompareConfig | None = None, data_root=None, progress=No
                  else np.full((max(n_cat, 1), 3), np.nan))
     timings = {"features_s": t_features, "fit_s": t_fit, "total_s": time.perf_counter() - t0,
                "images_computed": int(computed), "images": len(data) * len(cfg.backbones),
-               "fits": len(tasks), "jobs": jobs}
+               "fits": len(tasks), "jobs": jobs, "cpus": os.cpu_count(),
+               # CPU seconds (feature extraction's include its worker threads): with the wall times and
+               # the load average they tell a busy machine's figure from a quiet one's.
+               "features_cpu_s": c_features, "fit_cpu_s": float(sum(cpu.values())), "load_average": load}
     return CompareResult(cfg, results, summarise(results, cfg.level), data, origin, [d.name for d in sets],
                          fold_of, oof, centroids, ceilings, timings, {d.name: d.sources for d in sets})
 

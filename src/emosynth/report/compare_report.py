@@ -221,22 +221,26 @@ def headline_table(result: CompareResult, console: bool = False) -> tuple[list[s
     return header, rows
 
 
+def _timing_line(h: dict, label: str) -> str:
+    kind = "warm: every feature from the cache" if h["images_computed"] == 0 else \
+        f"cold: {h['images_computed']} of {h['images']} image features computed"
+    text = (f"{label} ({kind}): **{h['total_s']:.0f} s** — features {h['features_s']:.0f} s, {h['fits']} head "
+            f"fits {h['fit_s']:.0f} s on {h['jobs']} processes ({h['date']}")
+    if "fit_cpu_s" in h and h.get("load_average") == h.get("load_average"):  # not NaN
+        text += (f"; load average {h['load_average']:.1f} on {h.get('cpus', '?')} cores at the start, "
+                 f"head fits {h['fit_cpu_s']:.0f} CPU-s in all")
+    return text + ")."
+
+
 def _timing_lines(history: list[dict]) -> list[str]:
-    lines = []
-    cold = [h for h in history if h.get("images_computed", 0) > 0]
-    warm = [h for h in history if h.get("images_computed", 0) == 0]
     last = history[-1]
-    kind = "warm (every feature from the cache)" if last["images_computed"] == 0 else \
-        f"cold ({last['images_computed']} of {last['images']} image features computed)"
-    lines.append(f"This run, {kind}: **{last['total_s']:.0f} s** in all — features {last['features_s']:.0f} s, "
-                 f"{last['fits']} head fits {last['fit_s']:.0f} s on {last['jobs']} processes ({last['date']}).")
-    if cold and cold[-1] is not last:
-        c = cold[-1]
-        lines.append(f"Last cold run in this folder: **{c['total_s']:.0f} s** ({c['images_computed']} image "
-                     f"features computed; features {c['features_s']:.0f} s, fits {c['fit_s']:.0f} s; {c['date']}).")
-    if warm and warm[-1] is not last:
-        w = warm[-1]
-        lines.append(f"Last warm run in this folder: **{w['total_s']:.0f} s** ({w['date']}).")
+    lines = [_timing_line(last, "This run")]
+    cold = [h for h in history[:-1] if h.get("images_computed", 0) > 0]
+    warm = [h for h in history[:-1] if h.get("images_computed", 0) == 0]
+    if cold and last["images_computed"] == 0:
+        lines.append(_timing_line(cold[-1], "Last cold run in this folder"))
+    if warm and last["images_computed"] > 0:
+        lines.append(_timing_line(warm[-1], "Last warm run in this folder"))
     return lines
 
 
