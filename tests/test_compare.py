@@ -156,7 +156,7 @@ def test_report_files_and_headline_table(small_run):
     assert html.count("data:image/png;base64,") == 4 and 'src="http' not in html
     history = json.loads((out / "timings.json").read_text())
     assert len(history) == 2 and history[0]["images_computed"] > 0 and history[1]["images_computed"] == 0
-    assert "This run, warm" in md and "Last cold run in this folder" in md
+    assert "This run (warm" in md and "Last cold run in this folder (cold" in md
     # the bar section says yes/no from the numbers
     bar = md.split("## Which backbones reach the predictor's bar?", 1)[1].split("\n\n")[1].splitlines()
     assert len(bar) == 2 + 2 and bar[2].startswith("| efficientnet-lite0 |")
