@@ -324,6 +324,42 @@ def compare(
               highlight=False)
 
 
+@app.command()
+def visualize(
+    out_dir: Path = typer.Option(..., "--out", help="Run directory to write (images/, items.csv, run.json, "
+                                                    "mosaic.png)."),
+    model: str = typer.Option("default", help="A saved model folder, or 'default' (the packaged model)."),
+    target: Optional[List[str]] = typer.Option(None, "--target", help="What to maximise, repeatable: a category "
+                                               "(joy), valence/arousal/dominance with + or -, a point on the 1-9 "
+                                               "scale ('valence=8,arousal=2'), or channel=N (a backbone feature). "
+                                               "Default: every output of the model, both ways for V/A/D."),
+    seeds: int = typer.Option(3, help="Images per target, from different random starts."),
+    steps: int = typer.Option(64, help="Optimisation steps."),
+    size: int = typer.Option(224, help="Image side in pixels."),
+    lr: float = typer.Option(0.05, help="Adam learning rate."),
+    naive: bool = typer.Option(False, "--naive", help="Optimise raw pixels without transforms (to see why the "
+                                                      "Fourier / decorrelated-colour parametrisation matters)."),
+    seed: int = typer.Option(0, help="Random seed (starts and transforms)."),
+    quiet: bool = typer.Option(False, "--quiet", "-q"),
+):
+    """Activation maximisation: images that drive one output of the predictor (lucent-style Fourier
+    parametrisation in decorrelated colour, random jitter / scale / rotation / flip each step)."""
+    from .explore import VisualizeConfig, visualize as run_visualize
+
+    cfg = VisualizeConfig(model=None if model == "default" else model, objectives=list(target or []), seeds=seeds,
+                          steps=steps, size=size, lr=lr, naive=naive, seed=seed,
+                          command="emosynth " + shlex.join(sys.argv[1:]))
+    with _progress(steps, "optimising", quiet) as advance:
+        result = run_visualize(cfg, out_dir, progress=lambda done, total: advance(1))
+    if not quiet:
+        meta = json.loads((result / "run.json").read_text())
+        for name, m in meta["metrics"]["objectives"].items():
+            extra = (f", probability {m['probability_start']:.2f} -> {m['probability_end']:.2f}"
+                     if "probability_end" in m else "")
+            out.print(f"{name}: score {m['score_start']:.2f} -> {m['score_end']:.2f}{extra}", highlight=False)
+        out.print(f"{result / 'mosaic.png'} ({meta['metrics']['seconds']:.0f} s)", highlight=False)
+
+
 # ---------------------------------------------------------------------------- data / backbones
 
 
