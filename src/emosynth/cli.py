@@ -360,6 +360,28 @@ def visualize(
         out.print(f"{result / 'mosaic.png'} ({meta['metrics']['seconds']:.0f} s)", highlight=False)
 
 
+@app.command()
+def analyze(
+    runs: Optional[List[Path]] = typer.Argument(None, help="Run directories (images/, items.csv, run.json)."),
+    dataset: Optional[List[str]] = typer.Option(None, "--dataset", help="Real images to set beside the runs "
+                                                "(oasis, emotion6, a CSV or folder data set). Repeatable."),
+    out_dir: Path = typer.Option(..., "--out", help="Folder for report.md, report.html, effects.csv, "
+                                                    "agreement.csv and plots."),
+    data_root: Optional[Path] = typer.Option(None, help=DATA_ROOT_HELP),
+    quiet: bool = typer.Option(False, "--quiet", "-q"),
+):
+    """Visual statistics per emotion (colour, texture, composition): effect sizes per category and VA
+    region, and whether synthesised images move them the way rated real images do."""
+    from .report.analysis_report import analyze as run_analyze
+
+    result = run_analyze(list(runs or []), list(dataset or []), out_dir, data_root,
+                         command="emosynth " + shlex.join(sys.argv[1:]))
+    if not quiet:
+        for line in result["sentences"][:12]:
+            out.print(line, highlight=False)
+        out.print(f"{out_dir / 'report.md'} ({result['seconds']:.0f} s)", highlight=False)
+
+
 # ---------------------------------------------------------------------------- data / backbones
 
 

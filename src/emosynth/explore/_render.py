@@ -189,7 +189,7 @@ def _write(cfg, out_dir, predictor, jobs, final, start, end, history, seconds, w
                 entry["probability_start"] = float(np.mean(np.exp(start[idx])))
             per_objective[o.name] = entry
         model_dir = Path(cfg.model) if cfg.model else DEFAULT_MODEL_DIR
-        meta = {"method": "visualize", "command": cfg.command, "config": asdict(cfg), "seed": cfg.seed,
+        meta = {"kind": "visualize", "method": "visualize", "command": cfg.command, "config": asdict(cfg), "seed": cfg.seed,
                 "model": model_id(model_dir), "parametrisation": "pixels (naive)" if cfg.naive
                 else "Fourier, 1/f scaled, decorrelated colour, sigmoid",
                 "transforms": None if cfg.naive else {"jitter": cfg.jitter, "scale": list(cfg.scale),
