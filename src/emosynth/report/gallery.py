@@ -780,7 +780,7 @@ pre{background:#f0f0ea;padding:.6em;overflow-x:auto;white-space:pre-wrap;word-br
 .tip{position:fixed;z-index:50;background:#fff;border:1px solid #999;border-radius:6px;padding:.5em .7em;
   box-shadow:0 4px 14px rgba(0,0,0,.18);font-size:13px;max-width:300px;pointer-events:none}
 .tip dl{display:grid;grid-template-columns:max-content auto;gap:0 .8em;margin:0}.tip dt{color:var(--muted)}
-.tip dd{margin:0}.tip img{display:block;width:128px;height:auto;margin-bottom:.4em;border-radius:3px}.tip dt.h{font-weight:600;color:var(--fg);margin-top:.2em}.tip table{border-collapse:collapse;margin-top:.3em;width:100%}
+.tip dd{margin:0}.tip img{display:block;width:128px;height:128px;object-fit:contain;object-position:left;margin-bottom:.4em}.tip dt.h{font-weight:600;color:var(--fg);margin-top:.2em}.tip table{border-collapse:collapse;margin-top:.3em;width:100%}
 .tip td{padding:0 .3em 0 0;white-space:nowrap}.tip td.b{width:100%}
 .bar{display:inline-block;height:.7em;background:var(--accent);opacity:.65;border-radius:2px}
 .panel{border-left:4px solid var(--c,#999);padding:.1em 0 .5em 1em;margin:1.2em 0}
@@ -815,7 +815,7 @@ _JS = r"""
   function show(pt) {
     if (!tip) return;
     var h = "";
-    if (pt.dataset.tile) h += "<img alt=\"\" src=\"" + pt.getAttribute("href").replace(/^item\//, "thumbs/").replace(/\.html$/, ".jpg") + "\">";
+    if (pt.dataset.tile) h += "<img alt=\"\" width=\"128\" height=\"128\" src=\"" + pt.getAttribute("href").replace(/^item\//, "thumbs/").replace(/\.html$/, ".jpg") + "\">";
     h += "<dl><dt>target</dt><dd data-k=\"target\">" + esc(pt.dataset.target || "") + "</dd>" +
             "<dt class=\"h\">predicted</dt><dd></dd>";
     ["valence", "arousal", "dominance"].forEach(function (d) {
@@ -833,6 +833,9 @@ _JS = r"""
     }
     tip.innerHTML = h;
     tip.hidden = false;
+    place(pt);
+  }
+  function place(pt) {
     var r = pt.getBoundingClientRect(), w = tip.offsetWidth, t = tip.offsetHeight;
     var x = r.right + 12, y = r.top;
     if (x + w > window.innerWidth - 8) x = Math.max(8, r.left - w - 12);
