@@ -10,6 +10,7 @@ SITE/<run>/index.html        a VA(D) run: its images on the valence–arousal pl
                              positions; a category run: one panel per emotion, sortable
 SITE/<run>/item/<name>.html  one page per image: full size, emotion, genome/condition, command
 SITE/<run>/thumbs/<name>.jpg thumbnails made at build time (the full images load on demand)
+SITE/<run>/atlas/<k>.jpg     a VA(D) run's images as 64 px tiles, 1,024 to a sheet, for the plane
 SITE/<run>/images/…          the full images, run.json and items.csv, for download
 ```
 
