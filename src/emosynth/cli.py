@@ -334,7 +334,7 @@ def visualize(
                                                "scale ('valence=8,arousal=2'), or channel=N (a backbone feature). "
                                                "Default: every output of the model, both ways for V/A/D."),
     seeds: int = typer.Option(3, help="Images per target, from different random starts."),
-    steps: int = typer.Option(64, help="Optimisation steps."),
+    steps: int = typer.Option(48, help="Optimisation steps."),
     size: int = typer.Option(224, help="Image side in pixels."),
     lr: float = typer.Option(0.05, help="Adam learning rate."),
     naive: bool = typer.Option(False, "--naive", help="Optimise raw pixels without transforms (to see why the "

@@ -33,7 +33,7 @@ class VisualizeConfig:
     objectives: list[str] = field(default_factory=list)
     seeds: int = 3
     seed: int = 0
-    steps: int = 96
+    steps: int = 48
     size: int = 224
     lr: float = 0.05
     naive: bool = False
