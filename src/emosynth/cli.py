@@ -367,15 +367,20 @@ def analyze(
                                                 "(oasis, emotion6, a CSV or folder data set). Repeatable."),
     out_dir: Path = typer.Option(..., "--out", help="Folder for report.md, report.html, effects.csv, "
                                                     "agreement.csv and plots."),
+    publish: Optional[Path] = typer.Option(None, "--publish", help="Also copy report.md here (e.g. "
+                                                                    "docs/findings.md), plots beside it."),
     data_root: Optional[Path] = typer.Option(None, help=DATA_ROOT_HELP),
     quiet: bool = typer.Option(False, "--quiet", "-q"),
 ):
     """Visual statistics per emotion (colour, texture, composition): effect sizes per category and VA
     region, and whether synthesised images move them the way rated real images do."""
     from .report.analysis_report import analyze as run_analyze
+    from .report.compare_report import publish as publish_report
 
     result = run_analyze(list(runs or []), list(dataset or []), out_dir, data_root,
                          command="emosynth " + shlex.join(sys.argv[1:]))
+    if publish:
+        publish_report(out_dir, publish)
     if not quiet:
         for line in result["sentences"][:12]:
             out.print(line, highlight=False)
