@@ -39,3 +39,7 @@ class RunDirError(DataError):
 
 class SynthError(EmosynthError):
     """Synthesis settings that cannot work (unknown space, too few cells, a model lacking a head)."""
+
+
+class StudyError(EmosynthError):
+    """A human-validation study that cannot be created, served, exported or reported as asked."""

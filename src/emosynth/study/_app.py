@@ -1,0 +1,230 @@
+"""The study as a web service (FastAPI): participant pages, image serving and the admin pages.
+
+Participants are known only by their token (in the link ``/p/<token>``); the admin token is required
+for every ``/admin`` route (``Authorization: Bearer <token>`` or the cookie set by ``/admin/login``).
+All state lives in the database, so any number of server processes, or a restarted one, agree.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+from urllib.parse import parse_qs, quote
+
+from fastapi import FastAPI, Request
+from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, RedirectResponse, Response
+from starlette.concurrency import run_in_threadpool
+
+from . import _pages as pages
+from . import _service as svc
+from ._db import sessions
+
+ADMIN_COOKIE = "emosynth_admin"
+MAX_BODY = 16 * 1024
+
+
+def _wants_json(request: Request) -> bool:
+    return (request.headers.get("content-type", "").startswith("application/json")
+            or "application/json" in request.headers.get("accept", ""))
+
+
+async def _body(request: Request) -> dict:
+    """A small JSON or urlencoded body as a dict of single values (anything else: an empty dict)."""
+    raw = await request.body()
+    if len(raw) > MAX_BODY:
+        raise svc.Invalid("request too large")
+    if request.headers.get("content-type", "").startswith("application/json"):
+        try:
+            data = json.loads(raw or b"{}")
+        except ValueError:
+            raise svc.Invalid("malformed JSON") from None
+        if not isinstance(data, dict):
+            raise svc.Invalid("expected a JSON object")
+        return data
+    return {k: v[-1] for k, v in parse_qs(raw.decode("utf-8", "replace")).items()}
+
+
+def make_app(db: str, admin_token: str) -> FastAPI:
+    """The web app over the study database ``db``; ``admin_token`` guards every admin route."""
+    if not admin_token or len(admin_token) < 16:
+        raise svc.StudyError("the admin token must be at least 16 characters")
+    Session = sessions(db)
+    app = FastAPI(title="emosynth study", docs_url=None, redoc_url=None, openapi_url=None)
+
+    @app.middleware("http")
+    async def headers(request: Request, call_next):
+        resp = await call_next(request)
+        resp.headers.setdefault("Cache-Control", "no-store")
+        resp.headers["X-Content-Type-Options"] = "nosniff"
+        resp.headers["Referrer-Policy"] = "no-referrer"  # the participant token is in the URL
+        resp.headers["X-Frame-Options"] = "DENY"
+        return resp
+
+    @app.exception_handler(svc.ServiceError)
+    async def service_error(request: Request, exc: svc.ServiceError):
+        if _wants_json(request):
+            return JSONResponse({"error": str(exc)}, status_code=exc.status)
+        titles = {404: "Not found", 409: "Already done", 422: "Not accepted", 423: "Paused"}
+        return HTMLResponse(pages.message_page(titles.get(exc.status, "Error"), str(exc)), status_code=exc.status)
+
+    # ------------------------------------------------------------------ participants
+
+    @app.get("/", response_class=HTMLResponse)
+    def root():
+        return pages.message_page("emosynth study", "Open the study link you were given.")
+
+    def _cookie(name: str) -> str:
+        return "emosynth_p_" + "".join(c if c.isalnum() else "_" for c in name)
+
+    @app.get("/join/{name}")
+    def join_page(name: str, request: Request):
+        with Session() as s:
+            study = svc.get_study(s, name)
+            if study.paused:
+                return HTMLResponse(pages.paused_page(), status_code=423)
+        known = request.cookies.get(_cookie(name))
+        if known:  # the same browser coming back without its link: resume, do not start anew
+            try:
+                svc.state(Session, known)
+                return RedirectResponse(f"/p/{quote(known)}", status_code=303)
+            except svc.NotFound:
+                pass
+        return HTMLResponse(pages._page("Welcome", f"<h1>Welcome</h1><form method='post' action='/join/{quote(name)}'>"
+                                                   "<button class='btn' id='join' autofocus>Start</button></form>"))
+
+    @app.post("/join/{name}")
+    def join(name: str, request: Request):
+        token = svc.join(Session, name)
+        resp = RedirectResponse(f"/p/{quote(token)}", status_code=303)
+        resp.set_cookie(_cookie(name), token, httponly=True, samesite="lax", max_age=30 * 86400)
+        return resp
+
+    @app.get("/p/{token}")
+    def participant(token: str, request: Request):
+        st = svc.state(Session, token)
+        if _wants_json(request):
+            return JSONResponse(st.__dict__ | {"consent_text": None})
+        page = {"consent": lambda: pages.consent_page(token, st),
+                "instructions": lambda: pages.instructions_page(token, st),
+                "trial": lambda: pages.trial_page(token, st),
+                "paused": pages.paused_page,
+                "done": lambda: pages.done_page(st)}[st.stage]()
+        return HTMLResponse(page)
+
+    @app.post("/p/{token}/consent")
+    def consent(token: str):
+        svc.consent(Session, token)
+        return RedirectResponse(f"/p/{quote(token)}", status_code=303)
+
+    @app.post("/p/{token}/instructions")
+    def instructions(token: str):
+        svc.instructed(Session, token)
+        return RedirectResponse(f"/p/{quote(token)}", status_code=303)
+
+    @app.post("/p/{token}/rate")
+    async def rate(token: str, request: Request):
+        as_json = _wants_json(request)
+        try:
+            data = await _body(request)
+            trial_id = svc.parse_trial_id(data.get("trial"))
+            rating = svc.parse_rating(data)
+        except svc.Invalid as e:
+            if as_json:
+                raise
+            st = await run_in_threadpool(svc.state, Session, token)  # unknown token: 404 here
+            if st.stage != "trial":
+                raise
+            return HTMLResponse(pages.trial_page(token, st, error=str(e)), status_code=422)
+        result = await run_in_threadpool(svc.submit, Session, token, trial_id, rating)
+        # committed: only now is the next trial served
+        if as_json:
+            st = await run_in_threadpool(svc.state, Session, token)
+            return JSONResponse({"result": result, "next": st.__dict__ | {"consent_text": None}})
+        return RedirectResponse(f"/p/{quote(token)}", status_code=303)
+
+    @app.get("/p/{token}/img/{image_id}")
+    def image(token: str, image_id: str):
+        path, media = svc.image_file(Session, token, image_id)
+        return FileResponse(path, media_type=media, headers={"Cache-Control": "private, max-age=3600"})
+
+    # ------------------------------------------------------------------ researcher
+
+    def _is_admin(request: Request) -> bool:
+        given = request.cookies.get(ADMIN_COOKIE, "")
+        auth = request.headers.get("authorization", "")
+        if auth.lower().startswith("bearer "):
+            given = auth[7:].strip()
+        return bool(given) and secrets.compare_digest(given.encode(), admin_token.encode())
+
+    @app.middleware("http")
+    async def admin_guard(request: Request, call_next):
+        path = request.url.path
+        if path.startswith("/admin") and path not in ("/admin/login",) and not _is_admin(request):
+            if _wants_json(request) or request.method != "GET":
+                return JSONResponse({"error": "admin token required"}, status_code=401)
+            return RedirectResponse("/admin/login", status_code=303)
+        return await call_next(request)
+
+    @app.get("/admin/login", response_class=HTMLResponse)
+    def login_page():
+        return pages._page("Admin", "<h1>Admin</h1><form method='post' action='/admin/login'>"
+                                    "<label>Admin token <input name='token' type='password' autocomplete='off'></label> "
+                                    "<button class='btn'>Sign in</button></form>")
+
+    @app.post("/admin/login")
+    async def login(request: Request):
+        data = await _body(request)
+        token = str(data.get("token", ""))
+        if not secrets.compare_digest(token.encode(), admin_token.encode()):
+            return HTMLResponse(pages.message_page("Admin", "Wrong admin token."), status_code=401)
+        resp = RedirectResponse("/admin", status_code=303)
+        resp.set_cookie(ADMIN_COOKIE, admin_token, httponly=True, samesite="strict", max_age=12 * 3600)
+        return resp
+
+    @app.get("/admin")
+    def admin(request: Request):
+        studies = svc.progress(Session)
+        if _wants_json(request):
+            return JSONResponse(json.loads(json.dumps(studies, default=str)))
+        return HTMLResponse(pages.admin_page(studies, str(request.base_url).rstrip("/")))
+
+    @app.get("/admin/study/{name}", response_class=HTMLResponse)
+    def admin_study(name: str):
+        studies = [s for s in svc.progress(Session) if s["name"] == name]
+        if not studies:
+            raise svc.NotFound(f"no study named {name!r}")
+        return pages.admin_study_page(studies[0])
+
+    @app.post("/admin/study/{name}/{action}")
+    def pause(name: str, action: str, request: Request):
+        if action not in ("pause", "resume"):
+            raise svc.NotFound("unknown action")
+        svc.set_paused(Session, name, action == "pause")
+        if _wants_json(request):
+            return JSONResponse({"name": name, "paused": action == "pause"})
+        return RedirectResponse("/admin", status_code=303)
+
+    @app.get("/admin/study/{name}/export.csv")
+    def export(name: str):
+        data = svc.export_csv(Session, name)
+        return Response(data, media_type="text/csv",
+                        headers={"Content-Disposition": f'attachment; filename="{quote(name)}-ratings.csv"'})
+
+    return app
+
+
+def serve(db: str, host: str = "127.0.0.1", port: int = 8000, admin_token: str | None = None,
+          announce=print) -> None:
+    """Run the web app with uvicorn until interrupted; ``announce`` receives the admin token and the
+    participant links (one line each)."""
+    import uvicorn
+
+    token = admin_token or secrets.token_urlsafe(24)
+    app = make_app(db, token)
+    Session = sessions(db)
+    base = f"http://{host}:{port}"
+    announce(f"admin:  {base}/admin/login   token: {token}")
+    for st in svc.progress(Session):
+        announce(f"study {st['name']}: participant link {base}/join/{quote(st['name'])}"
+                 f"{' (paused)' if st['paused'] else ''}")
+    uvicorn.run(app, host=host, port=port, log_level="warning")
