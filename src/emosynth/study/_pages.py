@@ -80,7 +80,7 @@ def manikin(dim: str, level: int) -> str:
     else:
         fig.append(f'<circle cx="25" cy="19" r="1.8" fill="{ink}"/><circle cx="35" cy="19" r="1.8" fill="{ink}"/>')
         if dim == "valence":
-            c = 26 + 12 * (t - 0.5)  # control point: above the corners = frown, below = smile
+            c = 27 + 20 * (t - 0.5)  # control point: above the corners = frown, below = smile
             fig.append(f'<path d="M23 27 Q30 {c:.1f} 37 27" stroke="{ink}" stroke-width="2" fill="none"/>')
         else:
             fig.append(f'<path d="M25 28 h10" stroke="{ink}" stroke-width="1.6"/>')
