@@ -396,3 +396,27 @@ def test_export_csv_is_long_format_without_tokens(client, study, tmp_path):
     via_admin = client.get("/admin/study/pilot/export.csv", headers={"authorization": f"Bearer {ADMIN}"})
     assert pd.read_csv(io.StringIO(via_admin.text)).drop(columns="rated_at").equals(df.drop(columns="rated_at"))
     assert export_study(db, "pilot", tmp_path / "again.csv") == 9
+
+
+def test_completion_code_only_after_the_last_trial(client):
+    tok = _ready(client)
+    assert _state(client, tok)["completion_code"] is None
+    while (st := _state(client, tok))["stage"] == "trial":
+        assert st["completion_code"] is None and "THANKS-42" not in client.get(f"/p/{tok}").text
+        _rate(client, tok, st["trial_id"], 1, 1, 1)
+    assert _state(client, tok)["completion_code"] == "THANKS-42"
+
+
+def test_cli_export_and_serve_refuse_what_cannot_work(study, tmp_path, capsys):
+    db = study[0]
+    for argv, msg in [(["study", "export", "--name", "pilot", "--out", str(tmp_path), "--db", db], "is a folder")]:
+        with pytest.raises(SystemExit) as e:
+            main(argv)
+        assert e.value.code == 2 and msg in capsys.readouterr().err
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        with pytest.raises(SystemExit) as e:
+            main(["study", "serve", "--db", db, "--port", str(port), "--admin-token", ADMIN])
+        assert e.value.code == 2 and "choose another --port" in capsys.readouterr().err

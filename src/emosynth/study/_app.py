@@ -219,7 +219,15 @@ def serve(db: str, host: str = "127.0.0.1", port: int = 8000, admin_token: str |
     participant links (one line each)."""
     import uvicorn
 
+    import socket
+
     token = admin_token or secrets.token_urlsafe(24)
+    with socket.socket() as probe:  # a taken port is the user's to fix: say so in one line
+        try:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            probe.bind((host, port))
+        except OSError as e:
+            raise svc.StudyError(f"cannot listen on {host}:{port} ({e.strerror or e}); choose another --port") from None
     app = make_app(db, token)
     Session = sessions(db)
     base = f"http://{host}:{port}"

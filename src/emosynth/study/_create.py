@@ -107,12 +107,12 @@ def create_study(cfg: StudyConfig) -> dict:
     if not cfg.consent_text.strip():
         raise StudyError("the consent text is empty")
     folder = Path(cfg.folder if cfg.folder is not None else Path("studies") / cfg.name).resolve()
-    if folder.exists():
-        raise StudyError(f"{folder}: already exists; choose another --folder or remove it")
     Session = sessions(cfg.db)
     with Session() as s:
         if s.scalar(select(Study.id).where(Study.name == cfg.name)) is not None:
             raise StudyError(f"a study named {cfg.name!r} already exists in {cfg.db}")
+    if folder.exists():
+        raise StudyError(f"{folder}: already exists; choose another --folder or remove it")
     chosen = sample_items(cfg.runs, cfg.per_target, cfg.seed)
 
     folder.parent.mkdir(parents=True, exist_ok=True)

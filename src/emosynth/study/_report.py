@@ -60,6 +60,9 @@ def analyse(df: pd.DataFrame, max_fail_share: float = 0.25) -> Analysis:
     keep = set(parts.loc[~parts["excluded"], "participant"])
 
     main = df[(df["kind"] == "main") & df["participant"].isin(keep)]
+    if main.empty:
+        raise StudyError("no ratings of study images to analyse yet (practice and attention checks do not count; "
+                         f"{int(parts['excluded'].sum())} participant(s) excluded)")
     meta_cols = ["image", "target", "source_run", "source_file", "target_category", "target_valence",
                  "target_arousal", "target_dominance", "pred_category", "pred_valence", "pred_arousal",
                  "pred_dominance"]
@@ -260,6 +263,12 @@ def export_study(db: str, name: str, out: Path) -> int:
     from ..rundir import atomic_write_bytes
     from ._service import ratings_frame as frame
 
+    out = Path(out)
+    if out.is_dir():
+        raise StudyError(f"{out}: is a folder; give a file name for the CSV")
     df = frame(sessions(db), name)
-    atomic_write_bytes(out, df.to_csv(index=False).encode())
+    try:
+        atomic_write_bytes(out, df.to_csv(index=False).encode())
+    except OSError as e:
+        raise StudyError(f"{out}: cannot write ({e.strerror or e})") from None
     return len(df)

@@ -127,7 +127,8 @@ def state(Session: sessionmaker, token: str) -> State:
         rated = dict(s.execute(
             select(Trial.kind == "practice", func.count(Rating.id)).join(Rating, Rating.trial_id == Trial.id)
             .where(Trial.participant_id == p.id).group_by(Trial.kind == "practice")).all())
-        st = State(study.name, "done", study.consent_text, study.completion_code,
+        # the completion code is part of the state only once every trial is rated
+        st = State(study.name, "done", study.consent_text, study.completion_code if p.finished_at else None,
                    done=rated.get(False, 0), total=counts.get(False, 0),
                    practice_done=rated.get(True, 0), practice_total=counts.get(True, 0))
         if p.finished_at is not None:
