@@ -420,3 +420,10 @@ def test_cli_export_and_serve_refuse_what_cannot_work(study, tmp_path, capsys):
         with pytest.raises(SystemExit) as e:
             main(["study", "serve", "--db", db, "--port", str(port), "--admin-token", ADMIN])
         assert e.value.code == 2 and "choose another --port" in capsys.readouterr().err
+
+
+def test_study_never_imports_the_synthesis_code():
+    code = ("import sys, emosynth.study, emosynth.study._app, emosynth.study._report; "
+            "bad = [m for m in sys.modules if m.startswith('emosynth.synth')]; assert not bad, bad")
+    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert res.returncode == 0, res.stderr
