@@ -448,5 +448,229 @@ def main(argv: list[str] | None = None):
         sys.exit(2)
 
 
+
+# ---------------------------------------------------------------------------- evolve / demo (synthesis)
+
+
+def _print_run(meta: dict, out_dir: Path):
+    m = meta["metrics"]
+    space = meta["space"]
+    line = (f"{out_dir}: {m['filled']} of {space['cells']} cells filled ({m['coverage']:.0%}), "
+            f"QD-score {m['qd_score']:.2f}, best {m['best']:.3f}, mean {m['mean']:.3f} "
+            f"after {m['evaluations']} evaluations")
+    out.print(line, highlight=False)
+    rated = meta.get("rated") or {}
+    if rated.get("cells"):
+        out.print(f"  cells spanned by rated training images: {rated['filled']} of {rated['cells']} filled "
+                  f"({rated['coverage']:.0%})", highlight=False)
+    t = meta.get("transfer")
+    if t:
+        if "agreement" in t and t["agreement"] is not None:
+            out.print(f"  transfer ({t['check_model']}): agrees on {t['agreement']:.0%} of elites "
+                      f"(chance {t['chance']:.0%})", highlight=False)
+        else:
+            rs = ", ".join(f"{k[2:]} r = {v:.2f}" for k, v in t.items()
+                           if k.startswith("r_") and not k.endswith("_judge") and v is not None)
+            out.print(f"  transfer ({t['check_model']}): cell target vs check prediction: {rs}", highlight=False)
+    out.print(f"  {out_dir / 'archive.png'}, {out_dir / 'progress.png'}, {out_dir / 'items.csv'}", highlight=False)
+
+
+@app.command()
+def evolve(
+    out_dir: Path = typer.Option(..., "--out", help="Run directory: run.json, images/, items.csv, checkpoint.pkl, "
+                                                    "progress.png, archive.png."),
+    space: str = typer.Option("category", help="category (one cell per label), va or vad (a grid over 1-9)."),
+    cells: int = typer.Option(12, help="va / vad: cells per dimension over the 1-9 scale (at least 2)."),
+    descriptor: Optional[str] = typer.Option(None, help="category: a second measure, 'brightness', so each "
+                                                        "label holds several different elites."),
+    bins: int = typer.Option(5, help="Bins of the descriptor."),
+    encoding: str = typer.Option("cppn", help="cppn (a fixed-topology CPPN's weights) or pixels (a low-res "
+                                              "RGB grid, smoothly upsampled)."),
+    grid: int = typer.Option(32, help="pixels: side of the low-resolution grid."),
+    iterations: int = typer.Option(300, help="ask/tell iterations (each scores --batch images)."),
+    batch: int = typer.Option(64, help="Images scored per iteration."),
+    emitters: int = typer.Option(4, help="ribs emitters sharing the batch."),
+    emitter: str = typer.Option("auto", help="es (CMA-ME: separable CMA-ES, improvement ranking), iso "
+                                             "(Iso+LineDD) or auto (es for cppn, iso for pixels)."),
+    sigma: Optional[float] = typer.Option(None, help="Mutation step in genome units (default: the encoding's: "
+                                                     "cppn 0.5, pixels 0.06)."),
+    seed: int = typer.Option(0, help="Seed; the same seed gives the same archive."),
+    model: Optional[str] = typer.Option(None, "--model", help="Judge: a saved model folder or a backbone name "
+                                                             "(default: the packaged model)."),
+    robust: bool = typer.Option(False, "--robust", help="Fitness: mean over --ensemble predictors of the "
+                                                       "objective under random jitter/scale/rotation/colour."),
+    ensemble: str = typer.Option("efficientnet-lite0,mobilenetv2", help="--robust: comma-separated predictors "
+                                 "(backbone names, trained on OASIS + Emotion6 and cached, or model folders)."),
+    transforms: int = typer.Option(2, help="--robust: random transforms per image and predictor."),
+    check_backbone: Optional[str] = typer.Option(None, "--check-backbone", help="Transfer check: score the final "
+                                                 "elites under a second predictor (a backbone name or a model "
+                                                 "folder); written as 'transfer' in run.json."),
+    checkpoint_every: int = typer.Option(10, help="Write checkpoint.pkl every N iterations."),
+    export_size: int = typer.Option(512, help="Side in pixels of the exported elite images."),
+    resume: bool = typer.Option(False, "--resume", help="Continue the run in --out from its checkpoint."),
+    workers: int = typer.Option(0, help="Score on N local worker processes (dask.distributed); same result."),
+    scheduler: Optional[str] = typer.Option(None, "--scheduler", help="Score on an existing Dask cluster, "
+                                                                      "e.g. tcp://host:8786; same result."),
+    data_root: Optional[Path] = typer.Option(None, help=DATA_ROOT_HELP + " Used to train --ensemble / "
+                                                        "--check-backbone predictors and to count rated cells."),
+    engine: str = typer.Option("auto", help="Scoring engine: auto (fast path), onnx, torch or eager."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar or summary."),
+):
+    """Evolve images for emotions with MAP-Elites (ribs), judged by the emotion predictor.
+
+    Each cell of the archive holds the best image found for its target: a category's
+    probability, or the closest predicted (valence, arousal[, dominance]) to the cell's centre
+    on the SAM 1-9 scale. Checkpoints every --checkpoint-every iterations; --resume continues.
+    """
+    from .synth import EvolveConfig
+    from .synth import evolve as run_evolve
+
+    cfg = EvolveConfig(space=space, cells=cells, descriptor=descriptor, bins=bins, encoding=encoding, grid=grid,
+                       iterations=iterations, batch=batch, emitters=emitters, emitter=emitter, sigma=sigma,
+                       seed=seed, model=model,
+                       robust=robust, ensemble=[e.strip() for e in ensemble.split(",") if e.strip()],
+                       transforms=transforms, check_backbone=check_backbone, checkpoint_every=checkpoint_every,
+                       export_size=export_size, engine=engine)
+    with _progress(iterations, f"evolving ({space}, {encoding})", quiet) as advance:
+        meta = run_evolve(cfg, out_dir, resume=resume, workers=workers, scheduler_address=scheduler,
+                          data_root=data_root, progress=advance, command="emosynth " + shlex.join(sys.argv[1:]))
+    if not quiet:
+        _print_run(meta, out_dir)
+
+
+@app.command()
+def demo(
+    out_dir: Path = typer.Option(Path("out/demo"), "--out", help="Where the two demo runs go."),
+    seed: int = typer.Option(0, help="Seed of both runs."),
+    iterations: Optional[int] = typer.Option(None, help="Iterations per run (default 20: about 1,300 images)."),
+    quiet: bool = typer.Option(False, "--quiet", "-q"),
+):
+    """A few-minute tour: the sample photos' predicted emotions, then a short MAP-Elites run over
+    the valence-arousal plane and one over the categories, with their mosaics, into out/demo/."""
+    from .synth._demo import run_demo
+
+    if not quiet:
+        predict(images=None, model=None, as_json=False, engine="auto", quiet=True)
+    results = run_demo(out_dir, seed, iterations,
+                       progress_for=lambda name, total: _progress(total, f"evolving {name}", quiet))
+    if not quiet:
+        for name, meta in results.items():
+            _print_run(meta, out_dir / name)
+
+
+# ---------------------------------------------------------------------------- gallery
+
+
+@app.command()
+def gallery(
+    runs: List[Path] = typer.Argument(..., metavar="RUN...",
+                                      help="Run directories (each with run.json, images/ and items.csv)."),
+    title: str = typer.Option("emosynth gallery", "--title", help="The site's title, on every page."),
+    out_dir: Path = typer.Option(Path("site"), "--out", help="Folder for the site (replaced if it holds an "
+                                                             "earlier gallery; any other folder is refused)."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar or summary."),
+):
+    """Build a static exhibition site from run directories: an index of runs, each VA(D) run's images
+    on the valence-arousal plane, each category run's elites in one panel per emotion, and a page per
+    image. Plain HTML/CSS/JS: open OUT/index.html from disk or put OUT on any web server."""
+    from .report.gallery import build_gallery, count_images
+
+    with _progress(count_images(runs), "building gallery", quiet) as advance:
+        site = build_gallery(runs, out_dir, title, progress=advance)
+    if not quiet:
+        out.print(f"{site / 'index.html'} ({len(runs)} run{'s' if len(runs) != 1 else ''})", highlight=False)
+
+
+# ---------------------------------------------------------------------------- study (human validation)
+
+study_app = typer.Typer(no_args_is_help=True, help="The human validation study: people rate synthesised images on "
+                                                   "the Self-Assessment Manikin (valence, arousal, dominance, 1-9).")
+app.add_typer(study_app, name="study")
+STUDY_DB_HELP = "Study database (SQLAlchemy URL): sqlite:///studies.db (default) or postgresql://user@host/db."
+
+
+@study_app.command("create")
+def study_create(
+    name: str = typer.Option(..., "--name", help="The study's name (letters, digits, '.', '_', '-')."),
+    runs: List[Path] = typer.Option(..., "--from", help="A run directory to sample images from; repeat."),
+    per_target: int = typer.Option(3, "--per-target", help="Images drawn from each (run, target) stratum."),
+    attention_checks: int = typer.Option(4, "--attention-checks", help="Attention checks per participant "
+                                                                        "('choose the leftmost figure')."),
+    db: str = typer.Option("sqlite:///studies.db", "--db", help=STUDY_DB_HELP),
+    folder: Optional[Path] = typer.Option(None, "--folder", help="Where the study's own copy of its images goes "
+                                                                 "(default: studies/NAME; must not exist)."),
+    consent: Optional[Path] = typer.Option(None, "--consent", help="A text file with the consent page's text "
+                                                                   "(paragraphs split by blank lines)."),
+    completion_code: Optional[str] = typer.Option(None, "--completion-code", help="Shown on the thank-you page."),
+    seed: int = typer.Option(0, "--seed", help="Seed of the sampling and of each participant's order."),
+):
+    """Sample images from run directories, stratified by target, copy them into the study's folder and
+    record the study in the database."""
+    from .errors import StudyError
+    from .study import StudyConfig, create_study
+
+    kw = {}
+    if consent is not None:
+        try:
+            kw["consent_text"] = consent.read_text()
+        except (OSError, UnicodeDecodeError) as e:
+            raise StudyError(f"{consent}: cannot read the consent text ({e.__class__.__name__})") from None
+    info = create_study(StudyConfig(name=name, runs=list(runs), per_target=per_target,
+                                    attention_checks=attention_checks, db=db, folder=folder,
+                                    completion_code=completion_code, seed=seed, **kw))
+    out.print(f"study {info['name']}: {info['images']} images from {info['strata']} targets, "
+              f"{info['practice']} practice, {info['attention_checks']} attention checks; images in {info['folder']}",
+              highlight=False, soft_wrap=True)
+
+
+@study_app.command("serve")
+def study_serve(
+    db: str = typer.Option("sqlite:///studies.db", "--db", help=STUDY_DB_HELP),
+    host: str = typer.Option("127.0.0.1", "--host", help="Interface to listen on (0.0.0.0 for a lab network)."),
+    port: int = typer.Option(8000, "--port"),
+    admin_token: Optional[str] = typer.Option(None, "--admin-token", envvar="EMOSYNTH_ADMIN_TOKEN",
+                                              help="Admin token (default: a new random one, printed)."),
+):
+    """Serve the studies in the database: participant pages at /join/NAME, admin pages at /admin.
+    Prints the admin token and each study's participant link."""
+    from .study import serve
+
+    serve(db, host, port, admin_token, announce=lambda line: out.print(line, highlight=False, soft_wrap=True))
+
+
+@study_app.command("export")
+def study_export(
+    name: str = typer.Option(..., "--name"),
+    out_file: Path = typer.Option(..., "--out", help="CSV to write: long format, one row per rated trial."),
+    db: str = typer.Option("sqlite:///studies.db", "--db", help=STUDY_DB_HELP),
+):
+    """Export a study's ratings: one row per rated trial (participant number, trial kind, image, its target
+    and predicted V/A/D, the three ratings 1-9, attention-check result)."""
+    from .study import export_study
+
+    n = export_study(db, name, out_file)
+    out.print(f"{out_file}: {n} ratings", highlight=False)
+
+
+@study_app.command("report")
+def study_report(
+    name: str = typer.Option(..., "--name"),
+    out_dir: Path = typer.Option(..., "--out", help="Folder for report.md, report.html, CSVs and plots."),
+    db: str = typer.Option("sqlite:///studies.db", "--db", help=STUDY_DB_HELP),
+    max_fail_share: float = typer.Option(0.25, "--max-fail-share", help="Exclude participants who failed more "
+                                                                        "than this share of their attention checks."),
+):
+    """Analyse a study: mean ratings ± CI per image and per target against the intended V/A/D (Pearson r,
+    MAE, share on the intended side of 5), the model's predictions beside them, ICC(2,k) and
+    Krippendorff's alpha, attention checks and exclusions, plots."""
+    from .study import report_study
+
+    a = report_study(db, name, out_dir, max_fail_share)
+    for dim, m in a.metrics.items():
+        out.print(f"{dim:9s} r intended-rated {m['r_intended_rated']:.2f}  MAE {m['mae_intended_rated']:.2f}  "
+                  f"ICC(2,k) {m['icc2k']:.2f}  alpha {m['alpha_interval']:.2f}", highlight=False)
+    out.print(f"{out_dir / 'report.html'}", highlight=False)
+
+
 if __name__ == "__main__":
     main()
