@@ -13,6 +13,7 @@ significant), and the correlation of the two d vectors over all features.
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -98,7 +99,8 @@ def cohens_d(a: np.ndarray, b: np.ndarray):
     na, nb = len(a), len(b)
     va, vb = a.var(0, ddof=1), b.var(0, ddof=1)
     pooled = np.sqrt(((na - 1) * va + (nb - 1) * vb) / (na + nb - 2))
-    with np.errstate(invalid="ignore", divide="ignore"):
+    with np.errstate(invalid="ignore", divide="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # constant features: p is set to 1 below
         d = (a.mean(0) - b.mean(0)) / pooled
         se = np.sqrt((na + nb) / (na * nb) + d**2 / (2 * (na + nb)))
         p = st.ttest_ind(a, b, equal_var=False).pvalue
@@ -162,10 +164,18 @@ def sentences(eff: pd.DataFrame, n: int = 2, threshold: float = 0.5) -> list[str
         for rs, r in real[(real.grouping == grouping) & (real.group == g)].groupby("set"):
             r = r.set_index("feature")
             ds = [r.loc[f, "d"] for f in top.feature]
-            same = all(np.sign(a) == np.sign(b) for a, b in zip(ds, top["d"]))
-            ref.append(f"{'as' if same else 'whereas'} rated {g} images in {rs} are "
-                       + ", ".join(f"{WORDS[f][0] if d > 0 else WORDS[f][1]} (d = {d:+.1f})"
-                                   for f, d in zip(top.feature, ds)))
+            said = ", ".join(f"{WORDS[f][0] if d > 0 else WORDS[f][1]} (d = {d:+.1f})" for f, d in zip(top.feature, ds))
+            clear = [abs(d) >= 0.2 for d in ds]
+            same = [np.sign(a) == np.sign(b) for a, b in zip(ds, top["d"])]
+            if all(c and m for c, m in zip(clear, same)):
+                ref.append(f"as rated {g} images in {rs} are {said}")
+            elif any(c and not m for c, m in zip(clear, same)):
+                ref.append(f"whereas rated {g} images in {rs} are {said}")
+            elif any(clear):
+                ref.append(f"partly as rated {g} images in {rs} are {said}")
+            else:
+                ref.append(f"while rated {g} images in {rs} hardly differ in these "
+                           f"(d = {', '.join(f'{d:+.1f}' for d in ds)})")
         out.append(text + ("; " + "; ".join(ref) if ref else "") + ".")
     return out
 
