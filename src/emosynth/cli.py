@@ -672,5 +672,85 @@ def study_report(
     out.print(f"{out_dir / 'report.html'}", highlight=False)
 
 
+# ---------------------------------------------------------------------------- generator (conditional synthesis)
+
+generator_app = typer.Typer(no_args_is_help=True, help="A conditional generator: noise + a target emotion -> an "
+                                                       "image, trained through the frozen predictor.")
+app.add_typer(generator_app, name="generator")
+
+
+@generator_app.command("train")
+def generator_train(
+    out_dir: Path = typer.Option(..., "--out", help="Generator folder: generator.pt, model.json (the card), "
+                                                    "checkpoint.pt, train.csv."),
+    condition: str = typer.Option("va", help="va or vad (targets on the SAM 1-9 scale) or category."),
+    steps: int = typer.Option(3000, help="Training steps (Adam)."),
+    batch: int = typer.Option(12, help="Images per step (even: each target is drawn with two noise vectors)."),
+    lr: float = typer.Option(2e-3, help="Adam learning rate."),
+    diversity: float = typer.Option(0.1, help="Weight of the mode-seeking term (different z, different images)."),
+    train_size: int = typer.Option(96, help="Side in px the generator renders at while training."),
+    seed: int = typer.Option(0, help="Seed; the same seed gives the same generator."),
+    model: Optional[str] = typer.Option(None, "--model", help="The predictor to train through: a saved model "
+                                                             "folder or a backbone name (default: the packaged one)."),
+    checkpoint_every: int = typer.Option(50, help="Write checkpoint.pt and train.csv every N steps."),
+    resume: bool = typer.Option(False, "--resume", help="Continue the training in --out from its checkpoint."),
+    data_root: Optional[Path] = typer.Option(None, help=DATA_ROOT_HELP + " Used to train a --model backbone."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar or summary."),
+):
+    """Train a conditional generator (a CPPN-style coordinate network modulated by noise and the target)
+    so that the frozen predictor sees the target emotion in its images: squared error to the target
+    V/A(/D) on 1-9, or cross-entropy to the target category, under random jitter/scale/rotation/flip."""
+    from .synth._generator import GeneratorConfig, train_generator
+
+    cfg = GeneratorConfig(condition=condition, model=model, seed=seed, steps=steps, batch=batch, lr=lr,
+                          diversity=diversity, train_size=train_size, checkpoint_every=checkpoint_every)
+    with _progress(steps, f"training generator ({condition})", quiet) as advance:
+        done = [0]
+
+        def progress(step, total):
+            advance(step - done[0])
+            done[0] = step
+
+        gen = train_generator(cfg, out_dir, resume=resume, data_root=data_root, progress=progress,
+                              command="emosynth " + shlex.join(sys.argv[1:]))
+    if not quiet:
+        _print_generator_metrics(gen.card_.get("metrics", {}), out_dir)
+
+
+def _print_generator_metrics(m: dict, where: Path):
+    parts = [f"{k.replace('_', ' ')} {v:.2f}" for k, v in m.items() if isinstance(v, float)
+             and ("mae" in k or "accuracy" in k)]
+    out.print(f"{where}: " + ("; ".join(parts) or "no metrics"), highlight=False, soft_wrap=True)
+
+
+@app.command()
+def generate(
+    out_dir: Path = typer.Option(..., "--out", help="Run directory: run.json, images/, items.csv, contact_sheet.png."),
+    generator: Path = typer.Option(..., "--generator", help="A trained generator folder."),
+    valence: Optional[float] = typer.Option(None, help="Target valence, 1-9 (va/vad generators)."),
+    arousal: Optional[float] = typer.Option(None, help="Target arousal, 1-9 (va/vad generators)."),
+    dominance: Optional[float] = typer.Option(None, help="Target dominance, 1-9 (vad generators)."),
+    emotion: Optional[str] = typer.Option(None, help="Target category (category generators), e.g. joy."),
+    sweep: bool = typer.Option(False, "--sweep", help="A grid of targets over the generator's training range "
+                                                      "(the V-A plane; every label for category generators)."),
+    grid: int = typer.Option(5, help="--sweep: targets per dimension."),
+    n: int = typer.Option(16, "--n", help="Images per target."),
+    size: int = typer.Option(256, help="Side of the images in px (the generator is resolution-free)."),
+    seed: int = typer.Option(0, help="Seed of the noise; the same seed gives the same images."),
+    quiet: bool = typer.Option(False, "--quiet", "-q"),
+):
+    """Generate images for a target emotion with a trained generator; the predictor's verdict on each
+    image goes into items.csv beside its target."""
+    from .synth._generate import GenerateConfig
+    from .synth._generate import generate as run_generate
+
+    meta = run_generate(GenerateConfig(generator=str(generator), valence=valence, arousal=arousal,
+                                       dominance=dominance, emotion=emotion, sweep=sweep, grid=grid, n=n, size=size,
+                                       seed=seed, command="emosynth " + shlex.join(sys.argv[1:])), out_dir)
+    if not quiet:
+        _print_generator_metrics(meta["metrics"], out_dir)
+        out.print(f"  {out_dir / 'contact_sheet.png'}, {out_dir / 'items.csv'}", highlight=False)
+
+
 if __name__ == "__main__":
     main()

@@ -1,0 +1,527 @@
+"""A conditional generator: noise z + a target emotion c → an image, trained through the frozen predictor.
+
+The network is a CPPN-style coordinate MLP: every pixel's (x, y, r) and fixed random Fourier features of
+(x, y) go through a small MLP whose hidden layers are FiLM-modulated (per-channel scale and shift) by an
+embedding of (z, c). Why this and not a convolutional decoder: it is resolution-free (the same weights
+render 64 px for training and 512 px for export), its images are smooth compositions rather than texture
+noise, and it is cheap on CPU, because the first layer's response to the coordinates is shared by the whole
+batch and only the modulation differs per image.
+
+Conditions (``GeneratorConfig.condition``):
+
+* ``va`` / ``vad`` — a point on the SAM 1–9 scale; the condition loss is the squared error (scale
+  points²) between the target and the predictor's unclamped V/A(/D);
+* ``category`` — one of the predictor's labels; the condition loss is the cross-entropy to that label.
+
+Training samples conditions uniformly over ``TRAIN_RANGES`` (the range the training data's ratings
+cover) and pairs every condition with two noise vectors: a mode-seeking term rewards the pair for
+differing in the predictor's feature space (relative to how much their z differ), so different z give
+different images. Before the predictor sees an image it is jittered, scaled, rotated, colour-shifted and
+flipped at random, so that the generator cannot win with adversarial pixel patterns.
+
+A generator folder holds ``generator.pt`` (weights and config), ``model.json`` (the card: config, the
+training command, the predictor's model id, metrics; written last, so its presence marks a finished
+generator), ``checkpoint.pt`` (resumable training state) and ``train.csv`` (the loss log).
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import functools
+import io
+import json
+import math
+import time
+from dataclasses import asdict, dataclass, fields
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .. import __version__
+from ..emotions import DIMENSIONS, SAM_MAX, SAM_MIN
+from ..errors import SynthError
+from ..rundir import atomic_write_bytes, write_json
+
+CONDITIONS = ("va", "vad", "category")
+GENERATOR_FILE = "generator.pt"
+CARD_FILE = "model.json"
+CHECKPOINT_FILE = "checkpoint.pt"
+LOG_FILE = "train.csv"
+FORMAT = 1
+
+#: Where training conditions are drawn, per dimension (SAM 1–9): about the 2nd to 98th percentile of the
+#: ratings of OASIS (900 images) and Emotion6 (1,980) together — valence 1.6–8.1 in Emotion6 and 2.0–7.9
+#: in OASIS, arousal 2.2–6.6 in OASIS and 3.3–7.1 in Emotion6, dominance 3.3–6.6. Targets outside this
+#: box are allowed (anywhere on 1–9) but the generator has not learnt them.
+TRAIN_RANGES = {"valence": (2.0, 8.0), "arousal": (2.5, 7.0), "dominance": (3.5, 6.5)}
+
+
+@dataclass
+class GeneratorConfig:
+    """What to build and how to train it (configuration only; nothing learnt)."""
+
+    condition: str = "va"
+    model: str | None = None  # the predictor: a saved model folder or a backbone name; None: the packaged one
+    seed: int = 0
+    # ---- architecture
+    z_dim: int = 16
+    hidden: int = 32
+    layers: int = 4
+    fourier: int = 24  # random Fourier frequencies of (x, y)
+    fourier_scale: float = 1.5  # their standard deviation, in cycles per image side
+    embed: int = 64
+    # ---- training
+    steps: int = 3000
+    batch: int = 12  # images per step: batch // 2 conditions, each with two z
+    lr: float = 2e-3
+    train_size: int = 96  # side the generator renders at during training (it is resolution-free)
+    predictor_size: int | None = None  # side the predictor sees (None: its backbone's input size)
+    diversity: float = 0.1  # weight of the mode-seeking term
+    jitter: float = 0.06
+    scale: tuple = (0.9, 1.1)
+    degrees: float = 8.0
+    colour: float = 0.08
+    checkpoint_every: int = 50
+    eval_per_target: int = 4  # images per grid target in the evaluation stored in the card
+    eval_grid: int = 5  # targets per dimension of that evaluation's grid
+    #: fields that may change on --resume without changing what a step computes
+    RESUMABLE = ("steps", "checkpoint_every", "eval_per_target", "eval_grid")
+
+    def check(self):
+        if self.condition not in CONDITIONS:
+            raise SynthError(f"unknown condition {self.condition!r}; choose one of {', '.join(CONDITIONS)}")
+        for name, value, least in (("--steps", self.steps, 1), ("--batch", self.batch, 2),
+                                   ("--checkpoint-every", self.checkpoint_every, 1), ("--train-size", self.train_size, 16),
+                                   ("--z-dim", self.z_dim, 1), ("--hidden", self.hidden, 4), ("--layers", self.layers, 1)):
+            if value < least:
+                raise SynthError(f"{name} must be at least {least}, got {value}")
+        if self.batch % 2:
+            raise SynthError(f"--batch must be even (each condition is drawn with two noise vectors), got {self.batch}")
+        if self.diversity < 0:
+            raise SynthError(f"--diversity must be ≥ 0, got {self.diversity}")
+
+
+def _arch(cfg: GeneratorConfig) -> dict:
+    return {k: getattr(cfg, k) for k in ("condition", "z_dim", "hidden", "layers", "fourier", "fourier_scale",
+                                         "embed")}
+
+
+# ---------------------------------------------------------------------------- the network
+
+
+class CPPNGenerator(nn.Module):
+    """(z, c) → RGB images in [0, 1] at any size. ``c`` is the encoded condition (``encode``)."""
+
+    def __init__(self, condition: str, n_cond: int, z_dim: int = 16, hidden: int = 32, layers: int = 4,
+                 fourier: int = 24, fourier_scale: float = 1.5, embed: int = 64, seed: int = 0):
+        super().__init__()
+        self.condition, self.z_dim, self.n_cond = condition, z_dim, n_cond
+        g = torch.Generator().manual_seed(seed)
+        self.register_buffer("freqs", torch.randn(2, fourier, generator=g) * fourier_scale * math.pi)
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(seed)
+            self.embedding = nn.Sequential(nn.Linear(z_dim + n_cond, embed), nn.SiLU(), nn.Linear(embed, embed),
+                                           nn.SiLU())
+            self.first = nn.Linear(3 + 2 * fourier, hidden)
+            self.hidden = nn.ModuleList(nn.Linear(hidden, hidden) for _ in range(layers - 1))
+            self.film = nn.Linear(embed, 2 * hidden * layers)  # a scale and a shift per layer and channel
+            self.out = nn.Linear(hidden, 3)
+            with torch.no_grad():  # a random net should already draw varied pictures, as a CPPN does
+                self.first.weight.mul_(2.0)  # the sine's argument spans a few radians
+                for layer in self.hidden:
+                    layer.weight.mul_(2.0)  # keeps tanh's activations from shrinking layer by layer
+                self.out.weight.mul_(3.0)  # colours that span the range
+                self.film.weight.mul_(2.0)  # z and c visibly change the picture
+                self.film.bias.zero_()
+        self._coords: dict[int, torch.Tensor] = {}
+
+    def coords(self, size: int) -> torch.Tensor:
+        """(size², 3 + 2·fourier): x, y, r and sin/cos Fourier features of each pixel (cached per size)."""
+        if size not in self._coords:
+            t = (torch.arange(size, dtype=torch.float32) + 0.5) / size * 2 - 1
+            y, x = torch.meshgrid(t, t, indexing="ij")
+            xy = torch.stack([x.reshape(-1), y.reshape(-1)], 1)
+            r = xy.norm(dim=1, keepdim=True) / math.sqrt(2)
+            proj = xy @ self.freqs
+            self._coords = {size: torch.cat([xy, r, torch.sin(proj), torch.cos(proj)], 1)}  # keep one size
+        return self._coords[size]
+
+    def forward(self, z: torch.Tensor, c: torch.Tensor, size: int) -> torch.Tensor:
+        n = z.shape[0]
+        e = self.embedding(torch.cat([z, c], 1))
+        film = self.film(e).view(n, -1, 2, self.first.out_features)  # (n, layers, 2, hidden)
+        gamma, beta = 1 + film[:, :, 0, None, :], film[:, :, 1, None, :]  # (n, layers, 1, hidden)
+        inplace = not torch.is_grad_enabled()  # inference: fewer temporaries (the cost is memory traffic)
+        h = self.first(self.coords(size))[None]  # (1, P, hidden): shared by the batch
+        h = torch.addcmul(beta[:, 0], gamma[:, 0], h)
+        h = h.sin_() if inplace else torch.sin(h)  # periodic first layer: stripes, rings, blobs
+        for i, layer in enumerate(self.hidden, start=1):
+            h = torch.addcmul(beta[:, i], gamma[:, i], layer(h))
+            h = h.tanh_() if inplace else torch.tanh(h)
+        rgb = torch.sigmoid(self.out(h))  # (n, P, 3)
+        return rgb.transpose(1, 2).reshape(n, 3, size, size)
+
+
+def _n_cond(condition: str, n_categories: int) -> int:
+    return {"va": 2, "vad": 3}.get(condition, n_categories)
+
+
+def encode(condition: str, targets: torch.Tensor, n_categories: int) -> torch.Tensor:
+    """Network input for targets: V/A(/D) on 1–9 → centred on 0, ±1 at the scale's ends; category indices
+    → one-hot."""
+    if condition == "category":
+        return F.one_hot(targets.long(), n_categories).float()
+    return (targets.float() - 5.0) / 4.0
+
+
+# ---------------------------------------------------------------------------- a trained generator
+
+
+class Generator:
+    """A generator with what it was trained for: ``render(z, targets, size)``; save / load a folder."""
+
+    def __init__(self, config: GeneratorConfig, labels: list[str] | None = None):
+        config.check()
+        self.config = config
+        self.labels = list(labels or [])
+        if config.condition == "category" and not self.labels:
+            raise SynthError("a category generator needs the predictor's labels")
+        self.net = CPPNGenerator(config.condition, _n_cond(config.condition, len(self.labels)),
+                                 **{k: v for k, v in _arch(config).items() if k != "condition"}, seed=config.seed)
+        self.card_: dict = {}
+
+    @property
+    def dims(self) -> tuple[str, ...]:
+        return {"va": DIMENSIONS[:2], "vad": DIMENSIONS}.get(self.config.condition, ())
+
+    def targets(self, *, valence=None, arousal=None, dominance=None, emotion=None) -> torch.Tensor:
+        """One target from user values (V/A/D on 1–9 or a label), checked against this generator's
+        condition: a (1, d) float tensor or a (1,) label index. Raises SynthError with one line."""
+        cond = self.config.condition
+        given = {"valence": valence, "arousal": arousal, "dominance": dominance}
+        if cond == "category":
+            if any(v is not None for v in given.values()):
+                raise SynthError("this generator is conditioned on a category: give --emotion "
+                                 f"({', '.join(self.labels)}), not --valence/--arousal/--dominance")
+            if emotion is None:
+                raise SynthError(f"give --emotion, one of {', '.join(self.labels)}")
+            name = str(emotion).strip().lower()
+            if name not in self.labels:
+                raise SynthError(f"unknown emotion {emotion!r}; this generator knows {', '.join(self.labels)}")
+            return torch.tensor([self.labels.index(name)])
+        if emotion is not None:
+            raise SynthError(f"this generator is conditioned on {cond.upper()}: give "
+                             f"{' and '.join('--' + d for d in self.dims)} (1-9), not --emotion")
+        extra = [d for d, v in given.items() if v is not None and d not in self.dims]
+        if extra:
+            raise SynthError(f"this generator is conditioned on {cond.upper()}; it takes no --{extra[0]}")
+        values = []
+        for d in self.dims:
+            v = given[d]
+            if v is None:
+                raise SynthError(f"give --{d} (1-9): this generator is conditioned on {cond.upper()}")
+            if not (math.isfinite(v) and SAM_MIN <= v <= SAM_MAX):
+                raise SynthError(f"{d} {v:g} is off the SAM 1-9 scale")
+            values.append(float(v))
+        return torch.tensor([values])
+
+    def render(self, z: torch.Tensor, targets: torch.Tensor, size: int) -> torch.Tensor:
+        """Images (n, 3, size, size) in [0, 1] for noise ``z`` (n, z_dim) and targets (n, d) or (n,)."""
+        return self.net(z, encode(self.config.condition, targets, len(self.labels)), size)
+
+    def noise(self, n: int, seed: int) -> torch.Tensor:
+        return torch.randn(n, self.config.z_dim, generator=torch.Generator().manual_seed(seed))
+
+    def generate(self, targets: torch.Tensor, n: int, size: int, seed: int = 0) -> torch.Tensor:
+        """``n`` images per target (target-major), deterministic for ``seed``; no gradients."""
+        reps = targets.repeat_interleave(n, dim=0)
+        with torch.no_grad():
+            return self.render(self.noise(len(reps), seed), reps, size)
+
+    # ------------------------------------------------------------------ persistence
+
+    def state(self) -> dict:
+        return {"format": FORMAT, "config": _config_dict(self.config), "labels": self.labels,
+                "state_dict": self.net.state_dict()}
+
+    def save(self, directory: str | Path, card: dict) -> Path:
+        """Write ``generator.pt`` then ``model.json`` into ``directory``, each atomically."""
+        directory = Path(directory)
+        buf = io.BytesIO()
+        torch.save(self.state(), buf)
+        atomic_write_bytes(directory / GENERATOR_FILE, buf.getvalue())
+        self.card_ = card
+        write_json(directory / CARD_FILE, card)
+        return directory
+
+    @classmethod
+    def load(cls, directory: str | Path) -> "Generator":
+        directory = Path(directory)
+        if not (directory / CARD_FILE).is_file() or not (directory / GENERATOR_FILE).is_file():
+            hint = " (training not finished: --resume it)" if (directory / CHECKPOINT_FILE).is_file() else ""
+            raise SynthError(f"{directory}: not a trained emosynth generator (needs {GENERATOR_FILE} and "
+                             f"{CARD_FILE}){hint}")
+        try:
+            state = torch.load(directory / GENERATOR_FILE, map_location="cpu", weights_only=True)
+            card = json.loads((directory / CARD_FILE).read_text())
+            if state.get("format") != FORMAT:
+                raise ValueError(f"format {state.get('format')}, expected {FORMAT}")
+            self = cls(_config_from(state["config"]), state["labels"])
+            self.net.load_state_dict(state["state_dict"])
+            self.net._coords = {}
+        except (OSError, ValueError, KeyError, TypeError, RuntimeError) as err:
+            raise SynthError(f"{directory}: malformed generator ({type(err).__name__}: {str(err)[:200]})") from None
+        self.card_ = card
+        return self
+
+
+def _config_dict(cfg: GeneratorConfig) -> dict:
+    d = asdict(cfg)
+    d["scale"] = list(d["scale"])
+    return d
+
+
+def _config_from(d: dict) -> GeneratorConfig:
+    known = {f.name for f in fields(GeneratorConfig)}
+    d = {k: v for k, v in d.items() if k in known}
+    if "scale" in d:
+        d["scale"] = tuple(d["scale"])
+    return GeneratorConfig(**d)
+
+
+# ---------------------------------------------------------------------------- training
+
+
+def sample_targets(condition: str, n: int, g: torch.Generator, n_categories: int) -> torch.Tensor:
+    """Training targets: uniform over TRAIN_RANGES (V/A/D on 1–9) or uniform over the labels."""
+    if condition == "category":
+        return torch.randint(0, n_categories, (n,), generator=g)
+    dims = DIMENSIONS[: 2 if condition == "va" else 3]
+    lo = torch.tensor([TRAIN_RANGES[d][0] for d in dims])
+    hi = torch.tensor([TRAIN_RANGES[d][1] for d in dims])
+    return lo + (hi - lo) * torch.rand(n, len(dims), generator=g)
+
+
+def grid_targets(condition: str, k: int = 5, labels=()) -> torch.Tensor:
+    """The fixed evaluation / sweep targets: a k×k grid over the V–A training box (k³ for VAD, with
+    dominance), or every label once."""
+    if condition == "category":
+        return torch.arange(len(labels))
+    dims = DIMENSIONS[: 2 if condition == "va" else 3]
+    axes = [np.linspace(*TRAIN_RANGES[d], k) for d in dims]
+    mesh = np.meshgrid(*axes, indexing="ij")
+    return torch.tensor(np.stack([m.reshape(-1) for m in mesh], 1), dtype=torch.float32)
+
+
+def condition_loss(condition: str, out: dict, targets: torch.Tensor) -> torch.Tensor:
+    """Per image: squared error (scale points², mean over V/A(/D)) or cross-entropy to the label."""
+    if condition == "category":
+        return F.cross_entropy(out["logits"], targets.long(), reduction="none")
+    d = targets.shape[1]
+    return ((out["vad_raw"][:, :d] - targets) ** 2).mean(1)
+
+
+@dataclass
+class _Judge:
+    """The frozen predictor as the training loop uses it."""
+
+    predictor: object
+    module: object
+    size: int
+    model_dir: str
+
+    def forward(self, images: torch.Tensor):
+        from ..explore._render import _forward
+
+        f, out = _forward(self.module, images, self.size)
+        h = self.module.heads
+        return (f - h.mean) / h.scale, out
+
+
+def _judge(cfg: GeneratorConfig, data_root=None) -> _Judge:
+    from ._models import resolve_model
+
+    model_dir = resolve_model(cfg.model, data_root)
+    predictor, module = _load_judge(model_dir)
+    if predictor.extractor().is_handcrafted:
+        raise SynthError("the generator trains through a CNN predictor; this model uses handcrafted features")
+    if cfg.condition == "category" and predictor.categories_ is None:
+        raise SynthError(f"{model_dir} has no category head, which --condition category needs")
+    dims = DIMENSIONS[: {"va": 2, "vad": 3}.get(cfg.condition, 0)]
+    missing = [d for d in dims if d not in predictor.targets_]
+    if missing:
+        raise SynthError(f"{model_dir} has no {' or '.join(missing)} head, which --condition {cfg.condition} needs")
+    size = cfg.predictor_size or predictor.extractor().input_size
+    return _Judge(predictor, module, size, model_dir)
+
+
+@functools.lru_cache(maxsize=2)
+def _load_judge(model_dir: str):
+    """The predictor and its frozen optimisation module, loaded once per process (they are never changed)."""
+    from ..explore._render import _optimisation_module
+    from ..models.predictor import Predictor
+
+    predictor = Predictor.load(model_dir)
+    return predictor, _optimisation_module(predictor)
+
+
+def _step_losses(gen: Generator, judge: _Judge, targets, z, rng, tcfg, train: bool = True):
+    """Condition loss (mean), diversity (mean pairwise feature distance / z distance) of one batch laid
+    out as pairs: images 2i and 2i+1 share a target and differ in z."""
+    from ..explore._render import _random_flip
+    from ._transforms import random_transforms
+
+    img = gen.render(z, targets, gen.config.train_size)
+    x = _random_flip(random_transforms(img, rng, tcfg), rng) if train else img
+    feats, out = judge.forward(x)
+    cond = condition_loss(gen.config.condition, out, targets)
+    f = F.normalize(feats, dim=1)
+    d_feat = 1 - (f[0::2] * f[1::2]).sum(1)  # cosine distance of each pair, 0–2
+    d_z = (z[0::2] - z[1::2]).abs().mean(1)
+    return cond.mean(), (d_feat / (d_z + 1e-3)).mean()
+
+
+def _identity(cfg: GeneratorConfig) -> dict:
+    return {k: v for k, v in _config_dict(cfg).items() if k not in GeneratorConfig.RESUMABLE}
+
+
+def train_generator(config: GeneratorConfig, out: str | Path, *, resume: bool = False, command: str | None = None,
+                    data_root=None, progress=None, stop_after: int | None = None) -> Generator:
+    """Train a generator into folder ``out``: checkpoints (``checkpoint.pt``, ``train.csv``) every
+    ``checkpoint_every`` steps, atomically; ``resume`` continues from the checkpoint to the same state an
+    unbroken run reaches. ``stop_after`` stops after that many steps (a checkpoint is written), as a kill
+    would. Returns the trained generator, saved with its card (unless stopped early)."""
+    from ._models import model_id
+    from ._transforms import TransformConfig
+
+    cfg = config
+    cfg.check()
+    out = Path(out)
+    ckpt = out / CHECKPOINT_FILE
+    if not resume and (ckpt.exists() or (out / CARD_FILE).exists()):
+        raise SynthError(f"{out} already holds a generator; pass --resume to continue it or choose another --out")
+    if resume and not ckpt.exists():
+        raise SynthError(f"{out}: no {CHECKPOINT_FILE} to resume from")
+    judge = _judge(cfg, data_root)
+    labels = list(judge.predictor.categories_.names) if judge.predictor.categories_ else []
+    gen = Generator(cfg, labels)
+    opt = torch.optim.Adam(gen.net.parameters(), lr=cfg.lr)
+    g = torch.Generator().manual_seed(cfg.seed)
+    rng = np.random.default_rng(cfg.seed)
+    log: list[dict] = []
+    step, seconds = 0, 0.0
+    if resume:
+        try:
+            state = torch.load(ckpt, map_location="cpu", weights_only=False)
+        except Exception as err:  # noqa: BLE001 — any unreadable checkpoint is the same user problem
+            raise SynthError(f"{ckpt}: unreadable checkpoint ({type(err).__name__}); remove it to start afresh") from None
+        if state.get("format") != FORMAT:
+            raise SynthError(f"{ckpt}: checkpoint from another emosynth version; remove it to start afresh")
+        ours, theirs = _identity(cfg), state["identity"]
+        diff = [k for k in ours if ours[k] != theirs.get(k)]
+        if diff:
+            raise SynthError(f"{ckpt}: --resume with different settings ("
+                             + ", ".join(f"{k}: was {theirs.get(k)!r}, now {ours[k]!r}" for k in diff[:3]) + ")")
+        gen.net.load_state_dict(state["net"])
+        gen.net._coords = {}
+        opt.load_state_dict(state["optimizer"])
+        g.set_state(state["torch_rng"])
+        rng.bit_generator.state = state["numpy_rng"]
+        log, step, seconds = state["log"], state["step"], state["seconds"]
+    tcfg = TransformConfig(jitter=cfg.jitter, scale=tuple(cfg.scale), degrees=cfg.degrees, colour=cfg.colour)
+    pairs = cfg.batch // 2
+    last = min(cfg.steps, stop_after) if stop_after is not None else cfg.steps
+    gen.net.train()
+    while step < last:
+        t0 = time.perf_counter()
+        targets = sample_targets(cfg.condition, pairs, g, len(labels)).repeat_interleave(2, dim=0)
+        z = torch.randn(cfg.batch, cfg.z_dim, generator=g)
+        cond, div = _step_losses(gen, judge, targets, z, rng, tcfg)
+        loss = cond - cfg.diversity * div
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        step += 1
+        seconds += time.perf_counter() - t0
+        log.append({"step": step, "loss": loss.item(), "condition_loss": cond.item(), "diversity": div.item(),
+                    "seconds": round(seconds, 3)})
+        if step % cfg.checkpoint_every == 0 or step == last:
+            _save_checkpoint(ckpt, cfg, gen, opt, g, rng, log, step, seconds)
+        if progress:
+            progress(step, cfg.steps)
+    if step < cfg.steps:
+        return gen  # stopped early; --resume continues
+    metrics = {"steps": step, "seconds": round(seconds, 1),
+               "final_condition_loss": float(np.mean([r["condition_loss"] for r in log[-20:]])),
+               "final_diversity": float(np.mean([r["diversity"] for r in log[-20:]]))}
+    metrics.update(evaluate_generator(gen, judge, per_target=cfg.eval_per_target, k=cfg.eval_grid))
+    card = {"kind": "generator", "format": FORMAT, "config": _config_dict(cfg), "labels": labels,
+            "architecture": "CPPN coordinate MLP (x, y, r + Fourier features), FiLM-modulated by (z, c)",
+            "command": command, "predictor": {"path": judge.model_dir, "id": model_id(judge.model_dir),
+                                              "input_size": judge.size},
+            "train_ranges": {d: list(TRAIN_RANGES[d]) for d in gen.dims}, "metrics": metrics,
+            "emosynth_version": __version__,
+            "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")}
+    gen.net.eval()
+    gen.save(out, card)
+    return gen
+
+
+def _save_checkpoint(path: Path, cfg, gen, opt, g, rng, log, step, seconds):
+    state = {"format": FORMAT, "identity": _identity(cfg), "net": gen.net.state_dict(), "optimizer": opt.state_dict(),
+             "torch_rng": g.get_state(), "numpy_rng": rng.bit_generator.state, "log": log, "step": step,
+             "seconds": seconds}
+    buf = io.BytesIO()
+    torch.save(state, buf)
+    atomic_write_bytes(path, buf.getvalue())
+    atomic_write_bytes(path.parent / LOG_FILE, pd.DataFrame(log).to_csv(index=False).encode())
+
+
+# ---------------------------------------------------------------------------- evaluation
+
+
+def predict_images(predictor, images: torch.Tensor) -> dict[str, np.ndarray]:
+    """The predictor's fast-path output for images (n, 3, H, W) in [0, 1] (resized to its input size)."""
+    from ._transforms import resize, to_uint8
+
+    size = predictor.extractor().input_size
+    return predictor.predict_arrays(to_uint8(resize(images, size)))
+
+
+def score(condition: str, pred: dict, targets: torch.Tensor) -> np.ndarray:
+    """Per image: absolute error per dimension (n, d) on 1–9, or 1/0 for the target label predicted."""
+    if condition == "category":
+        return (pred["probabilities"].argmax(1) == targets.numpy()).astype(float)[:, None]
+    d = targets.shape[1]
+    return np.abs(pred["vad"][:, :d] - targets.numpy())
+
+
+def evaluate_generator(gen: Generator, judge: _Judge | None = None, *, per_target: int = 4, k: int = 5,
+                       seed: int = 1, predictors: dict | None = None) -> dict:
+    """Condition error over the fixed grid of targets (``grid_targets``), ``per_target`` images each:
+    mean absolute V/A(/D) error (1–9) or emotion accuracy, for the conditioned images and for the same
+    images' targets shuffled (what any image from the generator scores: the condition's effect is the
+    difference). ``predictors``: name → Predictor; by default the training predictor only."""
+    cond = gen.config.condition
+    targets = grid_targets(cond, k, gen.labels)
+    if predictors is None:
+        predictors = {"training": judge.predictor}
+    images = gen.generate(targets, per_target, 224, seed)
+    reps = targets.repeat_interleave(per_target, dim=0)
+    shuffled = reps[torch.from_numpy(np.random.default_rng(seed).permutation(len(reps)))]
+    metrics = {"grid": int(len(targets)), "per_target": per_target}
+    for name, p in predictors.items():
+        pred = predict_images(p, images)
+        s, s_shuf = score(cond, pred, reps), score(cond, pred, shuffled)
+        if cond == "category":
+            metrics[f"{name}_accuracy"] = float(s.mean())
+            metrics[f"{name}_accuracy_shuffled"] = float(s_shuf.mean())
+        else:
+            for j, d in enumerate(gen.dims):
+                metrics[f"{name}_mae_{d}"] = float(s[:, j].mean())
+                metrics[f"{name}_mae_{d}_shuffled"] = float(s_shuf[:, j].mean())
+    return metrics
