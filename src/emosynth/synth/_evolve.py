@@ -264,7 +264,7 @@ def _finish(cfg, out, space, enc, archive, history, models, data_root, seconds, 
             row.update({f"p_{c}": float(p) for c, p in zip(labels, data["probabilities"][i])})
             for name_, m in zip(space.measure_names, data["measures"][i]):
                 row[f"measure_{name_}"] = (labels[int(m)] if name_ == "category" else float(m))
-            row["measure_brightness_value"] = float(data["brightness"][i])
+            row["brightness"] = float(data["brightness"][i])  # mean luminance 0-1, whatever the space
             rows.append(row)
     write_items(out, rows)
     thumbs = np.concatenate(thumbs) if thumbs else np.zeros((0, 64, 64, 3), np.uint8)
