@@ -167,3 +167,6 @@ def test_demo_writes_both_runs_with_their_mosaics(tmp_path):
         assert run.meta["space"]["name"] == space and len(run.items) >= 1
         assert (tmp_path / "demo" / name / "archive.png").stat().st_size > 1000
         assert str(tmp_path / "demo" / name / "archive.png") in res.stdout.replace("\n", "")
+        assert run.meta["command"].startswith(f"emosynth evolve --space {space} ")
+    index = (tmp_path / "demo" / "gallery" / "index.html").read_text()
+    assert "va-cppn" in index and "category-cppn" in index

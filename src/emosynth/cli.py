@@ -546,16 +546,21 @@ def demo(
     quiet: bool = typer.Option(False, "--quiet", "-q"),
 ):
     """A few-minute tour: the sample photos' predicted emotions, then a short MAP-Elites run over
-    the valence-arousal plane and one over the categories, with their mosaics, into out/demo/."""
+    the valence-arousal plane and one over the categories, with their mosaics, into out/demo/,
+    and the gallery of both runs in out/demo/gallery/."""
+    from .report.gallery import build_gallery
     from .synth._demo import run_demo
 
     if not quiet:
         predict(images=None, model=None, as_json=False, engine="auto", quiet=True)
     results = run_demo(out_dir, seed, iterations,
-                       progress_for=lambda name, total: _progress(total, f"evolving {name}", quiet))
+                       progress_for=lambda name, total: _progress(total, f"evolving {name}", quiet),
+                       command="emosynth " + shlex.join(sys.argv[1:]))
+    site = build_gallery([out_dir / name for name in results], out_dir / "gallery", "emosynth demo")
     if not quiet:
         for name, meta in results.items():
             _print_run(meta, out_dir / name)
+        out.print(f"gallery: {site / 'index.html'}", highlight=False)
 
 
 # ---------------------------------------------------------------------------- gallery

@@ -24,7 +24,8 @@ def demo_configs(seed: int = 0, iterations: int | None = None) -> list[tuple[str
     return out
 
 
-def run_demo(out: str | Path = "out/demo", seed: int = 0, iterations: int | None = None, progress_for=None) -> dict:
+def run_demo(out: str | Path = "out/demo", seed: int = 0, iterations: int | None = None, progress_for=None,
+             command: str | None = None) -> dict:
     """Run the demo into ``out``/<name>/ (replacing an earlier demo); returns {name: run.json}.
 
     ``progress_for(name, total)`` may return a context manager yielding an ``advance(k)`` callable.
@@ -37,5 +38,10 @@ def run_demo(out: str | Path = "out/demo", seed: int = 0, iterations: int | None
     for name, cfg in demo_configs(seed, iterations):
         ctx = progress_for(name, cfg.iterations) if progress_for else nullcontext(None)
         with ctx as advance:
-            results[name] = evolve(cfg, Path(out) / name, overwrite=True, progress=advance)
+            # The command that regenerates this run alone (what the gallery's detail pages show).
+            again = None if command is None else (
+                f"emosynth evolve --space {cfg.space} --cells {cfg.cells} --encoding {cfg.encoding} "
+                f"--iterations {cfg.iterations} --batch {cfg.batch} --checkpoint-every {cfg.checkpoint_every} "
+                f"--seed {cfg.seed} --out {Path(out) / name}")
+            results[name] = evolve(cfg, Path(out) / name, overwrite=True, progress=advance, command=again)
     return results
