@@ -48,6 +48,7 @@ def test_short_va_run_fills_cells_and_qd_score_never_decreases(va_run):
     assert hist[-1]["filled"] >= 2
     qd = [h["qd_score"] for h in hist]
     assert all(b >= a for a, b in zip(qd, qd[1:])) and qd[-1] > 0
+    assert meta["created"].endswith("+00:00")  # when it finished, for the gallery's index
     # The run directory contract, read back by the reader every viewer uses.
     run = read_run(out)
     assert len(run.items) == hist[-1]["filled"] == len(list((out / "images").glob("*.png")))

@@ -8,6 +8,8 @@ and reaches the same archive as an unbroken run with the same seed.
 
 from __future__ import annotations
 
+import datetime as _dt
+
 import json
 import pickle
 import time
@@ -278,6 +280,7 @@ def _finish(cfg, out, space, enc, archive, history, models, data_root, seconds, 
         "config": asdict(cfg), "seed": cfg.seed,
         "model": [model_id(m) for m in models], "model_dirs": models,
         "code_version": __version__,
+        "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
         "space": space.describe(),
         "encoding": {**enc.spec(), "solution_dim": enc.solution_dim},
         "metrics": {**history[-1],
