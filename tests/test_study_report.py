@@ -135,3 +135,18 @@ def test_report_written_atomically_and_never_over_a_foreign_folder(tmp_path):
         write_report(a, foreign, "t")
     assert [p.name for p in foreign.iterdir()] == ["keep.txt"]
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]
+
+
+def test_target_interval_is_over_participants_not_pooled_ratings():
+    """Three images of one target, one participant rating all 9, another all 1: two independent
+    people, not six ratings — the interval is the t-interval of the two people's means."""
+    from scipy import stats as st
+
+    images = ["i0", "i1", "i2"]
+    intended = {im: (5.0, 5.0, 5.0) for im in images}
+    ratings = {1: {im: (9, 9, 9) for im in images}, 2: {im: (1, 1, 1) for im in images}}
+    df = _frame(ratings, intended, {})
+    df["target"] = "t"
+    row = analyse(df).targets.set_index("target").loc["t"]
+    assert row["participants"] == 2 and row["n"] == 6 and row["valence_mean"] == 5.0
+    assert row["valence_ci"] == pytest.approx(st.t.ppf(0.975, 1) * np.std([9, 1], ddof=1) / np.sqrt(2))

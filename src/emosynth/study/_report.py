@@ -79,9 +79,11 @@ def analyse(df: pd.DataFrame, max_fail_share: float = 0.25) -> Analysis:
 
     tgt_rows = []
     for target, g in main.groupby("target", sort=True):
-        row = {"target": target, "images": g["image"].nunique(), "n": len(g)}
+        # Ratings of one participant are not independent: the interval is over participants' means.
+        per_person = g.groupby("participant")[list(DIMENSIONS)].mean()
+        row = {"target": target, "images": g["image"].nunique(), "n": len(g), "participants": len(per_person)}
         for dim in DIMENSIONS:
-            m, h = mean_ci(g[dim].to_numpy(float))
+            m, h = mean_ci(per_person[dim].to_numpy(float))
             row[f"{dim}_mean"], row[f"{dim}_ci"] = m, h
             row[f"target_{dim}"] = g[f"target_{dim}"].astype(float).mean()
         tgt_rows.append(row)
