@@ -15,7 +15,9 @@ from __future__ import annotations
 import io
 import json
 import os
+import shutil
 import tempfile
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -49,6 +51,28 @@ def atomic_write_bytes(path: str | Path, data: bytes) -> Path:
         Path(tmp).unlink(missing_ok=True)
         raise
     return path
+
+
+@contextmanager
+def atomic_directory(path: str | Path):
+    """Yield a fresh temporary folder beside ``path``; when the block succeeds it replaces ``path``
+    (an earlier folder there is removed), when it fails it is deleted — nothing half-written remains."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(dir=path.parent, prefix=f".{path.name}.tmp-"))
+    try:
+        tmp.chmod(0o755)  # mkdtemp makes it private; the result is as shareable as any other folder
+        yield tmp
+        if path.exists():
+            old = path.with_name(f".{path.name}.old-{tmp.name.rsplit('-', 1)[-1]}")
+            os.replace(path, old)
+            os.replace(tmp, path)
+            shutil.rmtree(old, ignore_errors=True)
+        else:
+            os.replace(tmp, path)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
 
 
 def write_json(path: str | Path, obj) -> Path:

@@ -9,8 +9,6 @@ transforms, which is what produces high-frequency adversarial noise.
 from __future__ import annotations
 
 import datetime as _dt
-import shutil
-import tempfile
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -21,6 +19,7 @@ import torch
 from .. import __version__
 from ..emotions import DIMENSIONS
 from ..errors import EmosynthError
+from ..rundir import atomic_directory
 from ._objectives import default_objectives, parse_objective
 from ._param import make_image
 
@@ -92,8 +91,7 @@ def _forward(module, images: torch.Tensor, size: int):
 
 def visualize(config: VisualizeConfig, out_dir: str | Path, progress=None) -> Path:
     """Optimise one image per (objective, seed); write a run directory with ``mosaic.png``."""
-    from ..rundir import write_items, write_png, write_run
-    from ..synth._transforms import TransformConfig, random_transforms, to_uint8
+    from ..synth._transforms import TransformConfig, random_transforms
 
     cfg = config
     if cfg.seeds < 1 or cfg.steps < 1 or cfg.size < 32:
@@ -144,20 +142,17 @@ def visualize(config: VisualizeConfig, out_dir: str | Path, progress=None) -> Pa
     seconds = time.perf_counter() - t0
     final = image().detach()
     end = scores(final)
-    return _write(cfg, out_dir, predictor, jobs, final, start.numpy(), end.numpy(), history, seconds,
-                  write_items, write_png, write_run, to_uint8)
+    return _write(cfg, out_dir, predictor, jobs, final, start.numpy(), end.numpy(), history, seconds)
 
 
-def _write(cfg, out_dir, predictor, jobs, final, start, end, history, seconds, write_items, write_png, write_run,
-           to_uint8):
-    from ..synth._models import model_id
+def _write(cfg, out_dir, predictor, jobs, final, start, end, history, seconds):
     from ..models.predictor import DEFAULT_MODEL_DIR
+    from ..rundir import write_items, write_png, write_run
+    from ..synth._models import model_id
+    from ..synth._transforms import to_uint8
 
     out_dir = Path(out_dir)
-    out_dir.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(dir=out_dir.parent, prefix=f".{out_dir.name}.tmp-"))
-    try:
-        tmp.chmod(0o755)
+    with atomic_directory(out_dir) as tmp:
         imgs = to_uint8(final)
         size_in = predictor.extractor().input_size
         small = to_uint8(torch.nn.functional.interpolate(final, size=(size_in, size_in), mode="bilinear",
@@ -199,16 +194,6 @@ def _write(cfg, out_dir, predictor, jobs, final, start, end, history, seconds, w
                 "metrics": {"objectives": per_objective, "seconds": seconds, "steps": cfg.steps,
                             "images": len(jobs), "loss": history[::max(1, len(history) // 50)]}}
         write_run(tmp, meta)
-        if out_dir.exists():
-            old = out_dir.with_name(f".{out_dir.name}.old-{tmp.name[-8:]}")
-            out_dir.rename(old)
-            tmp.rename(out_dir)
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            tmp.rename(out_dir)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     return out_dir
 
 

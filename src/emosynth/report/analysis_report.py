@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import shutil
-import tempfile
 import time
 from pathlib import Path
 
@@ -12,6 +9,7 @@ import numpy as np
 import pandas as pd
 
 from ..explore._analyze import KEY_FEATURES, agreement, effects, extract, gather, sentences
+from ..rundir import atomic_directory
 from ._document import Document
 
 HUE_BINS = ("red", "orange", "yellow", "chartreuse", "green", "spring_green", "cyan", "azure", "blue", "violet",
@@ -97,6 +95,17 @@ def plot_hue(sets, grouping: str, path: Path) -> bool:
     return True
 
 
+def _copy_reduced(src: Path, dst: Path, max_side: int = 1600):
+    """Copy a run's mosaic into the report, at most ``max_side`` px and 256 colours: a mosaic of
+    noisy synthetic images is megabytes at full size, and the report only needs to show it."""
+    from PIL import Image
+
+    with Image.open(src) as im:
+        im = im.convert("RGB")
+        im.thumbnail((max_side, max_side))
+        im.quantize(256).save(dst, optimize=True)
+
+
 def _fmt_d(row) -> str:
     return f"{row['d']:+.2f} [{row['d_low']:+.2f}, {row['d_high']:+.2f}]" + (" *" if row["q"] < 0.05 else "")
 
@@ -113,10 +122,7 @@ def analyze(runs, datasets, out_dir: str | Path, data_root=None, command: str | 
     seconds = time.perf_counter() - t0
 
     out_dir = Path(out_dir)
-    out_dir.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(dir=out_dir.parent, prefix=f".{out_dir.name}.tmp-"))
-    try:
-        tmp.chmod(0o755)
+    with atomic_directory(out_dir) as tmp:
         eff.to_csv(tmp / "effects.csv", index=False, float_format="%.5g")
         agr.to_csv(tmp / "agreement.csv", index=False, float_format="%.4g")
         doc = Document("emosynth analysis: visual statistics per emotion")
@@ -157,7 +163,7 @@ def analyze(runs, datasets, out_dir: str | Path, data_root=None, command: str | 
                 continue
             for name in ("mosaic.png", "archive.png", "contact_sheet.png"):
                 if (Path(r) / name).is_file():
-                    shutil.copyfile(Path(r) / name, tmp / f"{s.name}_{name}")
+                    _copy_reduced(Path(r) / name, tmp / f"{s.name}_{name}")
                     doc.image(f"{s.name}_{name}", f"{s.name}: {name}")
                     break
         doc.heading("Strongest effects per group")
@@ -172,14 +178,4 @@ def analyze(runs, datasets, out_dir: str | Path, data_root=None, command: str | 
         doc.para("Files: `effects.csv` (set × grouping × group × feature: d, interval, p, q), `agreement.csv`.")
         (tmp / "report.md").write_text(doc.markdown())
         (tmp / "report.html").write_text(doc.html(tmp))
-        if out_dir.exists():
-            old = out_dir.with_name(f".{out_dir.name}.old-{os.getpid()}")
-            os.replace(out_dir, old)
-            os.replace(tmp, out_dir)
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            os.replace(tmp, out_dir)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     return {"effects": eff, "agreement": agr, "sentences": words, "seconds": seconds}

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -14,6 +13,7 @@ import pandas as pd
 from ..compare import (CEILING, CONSTANT, HEADLINE, HIGHER_IS_BETTER, REPRESENTATIONS, CompareResult,
                        best_configuration, config_dict)
 from ..emotions import DIMENSIONS
+from ..rundir import atomic_directory
 from ._document import Document
 
 METRIC_NAMES = {"r": "Pearson r", "mae": "MAE", "ccc": "CCC", "accuracy": "accuracy", "macro_f1": "macro-F1",
@@ -251,21 +251,9 @@ def build_report(result: CompareResult, out_dir: Path, command: str | None = Non
     out_dir = Path(out_dir)
     out_dir.parent.mkdir(parents=True, exist_ok=True)
     history = record_timing(out_dir, result.timings)
-    tmp = Path(tempfile.mkdtemp(dir=out_dir.parent, prefix=f".{out_dir.name}.tmp-"))
-    try:
-        tmp.chmod(0o755)
+    with atomic_directory(out_dir) as tmp:
         _write(result, tmp, command, history)
         (tmp / "timings.json").write_text(json.dumps(history, indent=1) + "\n")
-        if out_dir.exists():
-            old = out_dir.with_name(f".{out_dir.name}.old-{os.getpid()}")
-            os.replace(out_dir, old)
-            os.replace(tmp, out_dir)
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            os.replace(tmp, out_dir)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     return out_dir
 
 
@@ -279,7 +267,6 @@ def _write(result: CompareResult, d: Path, command: str | None, history: list[di
         else None
     best_cat = best_configuration(s, "emotion6", "category", "accuracy") if "emotion6" in result.dataset_names \
         else None
-    cnn = [b for b in cfg.backbones if b != "handcrafted"]
     plots = []
     plot_heatmaps(s, cfg.backbones, d / "heatmaps.png")
     plots.append(("heatmaps.png", "Backbone × representation for each headline metric (mean over folds)."))
