@@ -5,6 +5,8 @@ Sizes and steps are tiny so the file runs in about a minute on 2 busy cores."""
 
 import json
 
+import numpy as np
+import pandas as pd
 import pytest
 import torch
 
@@ -14,7 +16,7 @@ from emosynth.errors import SynthError
 from emosynth.rundir import read_run
 from emosynth.synth._generate import GenerateConfig, generate
 from emosynth.synth._generator import (CHECKPOINT_FILE, LOG_FILE, Generator, GeneratorConfig, _judge,
-                                       _step_losses, grid_targets, train_generator)
+                                       _step_losses, encode, grid_targets, sample_targets, train_generator)
 
 TINY = dict(steps=4, batch=4, train_size=40, predictor_size=96, checkpoint_every=2, eval_per_target=1, eval_grid=2,
             lr=5e-3)
@@ -152,3 +154,147 @@ def test_bad_settings_and_folders_fail_with_one_line(tmp_path, capsys):
         assert e.value.code == 2
         err = capsys.readouterr().err.strip()
         assert message in err and len(err.splitlines()) == 1, err
+
+
+# ---------------------------------------------------------------------------- generator evaluate, --realism
+
+
+def test_assign_and_diversity_helpers():
+    from emosynth.synth._generator_eval import _pairwise_diversity, assign
+
+    t = grid_targets("va", 3).numpy().astype(float)  # valence 2, 5, 8 × arousal 2.5, 4.75, 7
+    values = np.vstack([t, [[2.0 + 1.49, 2.5]], [[2.0 + 1.51, 2.5]], [[1.0, 9.0]]])
+    got = assign("va", t, values, 3)
+    assert got[:9].tolist() == list(range(9))
+    assert got[9] == 0 and got[10] == 3 and got[11] == -1  # half a step (1.5) either side, and outside
+    assert _pairwise_diversity(np.ones((4, 5))) == pytest.approx(0, abs=1e-6)
+    assert _pairwise_diversity(np.eye(3)) == pytest.approx(1.0)
+    assert np.isnan(_pairwise_diversity(np.ones((1, 5))))
+
+
+@pytest.fixture(scope="module")
+def check_model(tmp_path_factory, oasis, emotion6):
+    """An independently trained predictor on another backbone (MobileNetV2 alone), on small subsets."""
+    from emosynth.models.predictor import Predictor, PredictorConfig
+
+    rng = np.random.default_rng(0)
+    sets = [oasis.subset(np.sort(rng.choice(len(oasis), 60, replace=False))),
+            emotion6.subset(np.sort(rng.choice(len(emotion6), 60, replace=False)))]
+    out = tmp_path_factory.mktemp("check") / "mnv2"
+    Predictor(PredictorConfig(backbone="mobilenetv2", inner_folds=2)).fit(sets).save(out, {"purpose": "test"})
+    return out
+
+
+def _rated_run(tmp_path, oasis, n=6):
+    """A run directory whose images are OASIS photographs and whose targets are their own ratings."""
+    from PIL import Image
+
+    from emosynth.rundir import write_items, write_png, write_run
+
+    rows = []
+    pick = np.flatnonzero((oasis.vad[:, 0] > 3) & (oasis.vad[:, 0] < 7))[:n]
+    for k, i in enumerate(pick):
+        name = f"{k:02d}.png"
+        write_png(tmp_path / "images" / name, np.asarray(Image.open(oasis.paths[i]).convert("RGB").resize((96, 96))))
+        rows.append({"file": name, "target_valence": float(oasis.vad[i, 0]), "target_arousal": float(oasis.vad[i, 1])})
+    write_items(tmp_path, rows)
+    write_run(tmp_path, {"kind": "evolve", "command": "test"})
+    return tmp_path
+
+
+def test_evaluate_scores_generator_real_images_and_a_run(trained, check_model, oasis, data_root, tmp_path):
+    from emosynth.models.predictor import DEFAULT_MODEL_DIR, Predictor
+    from emosynth.synth._generator import predict_images
+    from emosynth.synth._generator_eval import GeneratorEvalConfig, evaluate
+    from emosynth.synth._transforms import resize
+
+    out, gen = trained
+    run = _rated_run(tmp_path / "run", oasis)
+    cfg = GeneratorEvalConfig(generator=str(out), check_backbone=str(check_model), compare_run=str(run), grid=3,
+                              per_target=2, size=64, real_per_target=3, data_root=str(data_root))
+    s = evaluate(cfg)
+    card = json.loads((out / "model.json").read_text())
+    assert card["evaluation"]["training_mae_valence"] == s["training_mae_valence"]
+    # the generator's figures are the two predictors' verdicts on the very images it makes
+    targets = grid_targets("va", 3)
+    images = gen.generate(targets, 2, 64, 1)
+    for name, folder in (("training", DEFAULT_MODEL_DIR), ("check", check_model)):
+        pred = predict_images(Predictor.load(folder), images)
+        err = np.abs(pred["vad"][:, :2] - targets.repeat_interleave(2, 0).numpy()).mean(0)
+        assert s[f"{name}_mae_valence"] == pytest.approx(err[0], abs=1e-4)
+        assert s[f"{name}_mae_arousal"] == pytest.approx(err[1], abs=1e-4)
+    # the run's photographs are scored against their own ratings
+    items = read_run(run).items
+    from PIL import Image
+
+    x = torch.stack([torch.from_numpy(np.array(Image.open(p).convert("RGB"))).permute(2, 0, 1)
+                     for p in read_run(run).image_paths()]).float() / 255
+    pred = predict_images(Predictor.load(DEFAULT_MODEL_DIR), resize(x, 64))
+    from emosynth.synth._generator_eval import assign
+
+    inside = assign("va", targets.numpy(), items[["target_valence", "target_arousal"]].to_numpy(), 3) >= 0
+    want = np.abs(pred["vad"][inside, 0] - items["target_valence"].to_numpy()[inside]).mean()
+    assert s["evolve_training_mae_valence"] == pytest.approx(want, abs=0.02)
+    table = pd.read_csv(out / "evaluation.csv")
+    assert set(table["set"]) == {"generator", "real", "evolve"}
+    real = table[table["set"] == "real"]
+    assert (real["n"] <= 6).all() and (real["n"] > 0).any()  # at most 3 per target and data set
+    assert 0 < s["diversity_real"] < 2 and 0 <= s["diversity_generator"] < 2
+
+
+def test_evaluate_rejects_a_run_of_another_space(trained, category_generator, tmp_path, capsys):
+    out, _ = trained
+    run = tmp_path / "cat"
+    from emosynth.rundir import write_items, write_png, write_run
+
+    write_png(run / "images" / "a.png", np.zeros((8, 8, 3), np.uint8))
+    write_items(run, [{"file": "a.png", "target_category": "joy"}])
+    write_run(run, {"kind": "evolve"})
+    for argv, message in ((["generator", "evaluate", "--generator", str(out), "--compare-run", str(run),
+                            "--check-backbone", "none"], "not a VA run"),
+                          (["generator", "evaluate", "--generator", str(out), "--per-target", "1"],
+                           "--per-target must be at least 2")):
+        with pytest.raises(SystemExit) as e:
+            main(argv)
+        assert e.value.code == 2
+        err = capsys.readouterr().err.strip()
+        assert message in err and len(err.splitlines()) == 1, err
+
+
+def test_realism_discriminator_trains_and_resumes(oasis, tmp_path):
+    """--realism: the discriminator's loss is logged, its state is checkpointed (resume reaches the
+    unbroken run's weights) and, trained on real features against generated ones, it tells them apart."""
+    from emosynth.synth._generator import Discriminator, _real_features
+
+    table = tmp_path / "real.csv"
+    idx = np.arange(0, 120, 5)
+    pd.DataFrame({"path": [str(oasis.paths[i]) for i in idx], "valence": oasis.vad[idx, 0],
+                  "arousal": oasis.vad[idx, 1]}).to_csv(table, index=False)
+    cfg = dict(TINY, realism=str(table), realism_weight=0.5)
+    whole = train_generator(GeneratorConfig(**cfg), tmp_path / "whole")
+    log = pd.read_csv(tmp_path / "whole" / LOG_FILE)
+    assert {"realism", "discriminator"} <= set(log.columns) and log["discriminator"].notna().all()
+    assert json.loads((tmp_path / "whole" / "model.json").read_text())["realism"]["dataset"] == str(table)
+    train_generator(GeneratorConfig(**cfg), tmp_path / "broken", stop_after=2)
+    resumed = train_generator(GeneratorConfig(**cfg), tmp_path / "broken", resume=True)
+    for k, v in whole.net.state_dict().items():
+        assert torch.equal(v, resumed.net.state_dict()[k]), k
+    # the discriminator on its own: real photographs' features against a generator's images
+    judge = _judge(GeneratorConfig(**cfg))
+    real_f, real_c = _real_features(GeneratorConfig(**cfg), judge, [], None)
+    targets = sample_targets("va", 24, torch.Generator().manual_seed(0), 0)
+    with torch.no_grad():
+        fake_f, _ = judge.forward(whole.render(whole.noise(24, 0), targets, 64))
+    fake_c = encode("va", targets, 0)
+    disc = Discriminator(real_f.shape[1], real_c.shape[1], 0)
+    opt = torch.optim.Adam(disc.parameters(), lr=1e-3)
+    for _ in range(60):
+        loss = torch.nn.functional.softplus(-disc(real_f, real_c)).mean() + \
+            torch.nn.functional.softplus(disc(fake_f, fake_c)).mean()
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    disc.eval()
+    with torch.no_grad():
+        assert disc(real_f, real_c).mean() > disc(fake_f, fake_c).mean() + 1
+

@@ -697,6 +697,10 @@ def generator_train(
     seed: int = typer.Option(0, help="Seed; the same seed gives the same generator."),
     model: Optional[str] = typer.Option(None, "--model", help="The predictor to train through: a saved model "
                                                              "folder or a backbone name (default: the packaged one)."),
+    realism: Optional[str] = typer.Option(None, help="Add a discriminator that tells this data set's photographs "
+                                                     "(emotion6, oasis) from generated images, given the condition; "
+                                                     "off by default."),
+    realism_weight: float = typer.Option(0.05, help="Weight of the discriminator's loss for the generator."),
     checkpoint_every: int = typer.Option(50, help="Write checkpoint.pt and train.csv every N steps."),
     resume: bool = typer.Option(False, "--resume", help="Continue the training in --out from its checkpoint."),
     data_root: Optional[Path] = typer.Option(None, help=DATA_ROOT_HELP + " Used to train a --model backbone."),
@@ -708,7 +712,8 @@ def generator_train(
     from .synth._generator import GeneratorConfig, train_generator
 
     cfg = GeneratorConfig(condition=condition, model=model, seed=seed, steps=steps, batch=batch, lr=lr,
-                          diversity=diversity, train_size=train_size, checkpoint_every=checkpoint_every)
+                          diversity=diversity, train_size=train_size, checkpoint_every=checkpoint_every,
+                          realism=realism, realism_weight=realism_weight)
     with _progress(steps, f"training generator ({condition})", quiet) as advance:
         done = [0]
 
@@ -722,6 +727,43 @@ def generator_train(
         _print_generator_metrics(gen.card_.get("metrics", {}), out_dir)
 
 
+@generator_app.command("evaluate")
+def generator_evaluate(
+    generator: str = typer.Option(..., "--generator", help="A trained generator folder ('default': the packaged "
+                                                           "one)."),
+    check_backbone: str = typer.Option("efficientnet-lite2", help="An independently trained predictor (a backbone "
+                                                                  "name or a model folder) for the transfer figures "
+                                                                  "and the diversity features; 'none' to skip."),
+    compare_run: Optional[Path] = typer.Option(None, help="A MAP-Elites run directory of the same space, "
+                                                          "scored the same way."),
+    per_target: int = typer.Option(8, help="Images per grid target."),
+    grid: int = typer.Option(5, help="Targets per dimension (V-A generators)."),
+    seed: int = typer.Option(1, help="Seed of the noise."),
+    data_root: Optional[Path] = typer.Option(None, help=DATA_ROOT_HELP),
+    quiet: bool = typer.Option(False, "--quiet", "-q"),
+):
+    """Score a trained generator over a fixed grid of targets: condition error (or emotion accuracy) under
+    the predictor it was trained through and under an independent one, against shuffled conditions;
+    within-target diversity against real images of that target; optionally the same for a MAP-Elites run.
+    Stored in the generator's model.json ("evaluation") and evaluation.csv."""
+    from .synth._generator_eval import GeneratorEvalConfig, evaluate
+
+    cfg = GeneratorEvalConfig(generator=str(generator),
+                              check_backbone=None if check_backbone.lower() == "none" else check_backbone,
+                              compare_run=str(compare_run) if compare_run else None, per_target=per_target,
+                              grid=grid, seed=seed, data_root=str(data_root) if data_root else None)
+    s = evaluate(cfg, progress=None if quiet else (lambda msg: out.print(msg, highlight=False)))
+    if quiet:
+        return
+    for key, value in s.items():
+        if isinstance(value, float):
+            out.print(f"  {key.replace('_', ' '):32s} {value:.3f}", highlight=False)
+    from .synth._generator import resolve_generator
+
+    where = resolve_generator(generator)
+    out.print(f"  {where / 'model.json'} (evaluation), {where / 'evaluation.csv'}", highlight=False)
+
+
 def _print_generator_metrics(m: dict, where: Path):
     parts = [f"{k.replace('_', ' ')} {v:.2f}" for k, v in m.items() if isinstance(v, float)
              and ("mae" in k or "accuracy" in k)]
@@ -731,7 +773,8 @@ def _print_generator_metrics(m: dict, where: Path):
 @app.command()
 def generate(
     out_dir: Path = typer.Option(..., "--out", help="Run directory: run.json, images/, items.csv, contact_sheet.png."),
-    generator: Path = typer.Option(..., "--generator", help="A trained generator folder."),
+    generator: str = typer.Option("default", "--generator", help="A trained generator folder, or 'default': the "
+                                                                   "packaged VA generator."),
     valence: Optional[float] = typer.Option(None, help="Target valence, 1-9 (va/vad generators)."),
     arousal: Optional[float] = typer.Option(None, help="Target arousal, 1-9 (va/vad generators)."),
     dominance: Optional[float] = typer.Option(None, help="Target dominance, 1-9 (vad generators)."),

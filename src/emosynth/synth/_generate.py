@@ -24,14 +24,14 @@ import torch
 from .. import __version__
 from ..emotions import DIMENSIONS
 from ..errors import SynthError
-from ._generator import GENERATOR_FILE, Generator, grid_targets, predict_images
+from ._generator import GENERATOR_FILE, Generator, grid_targets, predict_images, resolve_generator
 
 
 @dataclass
 class GenerateConfig:
     """What to generate: one target (V/A/D on 1–9 or an emotion) or a sweep over the training box."""
 
-    generator: str
+    generator: str = "default"  # a generator folder; "default": the packaged VA generator
     valence: float | None = None
     arousal: float | None = None
     dominance: float | None = None
@@ -54,8 +54,9 @@ class GenerateConfig:
 
 def generator_id(directory: str | Path) -> str:
     """'folder:sha1-of-weights' — identifies a generator across machines."""
-    directory = Path(directory)
-    return f"{directory.name}:{hashlib.sha1((directory / GENERATOR_FILE).read_bytes()).hexdigest()[:12]}"
+    directory = resolve_generator(directory)
+    name = "default" if directory.resolve() == resolve_generator(None).resolve() else directory.name
+    return f"{name}:{hashlib.sha1((directory / GENERATOR_FILE).read_bytes()).hexdigest()[:12]}"
 
 
 def _target_names(gen: Generator, targets: torch.Tensor) -> list[str]:

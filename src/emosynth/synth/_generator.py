@@ -52,6 +52,8 @@ CARD_FILE = "model.json"
 CHECKPOINT_FILE = "checkpoint.pt"
 LOG_FILE = "train.csv"
 FORMAT = 1
+#: the generator that ships with the package (trained through the packaged default model; see its model.json)
+DEFAULT_GENERATOR_DIR = Path(__file__).resolve().parent.parent / "default_generator"
 
 #: Where training conditions are drawn, per dimension (SAM 1–9): about the 2nd to 98th percentile of the
 #: ratings of OASIS (900 images) and Emotion6 (1,980) together — valence 1.6–8.1 in Emotion6 and 2.0–7.9
@@ -86,6 +88,10 @@ class GeneratorConfig:
     degrees: float = 8.0
     colour: float = 0.08
     checkpoint_every: int = 50
+    # ---- optional realism (--realism DATASET): a conditional discriminator on the predictor's features
+    realism: str | None = None  # a data set name (emotion6, oasis) or a table/folder spec load_dataset takes
+    realism_weight: float = 0.05
+    d_lr: float = 1e-3
     eval_per_target: int = 4  # images per grid target in the evaluation stored in the card
     eval_grid: int = 5  # targets per dimension of that evaluation's grid
     #: fields that may change on --resume without changing what a step computes
@@ -103,6 +109,8 @@ class GeneratorConfig:
             raise SynthError(f"--batch must be even (each condition is drawn with two noise vectors), got {self.batch}")
         if self.diversity < 0:
             raise SynthError(f"--diversity must be ≥ 0, got {self.diversity}")
+        if self.realism_weight < 0:
+            raise SynthError(f"--realism-weight must be ≥ 0, got {self.realism_weight}")
 
 
 def _arch(cfg: GeneratorConfig) -> dict:
@@ -259,8 +267,9 @@ class Generator:
         return directory
 
     @classmethod
-    def load(cls, directory: str | Path) -> "Generator":
-        directory = Path(directory)
+    def load(cls, directory: str | Path | None = None) -> "Generator":
+        """A generator folder; None or 'default' is the packaged VA generator."""
+        directory = resolve_generator(directory)
         if not (directory / CARD_FILE).is_file() or not (directory / GENERATOR_FILE).is_file():
             hint = " (training not finished: --resume it)" if (directory / CHECKPOINT_FILE).is_file() else ""
             raise SynthError(f"{directory}: not a trained emosynth generator (needs {GENERATOR_FILE} and "
@@ -277,6 +286,11 @@ class Generator:
             raise SynthError(f"{directory}: malformed generator ({type(err).__name__}: {str(err)[:200]})") from None
         self.card_ = card
         return self
+
+
+def resolve_generator(spec: str | Path | None) -> Path:
+    """The folder of a generator: None or 'default' → the packaged one, else the path itself."""
+    return DEFAULT_GENERATOR_DIR if spec is None or str(spec) == "default" else Path(spec)
 
 
 def _config_dict(cfg: GeneratorConfig) -> dict:
@@ -369,9 +383,10 @@ def _load_judge(model_dir: str):
     return predictor, _optimisation_module(predictor)
 
 
-def _step_losses(gen: Generator, judge: _Judge, targets, z, rng, tcfg, train: bool = True):
+def _step_losses(gen: Generator, judge: _Judge, targets, z, rng, tcfg, train: bool = True, features: bool = False):
     """Condition loss (mean), diversity (mean pairwise feature distance / z distance) of one batch laid
-    out as pairs: images 2i and 2i+1 share a target and differ in z."""
+    out as pairs: images 2i and 2i+1 share a target and differ in z. ``features``: also return the
+    predictor's standardised features of the batch (what the realism discriminator judges)."""
     from ..explore._render import _random_flip
     from ._transforms import random_transforms
 
@@ -382,7 +397,69 @@ def _step_losses(gen: Generator, judge: _Judge, targets, z, rng, tcfg, train: bo
     f = F.normalize(feats, dim=1)
     d_feat = 1 - (f[0::2] * f[1::2]).sum(1)  # cosine distance of each pair, 0–2
     d_z = (z[0::2] - z[1::2]).abs().mean(1)
+    if features:
+        return cond.mean(), (d_feat / (d_z + 1e-3)).mean(), feats
     return cond.mean(), (d_feat / (d_z + 1e-3)).mean()
+
+
+class Discriminator(nn.Module):
+    """A conditional projection discriminator (Miyato & Koyama 2018) on the frozen predictor's
+    standardised backbone features, as in projected GANs (Sauer et al. 2021): real photographs of the
+    --realism data set against generated images, each with its condition. It needs no image network of
+    its own, so it costs next to nothing beside the predictor's forward pass."""
+
+    def __init__(self, n_features: int, n_cond: int, seed: int, hidden: int = 256):
+        super().__init__()
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(seed + 1)
+            # no dropout: its draws would come from the global RNG and break bit-identical --resume
+            self.phi = nn.Sequential(nn.Linear(n_features, hidden), nn.LeakyReLU(0.2),
+                                     nn.Linear(hidden, hidden), nn.LeakyReLU(0.2))
+            self.linear = nn.Linear(hidden, 1)
+            self.embed = nn.Linear(n_cond, hidden, bias=False)
+
+    def forward(self, f: torch.Tensor, c: torch.Tensor) -> torch.Tensor:
+        h = self.phi(f)
+        return self.linear(h)[:, 0] + (self.embed(c) * h).sum(1)
+
+
+def _real_features(cfg: GeneratorConfig, judge: _Judge, labels: list[str], data_root, progress=None):
+    """The --realism data set's images as the discriminator sees them: standardised features of the
+    predictor's backbone(s), one view (no flip averaging, as in training), and their encoded conditions
+    (rated V/A(/D), or the raters' category distribution)."""
+    from dataclasses import replace
+
+    from ..data import load_dataset
+    from ..errors import DataError
+    from ..models.features import FeatureExtractor
+
+    try:
+        data = load_dataset(cfg.realism, data_root)
+    except DataError as err:
+        raise SynthError(f"--realism {cfg.realism}: {err}") from None
+    if cfg.condition == "category":
+        if data.probabilities is None or data.categories is None:
+            raise SynthError(f"--realism {cfg.realism} has no category ratings, which --condition category needs")
+        names = list(data.categories.names)
+        missing = [n for n in labels if n not in names]
+        if missing:
+            raise SynthError(f"--realism {cfg.realism} lacks the predictor's categories {missing}")
+        cond = torch.tensor(data.probabilities[:, [names.index(n) for n in labels]], dtype=torch.float32)
+        keep = np.ones(len(cond), bool)
+    else:
+        d = 2 if cfg.condition == "va" else 3
+        vad = data.vad[:, :d]
+        keep = np.isfinite(vad).all(1)
+        if not keep.any():
+            raise SynthError(f"--realism {cfg.realism} has no {cfg.condition.upper()} ratings")
+        cond = encode(cfg.condition, torch.tensor(vad[keep]), 0)
+    fc = replace(judge.predictor.config.features, flip=False)
+    idx = np.flatnonzero(keep)
+    feats = FeatureExtractor(fc).extract([data.paths[i] for i in idx], [data.where[i] for i in idx],
+                                         progress=progress)
+    h = judge.module.heads
+    f = (torch.from_numpy(feats) - h.mean) / h.scale
+    return f.float(), cond
 
 
 def _identity(cfg: GeneratorConfig) -> dict:
@@ -432,6 +509,14 @@ def train_generator(config: GeneratorConfig, out: str | Path, *, resume: bool = 
         g.set_state(state["torch_rng"])
         rng.bit_generator.state = state["numpy_rng"]
         log, step, seconds = state["log"], state["step"], state["seconds"]
+    disc = d_opt = real = None
+    if cfg.realism:
+        real = _real_features(cfg, judge, labels, data_root)
+        disc = Discriminator(real[0].shape[1], real[1].shape[1], cfg.seed)
+        d_opt = torch.optim.Adam(disc.parameters(), lr=cfg.d_lr, betas=(0.5, 0.999))
+        if resume:
+            disc.load_state_dict(state["disc"])
+            d_opt.load_state_dict(state["d_opt"])
     tcfg = TransformConfig(jitter=cfg.jitter, scale=tuple(cfg.scale), degrees=cfg.degrees, colour=cfg.colour)
     pairs = cfg.batch // 2
     last = min(cfg.steps, stop_after) if stop_after is not None else cfg.steps
@@ -440,17 +525,33 @@ def train_generator(config: GeneratorConfig, out: str | Path, *, resume: bool = 
         t0 = time.perf_counter()
         targets = sample_targets(cfg.condition, pairs, g, len(labels)).repeat_interleave(2, dim=0)
         z = torch.randn(cfg.batch, cfg.z_dim, generator=g)
-        cond, div = _step_losses(gen, judge, targets, z, rng, tcfg)
+        cond, div, feats = _step_losses(gen, judge, targets, z, rng, tcfg, features=True)
         loss = cond - cfg.diversity * div
+        row = {}
+        if disc is not None:
+            c_fake = encode(cfg.condition, targets, len(labels))
+            if cfg.condition == "category":
+                c_fake = c_fake.float()
+            g_real = F.softplus(-disc(feats, c_fake)).mean()  # non-saturating: look real for this condition
+            loss = loss + cfg.realism_weight * g_real
+            row["realism"] = g_real.item()
         opt.zero_grad()
         loss.backward()
         opt.step()
+        if disc is not None:
+            pick = torch.randint(0, len(real[0]), (cfg.batch,), generator=g)
+            d_loss = (F.softplus(-disc(real[0][pick], real[1][pick])).mean()
+                      + F.softplus(disc(feats.detach(), c_fake)).mean())
+            d_opt.zero_grad()
+            d_loss.backward()
+            d_opt.step()
+            row["discriminator"] = d_loss.item()
         step += 1
         seconds += time.perf_counter() - t0
         log.append({"step": step, "loss": loss.item(), "condition_loss": cond.item(), "diversity": div.item(),
-                    "seconds": round(seconds, 3)})
+                    **row, "seconds": round(seconds, 3)})
         if step % cfg.checkpoint_every == 0 or step == last:
-            _save_checkpoint(ckpt, cfg, gen, opt, g, rng, log, step, seconds)
+            _save_checkpoint(ckpt, cfg, gen, opt, g, rng, log, step, seconds, disc, d_opt)
         if progress:
             progress(step, cfg.steps)
     if step < cfg.steps:
@@ -461,6 +562,9 @@ def train_generator(config: GeneratorConfig, out: str | Path, *, resume: bool = 
     metrics.update(evaluate_generator(gen, judge, per_target=cfg.eval_per_target, k=cfg.eval_grid))
     card = {"kind": "generator", "format": FORMAT, "config": _config_dict(cfg), "labels": labels,
             "architecture": "CPPN coordinate MLP (x, y, r + Fourier features), FiLM-modulated by (z, c)",
+            "realism": ({"dataset": cfg.realism, "weight": cfg.realism_weight,
+                         "discriminator": "conditional projection discriminator on the predictor's standardised "
+                                          "features (one view), non-saturating loss"} if cfg.realism else None),
             "command": command, "predictor": {"path": judge.model_dir, "id": model_id(judge.model_dir),
                                               "input_size": judge.size},
             "train_ranges": {d: list(TRAIN_RANGES[d]) for d in gen.dims}, "metrics": metrics,
@@ -471,10 +575,12 @@ def train_generator(config: GeneratorConfig, out: str | Path, *, resume: bool = 
     return gen
 
 
-def _save_checkpoint(path: Path, cfg, gen, opt, g, rng, log, step, seconds):
+def _save_checkpoint(path: Path, cfg, gen, opt, g, rng, log, step, seconds, disc=None, d_opt=None):
     state = {"format": FORMAT, "identity": _identity(cfg), "net": gen.net.state_dict(), "optimizer": opt.state_dict(),
              "torch_rng": g.get_state(), "numpy_rng": rng.bit_generator.state, "log": log, "step": step,
              "seconds": seconds}
+    if disc is not None:
+        state.update(disc=disc.state_dict(), d_opt=d_opt.state_dict())
     buf = io.BytesIO()
     torch.save(state, buf)
     atomic_write_bytes(path, buf.getvalue())
