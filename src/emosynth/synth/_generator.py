@@ -77,12 +77,12 @@ class GeneratorConfig:
     fourier_scale: float = 1.5  # their standard deviation, in cycles per image side
     embed: int = 64
     # ---- training
-    steps: int = 3000
+    steps: int = 1000
     batch: int = 12  # images per step: batch // 2 conditions, each with two z
     lr: float = 2e-3
     train_size: int = 96  # side the generator renders at during training (it is resolution-free)
     predictor_size: int | None = None  # side the predictor sees (None: its backbone's input size)
-    diversity: float = 0.1  # weight of the mode-seeking term
+    diversity: float = 1.0  # weight of the mode-seeking term
     jitter: float = 0.06
     scale: tuple = (0.9, 1.1)
     degrees: float = 8.0
@@ -383,15 +383,27 @@ def _load_judge(model_dir: str):
     return predictor, _optimisation_module(predictor)
 
 
+def _paired_transforms(img: torch.Tensor, rng: np.random.Generator, tcfg) -> torch.Tensor:
+    """Random transforms and flips, the same for both images of a pair (2i, 2i+1): the pair then differs
+    in the predictor's features only as far as their noise makes the images differ, which is what the
+    diversity term should reward (different draws per image would reward it for the transforms)."""
+    from ..explore._render import _random_flip
+    from ._transforms import random_transforms
+
+    state = rng.bit_generator.state
+    halves = []
+    for part in (img[0::2], img[1::2]):
+        rng.bit_generator.state = state  # the same draws for both halves
+        halves.append(_random_flip(random_transforms(part, rng, tcfg), rng))
+    return torch.stack(halves, 1).reshape(img.shape)
+
+
 def _step_losses(gen: Generator, judge: _Judge, targets, z, rng, tcfg, train: bool = True, features: bool = False):
     """Condition loss (mean), diversity (mean pairwise feature distance / z distance) of one batch laid
     out as pairs: images 2i and 2i+1 share a target and differ in z. ``features``: also return the
     predictor's standardised features of the batch (what the realism discriminator judges)."""
-    from ..explore._render import _random_flip
-    from ._transforms import random_transforms
-
     img = gen.render(z, targets, gen.config.train_size)
-    x = _random_flip(random_transforms(img, rng, tcfg), rng) if train else img
+    x = _paired_transforms(img, rng, tcfg) if train else img
     feats, out = judge.forward(x)
     cond = condition_loss(gen.config.condition, out, targets)
     f = F.normalize(feats, dim=1)
@@ -498,7 +510,8 @@ def train_generator(config: GeneratorConfig, out: str | Path, *, resume: bool = 
             raise SynthError(f"{ckpt}: unreadable checkpoint ({type(err).__name__}); remove it to start afresh") from None
         if state.get("format") != FORMAT:
             raise SynthError(f"{ckpt}: checkpoint from another emosynth version; remove it to start afresh")
-        ours, theirs = _identity(cfg), state["identity"]
+        # settings added since the checkpoint was written take their defaults
+        ours, theirs = _identity(cfg), {**_identity(GeneratorConfig()), **state["identity"]}
         diff = [k for k in ours if ours[k] != theirs.get(k)]
         if diff:
             raise SynthError(f"{ckpt}: --resume with different settings ("
