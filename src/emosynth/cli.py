@@ -491,9 +491,15 @@ def evolve(
     batch: int = typer.Option(64, help="Images scored per iteration."),
     emitters: int = typer.Option(4, help="ribs emitters sharing the batch."),
     emitter: str = typer.Option("auto", help="es (CMA-ME: separable CMA-ES, improvement ranking), iso "
-                                             "(Iso+LineDD) or auto (es for cppn, iso for pixels)."),
+                                             "(Iso+LineDD), mega (CMA-MEGA: differentiable QD, each emitter "
+                                             "climbs the predictor's gradients of the objective and measures; "
+                                             "over categories one emitter per label) or auto (es for cppn, "
+                                             "iso for pixels)."),
     sigma: Optional[float] = typer.Option(None, help="Mutation step in genome units (default: the encoding's: "
-                                                     "cppn 0.5, pixels 0.06)."),
+                                                     "cppn 0.5, pixels 0.06); mega: the initial step of the "
+                                                     "gradient coefficients (default 1.0)."),
+    lr: Optional[float] = typer.Option(None, help="mega: Adam learning rate of each emitter's solution point, "
+                                                  "per gene (default: pixels 0.05, cppn 0.1)."),
     seed: int = typer.Option(0, help="Seed; the same seed gives the same archive."),
     model: Optional[str] = typer.Option(None, "--model", help="Judge: a saved model folder or a backbone name "
                                                              "(default: the packaged model)."),
@@ -527,7 +533,7 @@ def evolve(
 
     cfg = EvolveConfig(space=space, cells=cells, descriptor=descriptor, bins=bins, encoding=encoding, grid=grid,
                        iterations=iterations, batch=batch, emitters=emitters, emitter=emitter, sigma=sigma,
-                       seed=seed, model=model,
+                       lr=lr, seed=seed, model=model,
                        robust=robust, ensemble=[e.strip() for e in ensemble.split(",") if e.strip()],
                        transforms=transforms, check_backbone=check_backbone, checkpoint_every=checkpoint_every,
                        export_size=export_size, engine=engine)

@@ -23,6 +23,10 @@ class Encoding:
     name = "encoding"
     #: typical mutation step for an isotropic Gaussian in genome units (used by the emitters)
     sigma = 0.1
+    #: CMA-MEGA: initial step of the gradient coefficients (the gradients are normalised to
+    #: length 1, so this is a step length in genome space) and the Adam learning rate (per gene)
+    mega_sigma = 1.0
+    mega_lr = 0.05
 
     @property
     def solution_dim(self) -> int:
@@ -38,6 +42,11 @@ class Encoding:
 
     def render(self, genomes: np.ndarray, size: int) -> torch.Tensor:
         """Images (N, 3, size, size) float32 in [0, 1] for genomes (N, solution_dim)."""
+        raise NotImplementedError
+
+    def render_torch(self, genomes: torch.Tensor, size: int) -> torch.Tensor:
+        """The same images as ``render`` for a float32 tensor of genomes, differentiable with respect
+        to them (no in-place operations, no ``no_grad``): what gradient-based emitters need."""
         raise NotImplementedError
 
     def render_uint8(self, genomes: np.ndarray, size: int) -> np.ndarray:
@@ -65,6 +74,8 @@ class PixelEncoding(Encoding):
     grid: int = 32
     name = "pixels"
     sigma = 0.06
+    mega_sigma = 1.0
+    mega_lr = 0.05
 
     @property
     def solution_dim(self) -> int:
@@ -86,6 +97,10 @@ class PixelEncoding(Encoding):
         g = self._genomes(genomes).reshape(-1, 3, self.grid, self.grid)
         with torch.no_grad():
             return F.interpolate(g, size=(size, size), mode="bicubic", align_corners=False).clamp(0, 1)
+
+    def render_torch(self, genomes, size):
+        g = genomes.reshape(-1, 3, self.grid, self.grid)
+        return F.interpolate(g, size=(size, size), mode="bicubic", align_corners=False).clamp(0, 1)
 
     def spec(self):
         return {"name": self.name, "grid": self.grid}
@@ -127,6 +142,8 @@ class CPPNEncoding(Encoding):
     input_gain: float = 3.0
     name = "cppn"
     sigma = 0.5
+    mega_sigma = 1.0
+    mega_lr = 0.1
 
     @property
     def shapes(self) -> list[tuple[int, int]]:
@@ -166,6 +183,24 @@ class CPPNEncoding(Encoding):
                 h = torch.baddbmm(b, w, h)
                 h = h.sigmoid_() if k == len(self.shapes) - 1 else _activate(h)
             return h.reshape(n, 3, size, size)
+
+    def render_torch(self, genomes, size):
+        n = genomes.shape[0]
+        h = self.coordinates(size).expand(n, -1, -1)
+        pos = 0
+        for k, (i, o) in enumerate(self.shapes):
+            gain = self.input_gain if k == 0 else 1.0 / math.sqrt(i)
+            w = genomes[:, pos:pos + i * o].reshape(n, i, o).transpose(1, 2) * gain
+            b = genomes[:, pos + i * o:pos + i * o + o].reshape(n, o, 1)
+            pos += i * o + o
+            h = torch.baddbmm(b, w, h)
+            if k == len(self.shapes) - 1:
+                h = torch.sigmoid(h)
+            else:  # the four unit types of _activate, out of place
+                e = [round(j * o / 4) for j in range(5)]
+                h = torch.cat([torch.sin(h[:, e[0]:e[1]]), torch.sigmoid(h[:, e[1]:e[2]]),
+                               torch.exp(-h[:, e[2]:e[3]] ** 2), h[:, e[3]:e[4]]], dim=1)
+        return h.reshape(n, 3, size, size)
 
     def spec(self):
         return {"name": self.name, "hidden": self.hidden, "layers": self.layers, "init_scale": self.init_scale,

@@ -1,4 +1,5 @@
-"""The MAP-Elites loop: ribs GridArchive + IsoLineEmitters + Scheduler, ask → render → score → tell.
+"""The MAP-Elites loop: ribs GridArchive + emitters (Iso+LineDD, CMA-ME or CMA-MEGA) + Scheduler,
+ask → render → score → tell.
 
 ``evolve(config, out)`` writes a run directory (see ``emosynth.rundir``) and a checkpoint
 (``checkpoint.pkl``: the ribs scheduler with its archive and emitters' random state, the
@@ -18,6 +19,7 @@ from pathlib import Path
 from typing import Callable
 
 import numpy as np
+from ribs.emitters import GradientArborescenceEmitter
 
 from .. import __version__
 from ..errors import SynthError
@@ -31,7 +33,7 @@ from ._visualize import archive_mosaic, progress_plot
 CHECKPOINT = "checkpoint.pkl"
 CHECKPOINT_FORMAT = 1
 ENCODING_NAMES = ("pixels", "cppn")
-EMITTER_NAMES = ("auto", "iso", "es")
+EMITTER_NAMES = ("auto", "iso", "es", "mega")
 
 
 @dataclass
@@ -50,8 +52,11 @@ class EvolveConfig:
     batch: int = 64                  # evaluations per iteration, split evenly over the emitters
     emitters: int = 4
     emitter: str = "auto"            # iso (Iso+LineDD), es (CMA-ME: separable CMA-ES, improvement
-                                     # ranking) or auto: es for cppn, iso for the bounded pixels
-    sigma: float | None = None       # mutation step in genome units (None: the encoding's own)
+                                     # ranking), mega (CMA-MEGA: gradient arborescence through the
+                                     # predictor) or auto: es for cppn, iso for the bounded pixels
+    sigma: float | None = None       # mutation step in genome units (None: the encoding's own);
+                                     # mega: initial step of the gradient coefficients
+    lr: float | None = None          # mega: Adam learning rate of the solution point (None: the encoding's)
     line_sigma: float = 0.2          # iso: step along the line to another elite
     seed: int = 0
     model: str | None = None         # None: the packaged default model; a folder or a backbone name
@@ -79,6 +84,9 @@ class EvolveConfig:
             raise SynthError(f"unknown emitter {self.emitter!r}; choose one of {', '.join(EMITTER_NAMES)}")
         if self.batch < self.emitters:
             raise SynthError(f"--batch {self.batch} is smaller than --emitters {self.emitters}")
+        for name, v in (("--sigma", self.sigma), ("--lr", self.lr)):
+            if v is not None and not v > 0:
+                raise SynthError(f"{name} must be positive, got {v}")
         if self.robust and len(self.ensemble) < 1:
             raise SynthError("--robust needs an --ensemble of at least one predictor")
         make_space(self.space, cells=self.cells, descriptor=self.descriptor, bins=self.bins)  # fail before loading
@@ -94,19 +102,58 @@ def _encoding(cfg: EvolveConfig):
     return make_encoding("cppn", hidden=cfg.hidden, layers=cfg.layers)
 
 
+def _emitter_kind(cfg: EvolveConfig, enc) -> str:
+    if cfg.emitter != "auto":
+        return cfg.emitter
+    lo, hi = enc.bounds
+    return "iso" if lo is not None or hi is not None else "es"
+
+
+def _emitter_count(cfg: EvolveConfig, enc, n_categories: int) -> int:
+    """CMA-MEGA over categories dedicates each emitter to one label: a multiple of the label count."""
+    if _emitter_kind(cfg, enc) == "mega" and cfg.space == "category":
+        return -(-cfg.emitters // n_categories) * n_categories
+    return cfg.emitters
+
+
+def emitter_labels(scheduler, space) -> np.ndarray | None:
+    """The label each emitter works for (CMA-MEGA over categories), else None (the argmax label)."""
+    labels = [getattr(e, "label", None) for e in scheduler.emitters]
+    return None if space.name != "category" or None in labels else np.array(labels)
+
+
 def _scheduler(cfg: EvolveConfig, space, enc, n_categories: int):
     from ribs.emitters import EvolutionStrategyEmitter, IsoLineEmitter
     from ribs.schedulers import Scheduler
 
-    seeds = np.random.SeedSequence(cfg.seed).generate_state(cfg.emitters + 2)
+    from ._dqd import MegaEmitter
+
+    n = _emitter_count(cfg, enc, n_categories)
+    if cfg.batch < n:
+        raise SynthError(f"--batch {cfg.batch} is smaller than the {n} emitters (CMA-MEGA over categories "
+                         f"runs a multiple of the {n_categories} labels)")
+    seeds = np.random.SeedSequence(cfg.seed).generate_state(n + 2)
     archive = space.archive(enc.solution_dim, n_categories, int(seeds[0]))
     init_rng = np.random.default_rng(int(seeds[1]))
     lo, hi = enc.bounds
     bounds = None if lo is None and hi is None else [(lo, hi)] * enc.solution_dim
-    sizes = [cfg.batch // cfg.emitters + (i < cfg.batch % cfg.emitters) for i in range(cfg.emitters)]
-    kind = cfg.emitter if cfg.emitter != "auto" else ("iso" if lo is not None or hi is not None else "es")
+    sizes = [cfg.batch // n + (i < cfg.batch % n) for i in range(n)]
+    kind = _emitter_kind(cfg, enc)
     sigma = cfg.sigma or enc.sigma
-    if kind == "iso":
+    if kind == "mega":
+        # CMA-MEGA: each emitter keeps a solution point, steps it by Adam along the objective's and
+        # measures' gradients and samples around it along them (CMA-ES on the coefficients).
+        labels = np.arange(n) % n_categories if cfg.space == "category" else [None] * n
+        # A category's single cell per label rarely improves on every step: restarting whenever
+        # none of the batch improved ("no_improvement") would throw the ascent away, so restart
+        # only when CMA-ES converges ("basic"), and then from an elite of the emitter's own label.
+        emitters = [MegaEmitter(archive, lower=lo, upper=hi, label=None if labels[i] is None else int(labels[i]),
+                                x0=enc.random(1, init_rng)[0], batch_size=b, seed=int(seeds[2 + i]),
+                                sigma0=cfg.sigma or enc.mega_sigma, lr=cfg.lr or enc.mega_lr, ranker="imp",
+                                selection_rule="mu", grad_opt="adam",
+                                restart_rule="basic" if cfg.space == "category" else "no_improvement")
+                    for i, b in enumerate(sizes)]
+    elif kind == "iso":
         emitters = [IsoLineEmitter(archive, iso_sigma=sigma, line_sigma=cfg.line_sigma,
                                    initial_solutions=enc.random(b, init_rng), bounds=bounds, batch_size=b,
                                    seed=int(seeds[2 + i])) for i, b in enumerate(sizes)]
@@ -150,18 +197,38 @@ def _save_checkpoint(path: Path, cfg, scheduler, iteration, history, evaluations
     atomic_write_bytes(path, pickle.dumps(state, protocol=pickle.HIGHEST_PROTOCOL))
 
 
-def step(scheduler, space, evaluate, key: tuple[int, ...]) -> int:
-    """One MAP-Elites iteration: ask → render + score (``evaluate``) → tell; returns the evaluations."""
-    solutions = scheduler.ask()
-    scores = evaluate(solutions, key)
-    insertions = space.assess(scores)
+def _tell(tell, scheduler, space, solutions, scores, labels, jacobian=None):
+    insertions = space.assess(scores, labels)
     fields = {"vad": scores["vad"].mean(0), "probabilities": scores["probabilities"].mean(0),
               "brightness": scores["brightness"]}
     objective, measures, _ = insertions[0]
-    scheduler.tell(objective, measures, **fields)
+    if jacobian is None:
+        tell(objective, measures, **fields)
+    else:
+        tell(objective, measures, jacobian, **fields)
     for obj, meas, rows in insertions[1:]:  # a category image also competes for the other labels' cells
         scheduler.archive.add(solutions[rows], obj, meas, **{k: v[rows] for k, v in fields.items()})
-    return len(solutions)
+
+
+def step(scheduler, space, evaluate, key: tuple[int, ...], gradients=None) -> int:
+    """One MAP-Elites iteration: ask → render + score (``evaluate``) → tell; returns the evaluations.
+
+    With CMA-MEGA emitters (``gradients``: a ``GradientJudge``), first ask_dqd → score + jacobian →
+    tell_dqd for each emitter's solution point; those evaluations are counted too."""
+    labels = emitter_labels(scheduler, space)
+    done = 0
+    if gradients is not None:
+        points = scheduler.ask_dqd()
+        scores = evaluate(points, (*key, 1 << 20))  # its own transforms key, apart from the batch chunks
+        jacobian = gradients.jacobian(points, key, labels)
+        _tell(scheduler.tell_dqd, scheduler, space, points, scores, labels, jacobian)
+        done += len(points)
+    solutions = scheduler.ask()
+    scores = evaluate(solutions, key)
+    if labels is not None:
+        labels = np.repeat(labels, [e.batch_size for e in scheduler.emitters])
+    _tell(scheduler.tell, scheduler, space, solutions, scores, labels)
+    return done + len(solutions)
 
 
 def evolve(config: EvolveConfig, out: str | Path, *, resume: bool = False, overwrite: bool = False,
@@ -217,10 +284,15 @@ def evolve(config: EvolveConfig, out: str | Path, *, resume: bool = False, overw
                      transforms=cfg.transforms if cfg.robust else 0, engine=cfg.engine)
     ran, start_evaluations = 0, evaluations
     t0 = time.perf_counter()
+    gradients = None
+    if isinstance(scheduler.emitters[0], GradientArborescenceEmitter):
+        from ._dqd import GradientJudge
+
+        gradients = GradientJudge(spec, space)
     with Evaluator(spec, chunk=cfg.chunk, workers=workers, address=scheduler_address) as evaluate:
         while done < cfg.iterations and (stop_after is None or ran < stop_after):
             t = time.perf_counter()
-            evaluations += step(scheduler, space, evaluate, (cfg.seed, done))
+            evaluations += step(scheduler, space, evaluate, (cfg.seed, done), gradients)
             done += 1
             ran += 1
             history.append(_stats(archive, done, evaluations, time.perf_counter() - t))
@@ -232,11 +304,19 @@ def evolve(config: EvolveConfig, out: str | Path, *, resume: bool = False, overw
         _save_checkpoint(ckpt, cfg, scheduler, done, history, evaluations, models)
         return {"complete": False, "iteration": done}
     return _finish(cfg, out, space, enc, archive, history, models, data_root, time.perf_counter() - t0,
-                   evaluations - start_evaluations, command)
+                   evaluations - start_evaluations, command, emitters=_emitters_used(scheduler))
+
+
+def _emitters_used(scheduler) -> dict:
+    e = scheduler.emitters
+    return {"kind": type(e[0]).__name__, "count": len(e), "batch_sizes": [int(x.batch_size) for x in e],
+            # CMA-MEGA: each emitter's solution point is scored (with gradients) on top of its batch
+            "gradient_points_per_iteration": len(e) if isinstance(e[0], GradientArborescenceEmitter) else 0,
+            "labels": [int(x.label) for x in e] if all(getattr(x, "label", None) is not None for x in e) else None}
 
 
 def _finish(cfg, out, space, enc, archive, history, models, data_root, seconds, new_evaluations,
-            command) -> dict:
+            command, emitters=None) -> dict:
     """Export elites (PNG at ``export_size``), items.csv, figures, transfer check and run.json."""
     from ..models.predictor import Predictor
 
@@ -283,6 +363,7 @@ def _finish(cfg, out, space, enc, archive, history, models, data_root, seconds, 
         "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
         "space": space.describe(),
         "encoding": {**enc.spec(), "solution_dim": enc.solution_dim},
+        "emitters": emitters,
         "metrics": {**history[-1],
                     # wall time of this call, start-up included (benchmarks/bench_evolve.py times iterations)
                     "evaluations_per_second_this_call": round(new_evaluations / seconds, 2) if seconds > 0 else None},

@@ -49,9 +49,17 @@ class Space:
     def check(self, model, where: str):
         """Raise ModelError when ``model`` lacks a head this space needs."""
 
-    def assess(self, scores: dict) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
+    def assess(self, scores: dict, labels: np.ndarray | None = None) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
         """(objective, measures, rows) insertions; the first covers every row and is told to the
-        emitters, the rest (if any) go straight into the archive."""
+        emitters, the rest (if any) go straight into the archive. ``labels`` (category only): the
+        label each row's emitter works for, told in place of the argmax label."""
+        raise NotImplementedError
+
+    def differentiable(self, outputs: list[dict], brightness, labels: np.ndarray | None = None):
+        """The told objective and measures as torch functions of the predictor's outputs, for their
+        gradients: ``outputs`` holds one {"logits", "vad_raw"} per (model, transform) pair (n rows
+        each), ``brightness`` (n,) the images' mean luminance. Returns (objective (n,), [measure
+        (n,) or None where its gradient is zero]), consistent with ``assess``."""
         raise NotImplementedError
 
     def centres(self, grid_index: np.ndarray) -> np.ndarray:
@@ -94,13 +102,13 @@ class CategorySpace(Space):
             raise ModelError(f"{where} predicts categories {list(model.categories_.names)}, "
                              f"not {list(self.labels)} as the other models do")
 
-    def assess(self, scores):
+    def assess(self, scores, labels=None):
         probs = scores["probabilities"].mean(0)  # mean over (model, transform): that of each label's p
         n, k = probs.shape
         rows = np.arange(n)
-        best = probs.argmax(1)
+        best = probs.argmax(1) if labels is None else np.asarray(labels)
         out = []
-        # The argmax label first (told to the emitters), then every other label's cell.
+        # The argmax (or emitter's) label first (told to the emitters), then every other label's cell.
         for shift in range(k):
             label = (best + shift) % k
             measures = (label + 0.5)[:, None]
@@ -108,6 +116,19 @@ class CategorySpace(Space):
                 measures = np.column_stack([measures, np.clip(scores["brightness"], 0, 1)])
             out.append((probs[rows, label], measures, rows))
         return out
+
+    def differentiable(self, outputs, brightness, labels=None):
+        import torch
+
+        rows = torch.arange(brightness.shape[0])
+        if labels is None:  # as assess: the argmax of the mean probabilities
+            labels = torch.stack([torch.softmax(o["logits"].float(), 1) for o in outputs]).mean(0).argmax(1)
+        lab = torch.as_tensor(np.asarray(labels), dtype=torch.long)
+        # The label's log-probability (mean over pairs): its gradient does not vanish as p → 0 or 1,
+        # and ribs normalises gradients, so only the direction matters.
+        objective = torch.stack([torch.log_softmax(o["logits"].float(), 1)[rows, lab] for o in outputs]).mean(0)
+        measures = [None] + ([brightness] if self.bins > 1 else [])  # the label column is fixed per emitter
+        return objective, measures
 
     def target(self, grid_index):
         t = {"target_category": self.labels[int(grid_index[0])]}
@@ -138,16 +159,30 @@ class AffectSpace(Space):
         if missing:
             raise ModelError(f"{where} has no {' or '.join(missing)} head, which --space {self.name} needs")
 
-    def assess(self, scores):
-        vad = scores["vad"][:, :, : self.ndim]  # (R, n, d)
-        measures = np.clip(vad.mean(0), SAM_MIN, SAM_MAX)
+    def _targets(self, measures: np.ndarray) -> np.ndarray:
         dims = np.array(self.dims)
         # The cell exactly as ribs' GridArchive.index_of computes it (its epsilon included).
         grid = np.clip(((dims * (measures - SAM_MIN) + GRID_EPSILON) / (SAM_MAX - SAM_MIN)).astype(np.int32),
                        0, dims - 1)
-        target = self.centres(grid)
+        return self.centres(grid)
+
+    def assess(self, scores, labels=None):
+        vad = scores["vad"][:, :, : self.ndim]  # (R, n, d)
+        measures = np.clip(vad.mean(0), SAM_MIN, SAM_MAX)
+        target = self._targets(measures)
         objective = -np.linalg.norm(vad - target[None], axis=2).mean(0)
         return [(objective, measures, np.arange(len(objective)))]
+
+    def differentiable(self, outputs, brightness, labels=None):
+        import torch
+
+        # Unclamped heads: the clamp to 1–9 would stop the gradient at the scale's ends.
+        vad = torch.stack([o["vad_raw"].float()[:, : self.ndim] for o in outputs])  # (R, n, d)
+        measures = vad.mean(0)
+        target = torch.as_tensor(self._targets(np.clip(measures.detach().numpy(), SAM_MIN, SAM_MAX)),
+                                 dtype=vad.dtype)
+        objective = -torch.linalg.vector_norm(vad - target[None], dim=2).mean(0)
+        return objective, [measures[:, j] for j in range(self.ndim)]
 
     def target(self, grid_index):
         c = self.centres(np.asarray(grid_index)[None])[0]

@@ -1,0 +1,103 @@
+"""Differentiable quality diversity (CMA-MEGA, Fontaine & Nikolaidis 2021) with ribs.
+
+Each iteration first asks every ``GradientArborescenceEmitter`` for its solution point θ, scores
+it as any other image (the ``Evaluator``: the archive sees the same fast-path scores as for every
+other solution) and takes the gradients of the objective and the measures with respect to θ
+through the predictor's torch module (``GradientJudge``); then the emitters branch out along those
+gradients (θ + Σ c_j ∇_j, coefficients from CMA-ES) and the batch is scored and told as usual.
+"""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import torch
+from ribs.emitters import GradientArborescenceEmitter
+
+from ._encodings import make_encoding
+from ._fitness import LUMA, JudgeSpec
+from ._transforms import random_transforms
+
+
+class MegaEmitter(GradientArborescenceEmitter):
+    """ribs' gradient arborescence emitter with two additions.
+
+    * Box bounds on the genes (ribs leaves them out: bounding DQD is open). Here the bound is a
+      projection: solutions are clipped to the box, and so is the solution point after each
+      gradient step — projected gradient ascent, as for the pixels encoding's [0, 1] colours.
+    * A ``label`` (category spaces): the emitter works for that label alone, so on a restart it
+      starts again from one of that label's elites, not from any elite of the archive.
+    """
+
+    def __init__(self, archive, *, lower: float | None = None, upper: float | None = None,
+                 label: int | None = None, **kwargs):
+        super().__init__(archive, **kwargs)
+        self.lower, self.upper, self.label = lower, upper, label
+        self._restart_rng = np.random.default_rng(kwargs.get("seed"))
+
+    @property
+    def bounded(self) -> bool:
+        return self.lower is not None or self.upper is not None
+
+    def ask_dqd(self):
+        if self.bounded:  # a restart from an elite or x0 is inside already; a gradient step may not be
+            theta = self._grad_opt.theta
+            np.clip(theta, self.lower, self.upper, out=theta)
+        return super().ask_dqd()
+
+    def ask(self):
+        out = super().ask()
+        return np.clip(out, self.lower, self.upper) if self.bounded else out
+
+    def tell(self, solution, objective, measures, add_info, **fields):
+        restarts = self.restarts
+        super().tell(solution, objective, measures, add_info, **fields)
+        if self.label is not None and self.restarts > restarts:
+            data = self.archive.data(["solution", "measures"])
+            own = data["solution"][np.floor(data["measures"][:, 0]).astype(int) == self.label]
+            if len(own):
+                self._grad_opt.reset(own[self._restart_rng.integers(len(own))])
+
+
+class GradientJudge:
+    """Jacobians of a space's objective and measures with respect to genomes, through the
+    predictors' torch modules (one view, no flip-averaging: half the cost of the fast path's
+    forward, and the direction is what matters). Under random transforms the outputs of every
+    (model, transform) pair are averaged, as the scores are."""
+
+    def __init__(self, spec: JudgeSpec, space):
+        from ..explore._render import _optimisation_module
+        from ..models.predictor import Predictor
+
+        self.spec, self.space = spec, space
+        self.encoding = make_encoding(**json.loads(spec.encoding))
+        predictors = [Predictor.load(m) for m in spec.models]
+        self.sizes = [p.extractor(spec.engine).input_size for p in predictors]
+        self.size = max(self.sizes)
+        self.modules = [_optimisation_module(p) for p in predictors]
+
+    def jacobian(self, genomes: np.ndarray, key: tuple[int, ...], labels=None) -> np.ndarray:
+        """(n, 1 + measures, solution_dim): the objective's gradient, then each measure's (zero
+        where the measure is constant for an emitter, e.g. the category column)."""
+        from ..explore._render import _forward
+
+        g = torch.tensor(np.asarray(genomes), dtype=torch.float32, requires_grad=True)
+        x = self.encoding.render_torch(g, self.size)
+        brightness = (x * LUMA).sum(1).mean(dim=(1, 2))
+        rng = np.random.default_rng([*key, 1 << 21])  # apart from the scoring chunks (seed, it, chunk)
+        views = [x] if not self.spec.transforms else [random_transforms(x, rng) for _ in range(self.spec.transforms)]
+        outputs = []
+        for view in views:
+            for module, size in zip(self.modules, self.sizes):
+                _, out = _forward(module, view, size)
+                outputs.append(out)
+        objective, measures = self.space.differentiable(outputs, brightness, labels)
+        rows = [objective, *measures]
+        jac = np.zeros((len(genomes), len(rows), g.shape[1]))
+        live = [j for j, r in enumerate(rows) if r is not None]
+        for k, j in enumerate(live):
+            # Rows are independent images (eval mode), so the gradient of the sum is each row's own.
+            (grad,) = torch.autograd.grad(rows[j].sum(), g, retain_graph=k < len(live) - 1)
+            jac[:, j] = grad.numpy()
+        return jac
