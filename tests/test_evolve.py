@@ -169,5 +169,8 @@ def test_demo_writes_both_runs_with_their_mosaics(tmp_path):
         assert (tmp_path / "demo" / name / "archive.png").stat().st_size > 1000
         assert str(tmp_path / "demo" / name / "archive.png") in res.stdout.replace("\n", "")
         assert run.meta["command"].startswith(f"emosynth evolve --space {space} ")
+    sweep = read_run(tmp_path / "demo" / "va-sweep")  # the packaged generator over a 5 x 5 V-A grid
+    assert sweep.meta["kind"] == "generator" and sweep.items["cell"].nunique() == 25 and len(sweep.items) == 100
+    assert (tmp_path / "demo" / "va-sweep" / "contact_sheet.png").stat().st_size > 10000
     index = (tmp_path / "demo" / "gallery" / "index.html").read_text()
-    assert "va-cppn" in index and "category-cppn" in index
+    assert "va-cppn" in index and "category-cppn" in index and "va-sweep" in index

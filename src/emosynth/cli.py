@@ -552,20 +552,31 @@ def demo(
     quiet: bool = typer.Option(False, "--quiet", "-q"),
 ):
     """A few-minute tour: the sample photos' predicted emotions, then a short MAP-Elites run over
-    the valence-arousal plane and one over the categories, with their mosaics, into out/demo/,
-    and the gallery of both runs in out/demo/gallery/."""
+    the valence-arousal plane and one over the categories, with their mosaics, and the packaged
+    conditional generator's sweep over the valence-arousal plane (contact_sheet.png), into out/demo/,
+    and the gallery of all three in out/demo/gallery/."""
     from .report.gallery import build_gallery
     from .synth._demo import run_demo
 
     if not quiet:
         predict(images=None, model=None, as_json=False, engine="auto", quiet=True)
+    from .synth._generate import GenerateConfig
+    from .synth._generate import generate as run_generate
+
     results = run_demo(out_dir, seed, iterations,
                        progress_for=lambda name, total: _progress(total, f"evolving {name}", quiet),
                        command="emosynth " + shlex.join(sys.argv[1:]))
-    site = build_gallery([out_dir / name for name in results], out_dir / "gallery", "emosynth demo")
+    # The second synthesis method: the packaged conditional generator over a 5 x 5 grid of the V-A plane.
+    sweep = out_dir / "va-sweep"
+    sweep_meta = run_generate(GenerateConfig(sweep=True, grid=5, n=4, size=256, seed=seed,
+                                             command=f"emosynth generate --sweep --n 4 --seed {seed} --out {sweep}"),
+                              sweep)
+    site = build_gallery([out_dir / name for name in results] + [sweep], out_dir / "gallery", "emosynth demo")
     if not quiet:
         for name, meta in results.items():
             _print_run(meta, out_dir / name)
+        _print_generator_metrics(sweep_meta["metrics"], sweep)
+        out.print(f"  {sweep / 'contact_sheet.png'}", highlight=False)
         out.print(f"gallery: {site / 'index.html'}", highlight=False)
 
 
@@ -695,10 +706,10 @@ def generator_train(
     out_dir: Path = typer.Option(..., "--out", help="Generator folder: generator.pt, model.json (the card), "
                                                     "checkpoint.pt, train.csv."),
     condition: str = typer.Option("va", help="va or vad (targets on the SAM 1-9 scale) or category."),
-    steps: int = typer.Option(3000, help="Training steps (Adam)."),
+    steps: int = typer.Option(1000, help="Training steps (Adam); the default takes about 15 minutes on 2 cores."),
     batch: int = typer.Option(12, help="Images per step (even: each target is drawn with two noise vectors)."),
     lr: float = typer.Option(2e-3, help="Adam learning rate."),
-    diversity: float = typer.Option(0.1, help="Weight of the mode-seeking term (different z, different images)."),
+    diversity: float = typer.Option(1.0, help="Weight of the mode-seeking term (different z, different images)."),
     train_size: int = typer.Option(96, help="Side in px the generator renders at while training."),
     seed: int = typer.Option(0, help="Seed; the same seed gives the same generator."),
     model: Optional[str] = typer.Option(None, "--model", help="The predictor to train through: a saved model "
