@@ -157,6 +157,8 @@ def test_bad_arguments_fail_with_one_clear_line(tmp_path):
     assert not (tmp_path / "y").exists() and not (tmp_path / "z").exists()  # nothing written
     assert_one_line_error(run_cli("evolve", "--model", "resnet9000", "--out", str(tmp_path / "w")),
                           "neither a saved model folder nor a backbone")
+    assert_one_line_error(run_cli("evolve", "--encoding", "pixels", "--emitter", "es", "--out", str(tmp_path / "v")),
+                          "--emitter es cannot search the bounded pixels encoding")
 
 
 def test_demo_writes_both_runs_with_their_mosaics(tmp_path):

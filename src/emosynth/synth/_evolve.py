@@ -82,6 +82,10 @@ class EvolveConfig:
                 raise SynthError(f"{name} must be at least {lo}, got {v}")
         if self.emitter not in EMITTER_NAMES:
             raise SynthError(f"unknown emitter {self.emitter!r}; choose one of {', '.join(EMITTER_NAMES)}")
+        if self.emitter == "es" and self.encoding == "pixels":
+            # ribs' CMA-ES redraws every out-of-bounds sample; on 3,072 genes in [0, 1] it never finishes
+            raise SynthError("--emitter es cannot search the bounded pixels encoding (its samples fall outside "
+                             "[0, 1]); use --emitter iso or mega, or --encoding cppn")
         if self.batch < self.emitters:
             raise SynthError(f"--batch {self.batch} is smaller than --emitters {self.emitters}")
         for name, v in (("--sigma", self.sigma), ("--lr", self.lr)):
