@@ -23,7 +23,7 @@ app = typer.Typer(add_completion=False, no_args_is_help=True, rich_markup_mode=N
 data_app = typer.Typer(no_args_is_help=True, help="Look at data sets before training on them.")
 app.add_typer(data_app, name="data")
 
-out = Console()
+out = Console(soft_wrap=True)  # paths are printed whole, never broken across lines
 err = Console(stderr=True)
 
 DATASET_HELP = ("Data set: 'oasis' or 'emotion6' (under the data root, official layout), a CSV with a path "
