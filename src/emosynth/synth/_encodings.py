@@ -172,32 +172,32 @@ class CPPNEncoding(Encoding):
         # Units on axis 1, pixels on axis 2: each activation block is one contiguous slice.
         with torch.no_grad():
             h = self.coordinates(size).expand(n, -1, -1)
-            pos = 0
-            for k, (i, o) in enumerate(self.shapes):
-                # Genes are scaled so unit-variance genes give a few sine periods across the image
-                # (first layer) and unit-variance sums after it (1/sqrt(fan_in)).
-                gain = self.input_gain if k == 0 else 1.0 / math.sqrt(i)
-                w = g[:, pos:pos + i * o].reshape(n, i, o).transpose(1, 2) * gain
-                b = g[:, pos + i * o:pos + i * o + o].reshape(n, o, 1)
-                pos += i * o + o
+            for k, w, b in self._layers(g):
                 h = torch.baddbmm(b, w, h)
                 h = h.sigmoid_() if k == len(self.shapes) - 1 else _activate(h)
             return h.reshape(n, 3, size, size)
 
+    def _layers(self, g: torch.Tensor):
+        """(layer index, weights (n, out, in), biases (n, out, 1)) per layer of genomes ``g`` (n, genes).
+        Genes are scaled so unit-variance genes give a few sine periods across the image (first layer)
+        and unit-variance sums after it (1/sqrt(fan_in))."""
+        n, pos = g.shape[0], 0
+        for k, (i, o) in enumerate(self.shapes):
+            gain = self.input_gain if k == 0 else 1.0 / math.sqrt(i)
+            w = g[:, pos:pos + i * o].reshape(n, i, o).transpose(1, 2) * gain
+            b = g[:, pos + i * o:pos + i * o + o].reshape(n, o, 1)
+            pos += i * o + o
+            yield k, w, b
+
     def render_torch(self, genomes, size):
         n = genomes.shape[0]
         h = self.coordinates(size).expand(n, -1, -1)
-        pos = 0
-        for k, (i, o) in enumerate(self.shapes):
-            gain = self.input_gain if k == 0 else 1.0 / math.sqrt(i)
-            w = genomes[:, pos:pos + i * o].reshape(n, i, o).transpose(1, 2) * gain
-            b = genomes[:, pos + i * o:pos + i * o + o].reshape(n, o, 1)
-            pos += i * o + o
+        for k, w, b in self._layers(genomes):
             h = torch.baddbmm(b, w, h)
             if k == len(self.shapes) - 1:
                 h = torch.sigmoid(h)
             else:  # the four unit types of _activate, out of place
-                e = [round(j * o / 4) for j in range(5)]
+                e = [round(j * h.shape[1] / 4) for j in range(5)]
                 h = torch.cat([torch.sin(h[:, e[0]:e[1]]), torch.sigmoid(h[:, e[1]:e[2]]),
                                torch.exp(-h[:, e[2]:e[3]] ** 2), h[:, e[3]:e[4]]], dim=1)
         return h.reshape(n, 3, size, size)
