@@ -117,3 +117,50 @@ def test_mega_per_label_emitters_beat_cma_me_on_the_same_budget(tmp_path):
     best = [pd.read_csv(tmp_path / r / "items.csv").groupby("target_category")["fitness"].max() for r in ("mega", "es")]
     assert len(best[0]) == 7
     assert best[0].mean() > best[1].mean() + 0.04, (best[0].round(3).to_dict(), best[1].round(3).to_dict())
+
+
+def test_the_judge_climbs_the_scored_objective_mirror_image_included():
+    # The fast path averages an image's features with its mirror image's. A gradient of one view
+    # alone climbs that view: the two views come to disagree and the told objective (their mean)
+    # stalls — anger's elite scored 0.75 and its mirror image 0.21. The judge's function must be
+    # the scored one.
+    from emosynth.explore._render import _forward
+    from emosynth.synth._fitness import score_chunk
+
+    enc = make_encoding("pixels", grid=16)
+    spec = JudgeSpec(encoding=json.dumps(enc.spec()), models=(str(DEFAULT_MODEL_DIR),))
+    judge = GradientJudge(spec, make_space("category"))
+    module, size = judge.modules[0], judge.sizes[0]
+    nets = [m for m in module.modules() if hasattr(m, "flip")]
+    assert nets
+    flags = [m.flip for m in nets]
+
+    def one_view(x):
+        for m in nets:
+            m.flip = False
+        try:
+            return torch.softmax(_forward(module, x, size)[1]["logits"], 1)
+        finally:
+            for m, f in zip(nets, flags):
+                m.flip = f
+
+    # A lopsided image: climb anger in one view only, as the old judge did.
+    g = torch.tensor(enc.random(1, np.random.default_rng(0)), dtype=torch.float32, requires_grad=True)
+    opt = torch.optim.Adam([g], lr=0.1)
+    for _ in range(40):
+        loss = -one_view(enc.render_torch(g, judge.size))[0, 0].log()
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        with torch.no_grad():
+            g.clamp_(0, 1)
+    genome = g.detach().numpy().astype(np.float64)
+    with torch.no_grad():
+        x = enc.render_torch(torch.tensor(genome, dtype=torch.float32), judge.size)
+        views = [one_view(v)[0, 0].item() for v in (x, torch.flip(x, [3]))]
+    assert views[0] - views[1] > 0.05, views  # the views disagree: the check below can fail
+
+    scored = score_chunk(spec, genome, (0, 0, 0))["probabilities"][0, 0]  # (K,) on the fast path
+    for label in range(len(scored)):
+        got = np.exp(_values(judge, genome, np.array([label]))[0, 0])
+        assert got == pytest.approx(scored[label], abs=0.01), (label, got, scored[label])

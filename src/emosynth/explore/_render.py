@@ -53,10 +53,10 @@ def _model(model: str | None):
     return p
 
 
-def _optimisation_module(predictor):
-    """The predictor as a torch module for optimising through: a copy whose backbones see one view
-    (the random transforms flip half the images instead of averaging both views, which halves the
-    cost), in channels_last memory order (faster convolutions on CPU)."""
+def _optimisation_module(predictor, flip: bool = False):
+    """The predictor as a torch module for optimising through: a copy in channels_last memory order
+    (faster convolutions on CPU) whose backbones see one view unless ``flip`` (where random
+    transforms flip half the images, averaging both views would double the cost for little)."""
     import copy
 
     from ..models.backbones import FeatureNet
@@ -64,7 +64,7 @@ def _optimisation_module(predictor):
     module = copy.deepcopy(predictor.module())  # the predictor's own net feeds its ONNX export: leave it
     for m in module.modules():
         if isinstance(m, FeatureNet):
-            m.flip = False
+            m.flip = m.flip and flip
     for p in module.parameters():
         p.requires_grad_(False)
     return module.to(memory_format=torch.channels_last).eval()

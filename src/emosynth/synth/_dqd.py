@@ -62,8 +62,10 @@ class MegaEmitter(GradientArborescenceEmitter):
 
 class GradientJudge:
     """Jacobians of a space's objective and measures with respect to genomes, through the
-    predictors' torch modules (one view, no flip-averaging: half the cost of the fast path's
-    forward, and the direction is what matters). Under random transforms the outputs of every
+    predictors' torch modules — the same function the fast path scores, mirror-image averaging
+    included: a gradient of one view alone climbs that view, and for a label such as anger the
+    scores of an image and its mirror image then drift apart (0.75 against 0.21) while their
+    mean, the told objective, stalls. Under random transforms the outputs of every
     (model, transform) pair are averaged, as the scores are."""
 
     def __init__(self, spec: JudgeSpec, space):
@@ -75,7 +77,7 @@ class GradientJudge:
         predictors = [Predictor.load(m) for m in spec.models]
         self.sizes = [p.extractor(spec.engine).input_size for p in predictors]
         self.size = max(self.sizes)
-        self.modules = [_optimisation_module(p) for p in predictors]
+        self.modules = [_optimisation_module(p, flip=True) for p in predictors]
 
     def jacobian(self, genomes: np.ndarray, key: tuple[int, ...], labels=None) -> np.ndarray:
         """(n, 1 + measures, solution_dim): the objective's gradient, then each measure's (zero
