@@ -164,3 +164,34 @@ def test_the_judge_climbs_the_scored_objective_mirror_image_included():
     for label in range(len(scored)):
         got = np.exp(_values(judge, genome, np.array([label]))[0, 0])
         assert got == pytest.approx(scored[label], abs=0.01), (label, got, scored[label])
+
+
+def test_mega_over_brightness_bins_revisits_each_labels_weakest_cells(tmp_path, monkeypatch):
+    # With bins, an emitter climbs the bin it is in; every MEGA_REVISIT iterations it starts again
+    # from one of its own label's two weakest elites (a random elite would mostly be a strong one).
+    import emosynth.synth._evolve as ev
+    from emosynth.synth._dqd import MegaEmitter
+
+    monkeypatch.setattr(ev, "MEGA_REVISIT", 2)
+    restarts = []
+    tell = MegaEmitter.tell
+
+    def spy(self, solution, objective, measures, add_info, **fields):
+        data = self.archive.data(["solution", "measures", "objective"])  # as the emitter sees it
+        mine = np.floor(data["measures"][:, 0]).astype(int) == self.label
+        order = np.argsort(data["objective"][mine])
+        weakest, strongest = data["solution"][mine][order[:2]], data["solution"][mine][order[-1]]
+        before = self.restarts
+        tell(self, solution, objective, measures, add_info, **fields)
+        if self.restarts > before:
+            theta = self._grad_opt.theta
+            restarts.append((any(np.array_equal(theta, w) for w in weakest), mine.sum(),
+                             np.array_equal(theta, strongest)))
+
+    monkeypatch.setattr(MegaEmitter, "tell", spy)
+    cfg = EvolveConfig(space="category", descriptor="brightness", bins=3, encoding="pixels", grid=8, emitter="mega",
+                       emitters=7, batch=14, iterations=4, seed=0, export_size=32, checkpoint_every=100)
+    evolve(cfg, tmp_path / "run")
+    assert len(restarts) == 14  # 7 emitters at iterations 2 and 4
+    assert all(hit for hit, _, _ in restarts)
+    assert any(n > 2 and not strong for _, n, strong in restarts)  # where the choice mattered

@@ -27,7 +27,9 @@ class MegaEmitter(GradientArborescenceEmitter):
       projection: solutions are clipped to the box, and so is the solution point after each
       gradient step — projected gradient ascent, as for the pixels encoding's [0, 1] colours.
     * A ``label`` (category spaces): the emitter works for that label alone, so on a restart it
-      starts again from one of that label's elites, not from any elite of the archive.
+      starts again from one of that label's two weakest elites, not from any elite of the archive:
+      with brightness bins, the cells of the label that lag are the ones revisited (with one cell
+      per label, its one elite).
     """
 
     def __init__(self, archive, *, lower: float | None = None, upper: float | None = None,
@@ -54,10 +56,11 @@ class MegaEmitter(GradientArborescenceEmitter):
         restarts = self.restarts
         super().tell(solution, objective, measures, add_info, **fields)
         if self.label is not None and self.restarts > restarts:
-            data = self.archive.data(["solution", "measures"])
-            own = data["solution"][np.floor(data["measures"][:, 0]).astype(int) == self.label]
-            if len(own):
-                self._grad_opt.reset(own[self._restart_rng.integers(len(own))])
+            data = self.archive.data(["solution", "measures", "objective"])
+            mine = np.flatnonzero(np.floor(data["measures"][:, 0]).astype(int) == self.label)
+            if len(mine):
+                weakest = mine[np.argsort(data["objective"][mine], kind="stable")[:2]]
+                self._grad_opt.reset(data["solution"][weakest[self._restart_rng.integers(len(weakest))]])
 
 
 class GradientJudge:

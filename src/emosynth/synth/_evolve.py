@@ -34,6 +34,8 @@ CHECKPOINT = "checkpoint.pkl"
 CHECKPOINT_FORMAT = 1
 ENCODING_NAMES = ("pixels", "cppn")
 EMITTER_NAMES = ("auto", "iso", "es", "mega")
+#: CMA-MEGA over category × brightness: iterations between an emitter's restarts at a lagging cell
+MEGA_REVISIT = 40
 
 
 @dataclass
@@ -151,11 +153,15 @@ def _scheduler(cfg: EvolveConfig, space, enc, n_categories: int):
         # A category's single cell per label rarely improves on every step: restarting whenever
         # none of the batch improved ("no_improvement") would throw the ascent away, so restart
         # only when CMA-ES converges ("basic"), and then from an elite of the emitter's own label.
+        # With brightness bins an emitter climbs the bin it is in and leaves the label's other
+        # bins behind (fear's five cells did not move from iteration 60 to 110): there it restarts
+        # every MEGA_REVISIT iterations too, from one of its label's two weakest cells.
         emitters = [MegaEmitter(archive, lower=lo, upper=hi, label=None if labels[i] is None else int(labels[i]),
                                 x0=enc.random(1, init_rng)[0], batch_size=b, seed=int(seeds[2 + i]),
                                 sigma0=cfg.sigma or enc.mega_sigma, lr=cfg.lr or enc.mega_lr, ranker="imp",
                                 selection_rule="mu", grad_opt="adam",
-                                restart_rule="basic" if cfg.space == "category" else "no_improvement")
+                                restart_rule=("no_improvement" if cfg.space != "category" else
+                                              "basic" if space.bins == 1 else MEGA_REVISIT))
                     for i, b in enumerate(sizes)]
     elif kind == "iso":
         emitters = [IsoLineEmitter(archive, iso_sigma=sigma, line_sigma=cfg.line_sigma,
