@@ -195,3 +195,18 @@ def test_mega_over_brightness_bins_revisits_each_labels_weakest_cells(tmp_path, 
     assert len(restarts) == 14  # 7 emitters at iterations 2 and 4
     assert all(hit for hit, _, _ in restarts)
     assert any(n > 2 and not strong for _, n, strong in restarts)  # where the choice mattered
+
+
+def test_jacobian_in_chunks_equals_the_whole_batch():
+    # The networks run a few genomes at a time to bound memory; the random transforms are drawn
+    # once for the batch, so the chunking does not change the gradients.
+    enc = make_encoding("cppn", hidden=8, layers=1)
+    spec = JudgeSpec(encoding=json.dumps(enc.spec()), models=(str(DEFAULT_MODEL_DIR),), transforms=2)
+    judge = GradientJudge(spec, make_space("va", cells=4))
+    g = enc.random(3, np.random.default_rng(0))
+    whole = judge.jacobian(g, (0, 1), chunk=3)
+    parts = judge.jacobian(g, (0, 1), chunk=2)
+    assert np.abs(whole).max() > 0
+    np.testing.assert_allclose(parts, whole, rtol=1e-4, atol=1e-6 * np.abs(whole).max())
+    other = judge.jacobian(g, (0, 2), chunk=3)  # other transforms, other gradients: the check can fail
+    assert not np.allclose(other, whole, rtol=1e-4, atol=1e-6 * np.abs(whole).max())

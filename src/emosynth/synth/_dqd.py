@@ -82,9 +82,14 @@ class GradientJudge:
         self.size = max(self.sizes)
         self.modules = [_optimisation_module(p, flip=True) for p in predictors]
 
-    def jacobian(self, genomes: np.ndarray, key: tuple[int, ...], labels=None) -> np.ndarray:
+    def jacobian(self, genomes: np.ndarray, key: tuple[int, ...], labels=None, chunk: int = 4) -> np.ndarray:
         """(n, 1 + measures, solution_dim): the objective's gradient, then each measure's (zero
-        where the measure is constant for an emitter, e.g. the category column)."""
+        where the measure is constant for an emitter, e.g. the category column).
+
+        The networks run ``chunk`` genomes at a time: their activations, kept for the backward
+        pass, are what costs memory (14 emitters' points through two backbones, both mirror
+        views, took 8 GB at once). Rows are independent images (eval mode), so the gradient of a
+        chunk's sum is each row's own; the random transforms are drawn once for the whole batch."""
         from ..explore._render import _forward
 
         g = torch.tensor(np.asarray(genomes), dtype=torch.float32, requires_grad=True)
@@ -92,17 +97,23 @@ class GradientJudge:
         brightness = (x * LUMA).sum(1).mean(dim=(1, 2))
         rng = np.random.default_rng([*key, 1 << 21])  # apart from the scoring chunks (seed, it, chunk)
         views = [x] if not self.spec.transforms else [random_transforms(x, rng) for _ in range(self.spec.transforms)]
-        outputs = []
-        for view in views:
-            for module, size in zip(self.modules, self.sizes):
-                _, out = _forward(module, view, size)
-                outputs.append(out)
-        objective, measures = self.space.differentiable(outputs, brightness, labels)
-        rows = [objective, *measures]
-        jac = np.zeros((len(genomes), len(rows), g.shape[1]))
-        live = [j for j, r in enumerate(rows) if r is not None]
-        for k, j in enumerate(live):
-            # Rows are independent images (eval mode), so the gradient of the sum is each row's own.
-            (grad,) = torch.autograd.grad(rows[j].sum(), g, retain_graph=k < len(live) - 1)
-            jac[:, j] = grad.numpy()
+        n = len(genomes)
+        jac = None
+        for start in range(0, n, chunk):
+            rows = slice(start, min(start + chunk, n))
+            outputs = []
+            for view in views:
+                for module, size in zip(self.modules, self.sizes):
+                    _, out = _forward(module, view[rows], size)
+                    outputs.append(out)
+            objective, measures = self.space.differentiable(
+                outputs, brightness[rows], None if labels is None else np.asarray(labels)[rows])
+            funcs = [objective, *measures]
+            if jac is None:
+                jac = np.zeros((n, len(funcs), g.shape[1]))
+            for j, f in enumerate(funcs):
+                if f is not None:  # the render and transforms are shared by all chunks: keep their graph
+                    (grad,) = torch.autograd.grad(f.sum(), g, retain_graph=True)
+                    jac[rows, j] = grad[rows].numpy()
+            del outputs, objective, measures, funcs  # frees this chunk's activations
         return jac
