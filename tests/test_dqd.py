@@ -108,7 +108,7 @@ def test_mega_workers_give_the_serial_archive(mega_va, tmp_path):
 
 def test_mega_per_label_emitters_beat_cma_me_on_the_same_budget(tmp_path):
     # Every label's best probability after the same number of evaluations: gradient-led emitters,
-    # one per label, against the pixels default (Iso+LineDD) telling each image's argmax label. (CMA-ME
+    # one per label (what auto picks for pixels), against Iso+LineDD telling each image's argmax label. (CMA-ME
     # on bounded pixels resamples out-of-bounds draws without end in ribs 0.12: not a baseline here.)
     base = dict(space="category", encoding="pixels", grid=16, seed=0, export_size=32, checkpoint_every=100)
     mega = evolve(EvolveConfig(emitter="mega", emitters=7, batch=14, iterations=4, **base), tmp_path / "mega")
@@ -117,6 +117,11 @@ def test_mega_per_label_emitters_beat_cma_me_on_the_same_budget(tmp_path):
     best = [pd.read_csv(tmp_path / r / "items.csv").groupby("target_category")["fitness"].max() for r in ("mega", "es")]
     assert len(best[0]) == 7
     assert best[0].mean() > best[1].mean() + 0.04, (best[0].round(3).to_dict(), best[1].round(3).to_dict())
+    # so the default emitter for the bounded pixels is CMA-MEGA (CMA-ME stays the CPPN's)
+    from emosynth.synth._evolve import _emitter_kind
+
+    assert _emitter_kind(EvolveConfig(encoding="pixels"), make_encoding("pixels")) == "mega"
+    assert _emitter_kind(EvolveConfig(encoding="cppn"), make_encoding("cppn")) == "es"
 
 
 def test_the_judge_climbs_the_scored_objective_mirror_image_included():

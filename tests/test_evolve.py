@@ -80,7 +80,7 @@ def test_transfer_check_under_the_judge_itself_agrees(va_run):
 
 def test_category_space_offers_every_image_to_every_label(tmp_path):
     cfg = EvolveConfig(space="category", descriptor="brightness", bins=3, encoding="pixels", grid=8,
-                       iterations=2, seed=1, **SMALL)
+                       emitter="iso", iterations=2, seed=1, **SMALL)
     meta = evolve(cfg, tmp_path / "cat")
     run = read_run(tmp_path / "cat")
     labels = run.categories

@@ -494,7 +494,7 @@ def evolve(
                                              "(Iso+LineDD), mega (CMA-MEGA: differentiable QD, each emitter "
                                              "climbs the predictor's gradients of the objective and measures; "
                                              "over categories one emitter per label) or auto (es for cppn, "
-                                             "iso for pixels)."),
+                                             "mega for pixels)."),
     sigma: Optional[float] = typer.Option(None, help="Mutation step in genome units (default: the encoding's: "
                                                      "cppn 0.5, pixels 0.06); mega: the initial step of the "
                                                      "gradient coefficients (default 1.0)."),

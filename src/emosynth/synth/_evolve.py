@@ -55,7 +55,7 @@ class EvolveConfig:
     emitters: int = 4
     emitter: str = "auto"            # iso (Iso+LineDD), es (CMA-ME: separable CMA-ES, improvement
                                      # ranking), mega (CMA-MEGA: gradient arborescence through the
-                                     # predictor) or auto: es for cppn, iso for the bounded pixels
+                                     # predictor) or auto: es for cppn, mega for the bounded pixels
     sigma: float | None = None       # mutation step in genome units (None: the encoding's own);
                                      # mega: initial step of the gradient coefficients
     lr: float | None = None          # mega: Adam learning rate of the solution point (None: the encoding's)
@@ -111,8 +111,10 @@ def _encoding(cfg: EvolveConfig):
 def _emitter_kind(cfg: EvolveConfig, enc) -> str:
     if cfg.emitter != "auto":
         return cfg.emitter
+    # The bounded pixel grid: CMA-ES cannot sample it (see validate) and Iso+LineDD's mutations
+    # of thousands of genes barely move the predictor; gradients do (README: CMA-MEGA tables).
     lo, hi = enc.bounds
-    return "iso" if lo is not None or hi is not None else "es"
+    return "mega" if lo is not None or hi is not None else "es"
 
 
 def _emitter_count(cfg: EvolveConfig, enc, n_categories: int) -> int:
