@@ -486,7 +486,8 @@ def evolve(
     bins: int = typer.Option(5, help="Bins of the descriptor."),
     encoding: str = typer.Option("cppn", help="cppn (a fixed-topology CPPN's weights) or pixels (a low-res "
                                               "RGB grid, smoothly upsampled)."),
-    grid: int = typer.Option(32, help="pixels: side of the low-resolution grid."),
+    grid: int = typer.Option(32, help="pixels: side of the low-resolution grid (over categories with CMA-MEGA, "
+                                      "128 reaches higher probabilities: see the README)."),
     iterations: int = typer.Option(300, help="ask/tell iterations (each scores --batch images)."),
     batch: int = typer.Option(64, help="Images scored per iteration."),
     emitters: int = typer.Option(4, help="ribs emitters sharing the batch."),
