@@ -94,9 +94,8 @@ class PixelEncoding(Encoding):
         return np.clip(x, 0, 1).reshape(n, -1).astype(np.float64)
 
     def render(self, genomes, size):
-        g = self._genomes(genomes).reshape(-1, 3, self.grid, self.grid)
         with torch.no_grad():
-            return F.interpolate(g, size=(size, size), mode="bicubic", align_corners=False).clamp(0, 1)
+            return self.render_torch(self._genomes(genomes), size)
 
     def render_torch(self, genomes, size):
         g = genomes.reshape(-1, 3, self.grid, self.grid)
@@ -111,9 +110,14 @@ class PixelEncoding(Encoding):
 ACTIVATIONS = ("sin", "sigmoid", "gaussian", "linear")
 
 
+def _edges(units: int) -> list[int]:
+    """Where the four blocks of unit types start and end along a layer's ``units``."""
+    return [round(k * units / 4) for k in range(5)]
+
+
 def _activate(h: torch.Tensor) -> torch.Tensor:
     """Apply the four activations, in place, to the four blocks of units (axis 1) of ``h`` (N, units, P)."""
-    edges = [round(k * h.shape[1] / 4) for k in range(5)]
+    edges = _edges(h.shape[1])
     h[:, edges[0]:edges[1]].sin_()
     h[:, edges[1]:edges[2]].sigmoid_()
     g = h[:, edges[2]:edges[3]]
@@ -197,7 +201,7 @@ class CPPNEncoding(Encoding):
             if k == len(self.shapes) - 1:
                 h = torch.sigmoid(h)
             else:  # the four unit types of _activate, out of place
-                e = [round(j * h.shape[1] / 4) for j in range(5)]
+                e = _edges(h.shape[1])
                 h = torch.cat([torch.sin(h[:, e[0]:e[1]]), torch.sigmoid(h[:, e[1]:e[2]]),
                                torch.exp(-h[:, e[2]:e[3]] ** 2), h[:, e[3]:e[4]]], dim=1)
         return h.reshape(n, 3, size, size)
