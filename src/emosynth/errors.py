@@ -5,6 +5,29 @@ class EmosynthError(Exception):
     """A problem the user can fix; the CLI prints str(err) and exits 2."""
 
 
+class ConfigError(EmosynthError):
+    """A setting out of range (a seed, a learning rate, a size): the message names the parameter
+    (``lr must be a finite number > 0, got nan``); the CLI rewrites parameter names into its flags.
+
+    ``parameter``: the setting at fault; ``problem``: the rest of the sentence. ``{name}`` in
+    ``problem`` refers to another setting and is rendered as ``name`` here, as its flag in the CLI.
+    """
+
+    def __init__(self, parameter: str, problem: str):
+        super().__init__(parameter, problem)
+        self.parameter, self.problem = parameter, problem
+
+    def render(self, name=lambda parameter: parameter) -> str:
+        """The message with every parameter name passed through ``name`` (e.g. to a CLI flag)."""
+        import re
+
+        rest = re.sub(r"\{([a-z_]+)\}", lambda m: name(m.group(1)), self.problem)
+        return f"{name(self.parameter)} {rest}"
+
+    def __str__(self) -> str:
+        return self.render()
+
+
 class DataError(EmosynthError):
     """A data set, table or image that cannot be read as given."""
 
@@ -43,3 +66,8 @@ class SynthError(EmosynthError):
 
 class StudyError(EmosynthError):
     """A human-validation study that cannot be created, served, exported or reported as asked."""
+
+
+class OutputError(EmosynthError):
+    """An output path emosynth may not or cannot write: a file, a folder it did not write, an output of
+    another kind, an earlier output without --overwrite, or a place that is read-only."""
