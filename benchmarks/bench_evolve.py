@@ -23,7 +23,7 @@ import torch
 from emosynth.synth._encodings import make_encoding
 from emosynth.synth._evolve import EvolveConfig, _scheduler, step
 from emosynth.synth._fitness import Evaluator, JudgeSpec
-from emosynth.synth._models import resolve_model
+from emosynth.models.registry import resolve_model
 from emosynth.synth._spaces import make_space
 
 

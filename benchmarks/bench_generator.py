@@ -28,7 +28,7 @@ def seconds_per_step(gen, judge, train_size: int, steps: int) -> float:
     import torch
 
     from emosynth.synth._generator import _step_losses, sample_targets
-    from emosynth.synth._transforms import TransformConfig
+    from emosynth.transforms import TransformConfig
 
     opt = torch.optim.Adam(gen.net.parameters(), lr=1e-3)
     g, rng, tcfg = torch.Generator().manual_seed(0), np.random.default_rng(0), TransformConfig()

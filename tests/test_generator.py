@@ -206,7 +206,7 @@ def test_evaluate_scores_generator_real_images_and_a_run(trained, check_model, o
     from emosynth.models.predictor import DEFAULT_MODEL_DIR, Predictor
     from emosynth.synth._generator import predict_images
     from emosynth.synth._generator_eval import GeneratorEvalConfig, evaluate
-    from emosynth.synth._transforms import resize
+    from emosynth.transforms import resize
 
     out, gen = trained
     run = _rated_run(tmp_path / "run", oasis)

@@ -91,7 +91,7 @@ def _forward(module, images: torch.Tensor, size: int):
 
 def visualize(config: VisualizeConfig, out_dir: str | Path, progress=None) -> Path:
     """Optimise one image per (objective, seed); write a run directory with ``mosaic.png``."""
-    from ..synth._transforms import TransformConfig, random_transforms
+    from ..transforms import TransformConfig, random_transforms
 
     cfg = config
     if cfg.seeds < 1 or cfg.steps < 1 or cfg.size < 32:
@@ -148,8 +148,8 @@ def visualize(config: VisualizeConfig, out_dir: str | Path, progress=None) -> Pa
 def _write(cfg, out_dir, predictor, jobs, final, start, end, history, seconds):
     from ..models.predictor import DEFAULT_MODEL_DIR
     from ..rundir import write_items, write_png, write_run
-    from ..synth._models import model_id
-    from ..synth._transforms import to_uint8
+    from ..models.registry import model_id
+    from ..transforms import to_uint8
 
     out_dir = Path(out_dir)
     with atomic_directory(out_dir) as tmp:

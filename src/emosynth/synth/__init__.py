@@ -7,9 +7,9 @@ predictor: ``evolve(EvolveConfig(...), out)`` writes a run directory (``emosynth
 from ._encodings import ACTIVATIONS, CPPNEncoding, Encoding, PixelEncoding, make_encoding
 from ._evolve import CHECKPOINT, EvolveConfig, evolve, transfer_check
 from ._fitness import Evaluator, JudgeSpec, score_chunk
-from ._models import model_id, resolve_model
+from ..models.registry import model_id, resolve_model
 from ._spaces import SPACES, AffectSpace, CategorySpace, Space, make_space
-from ._transforms import TransformConfig, random_transforms
+from ..transforms import TransformConfig, random_transforms
 
 __all__ = ["ACTIVATIONS", "CHECKPOINT", "SPACES", "AffectSpace", "CPPNEncoding", "CategorySpace", "Encoding",
            "EvolveConfig", "Evaluator", "JudgeSpec", "PixelEncoding", "Space", "TransformConfig", "evolve",

@@ -17,7 +17,7 @@ from ribs.emitters import GradientArborescenceEmitter
 
 from ._encodings import make_encoding
 from ._fitness import LUMA, JudgeSpec
-from ._transforms import random_transforms
+from ..transforms import random_transforms
 
 
 class MegaEmitter(GradientArborescenceEmitter):

@@ -26,7 +26,7 @@ from ..errors import SynthError
 from ..rundir import IMAGES_DIR, atomic_write_bytes, write_items, write_png, write_run
 from ._encodings import make_encoding
 from ._fitness import Evaluator, JudgeSpec
-from ._models import model_id, resolve_model
+from ..models.registry import model_id, resolve_model
 from ._spaces import make_space
 from ._visualize import archive_mosaic, progress_plot
 
@@ -415,7 +415,7 @@ def transfer_check(cfg, space, enc, data, grid, labels, data_root) -> dict:
     from scipy.stats import pearsonr
 
     from ..models.predictor import Predictor
-    from ._transforms import resize, to_uint8
+    from ..transforms import resize, to_uint8
 
     folder = resolve_model(cfg.check_backbone, data_root)
     check = Predictor.load(folder)

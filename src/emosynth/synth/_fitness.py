@@ -17,7 +17,7 @@ import numpy as np
 import torch
 
 from ._encodings import make_encoding
-from ._transforms import random_transforms, resize, to_uint8
+from ..transforms import random_transforms, resize, to_uint8
 
 #: luminance weights (Rec. 601) for the brightness descriptor
 LUMA = torch.tensor([0.299, 0.587, 0.114]).view(1, 3, 1, 1)

@@ -69,8 +69,8 @@ def generate(config: GenerateConfig, out_dir: str | Path) -> dict:
     """Generate and write the run directory ``out_dir`` (replaced whole, atomically); returns run.json."""
     from ..models.predictor import Predictor
     from ..rundir import write_items, write_png, write_run
-    from ._models import model_id
-    from ._transforms import to_uint8
+    from ..models.registry import model_id
+    from ..transforms import to_uint8
 
     cfg = config
     cfg.check()
@@ -84,7 +84,7 @@ def generate(config: GenerateConfig, out_dir: str | Path) -> dict:
     pred_info = gen.card_.get("predictor", {})
     pred_path = pred_info.get("path")
     if not pred_path or not (Path(pred_path) / "model.json").is_file():
-        from ._models import resolve_model
+        from ..models.registry import resolve_model
 
         pred_path = resolve_model(gen.config.model)  # the card's path is of another machine
     predictor = Predictor.load(pred_path)

@@ -357,7 +357,7 @@ class _Judge:
 
 
 def _judge(cfg: GeneratorConfig, data_root=None) -> _Judge:
-    from ._models import resolve_model
+    from ..models.registry import resolve_model
 
     model_dir = resolve_model(cfg.model, data_root)
     predictor, module = _load_judge(model_dir)
@@ -388,7 +388,7 @@ def _paired_transforms(img: torch.Tensor, rng: np.random.Generator, tcfg) -> tor
     in the predictor's features only as far as their noise makes the images differ, which is what the
     diversity term should reward (different draws per image would reward it for the transforms)."""
     from ..explore._render import _random_flip
-    from ._transforms import random_transforms
+    from ..transforms import random_transforms
 
     state = rng.bit_generator.state
     halves = []
@@ -484,8 +484,8 @@ def train_generator(config: GeneratorConfig, out: str | Path, *, resume: bool = 
     ``checkpoint_every`` steps, atomically; ``resume`` continues from the checkpoint to the same state an
     unbroken run reaches. ``stop_after`` stops after that many steps (a checkpoint is written), as a kill
     would. Returns the trained generator, saved with its card (unless stopped early)."""
-    from ._models import model_id
-    from ._transforms import TransformConfig
+    from ..models.registry import model_id
+    from ..transforms import TransformConfig
 
     cfg = config
     cfg.check()
@@ -605,7 +605,7 @@ def _save_checkpoint(path: Path, cfg, gen, opt, g, rng, log, step, seconds, disc
 
 def predict_images(predictor, images: torch.Tensor) -> dict[str, np.ndarray]:
     """The predictor's fast-path output for images (n, 3, H, W) in [0, 1] (resized to its input size)."""
-    from ._transforms import resize, to_uint8
+    from ..transforms import resize, to_uint8
 
     size = predictor.extractor().input_size
     return predictor.predict_arrays(to_uint8(resize(images, size)))

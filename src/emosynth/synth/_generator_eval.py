@@ -91,8 +91,8 @@ def evaluate(cfg: GeneratorEvalConfig, progress=None) -> dict:
     """Evaluate, store in the generator's card and ``evaluation.csv``; returns the summary dict."""
     from ..models.predictor import Predictor
     from ._generator import predict_images
-    from ._models import model_id, resolve_model
-    from ._transforms import resize, to_uint8
+    from ..models.registry import model_id, resolve_model
+    from ..transforms import resize, to_uint8
 
     cfg.check()
     gen = Generator.load(cfg.generator)
@@ -241,7 +241,7 @@ def _real_sets(cond, targets, cfg, labels, feat_model):
 def _run_set(cfg, cond, targets, labels, predictors, feat_model):
     """The elites of a MAP-Elites run, grouped by the grid target nearest their own cell target."""
     from ..rundir import IMAGES_DIR, RunDirError, read_run
-    from ._transforms import resize, to_uint8
+    from ..transforms import resize, to_uint8
 
     try:
         run = read_run(cfg.compare_run)
