@@ -1,4 +1,5 @@
-"""Random image transforms for robust fitness (lucent-style): jitter, scale, rotation, colour.
+"""Random image transforms (lucent-style): jitter, scale, rotation, colour, flips; resizing and uint8
+quantisation. Shared by synth (robust fitness, the generator) and explore (activation maximisation).
 
 An image that keeps its predicted emotion under all of them is less likely to be a fooling
 pattern that only one pixel grid and one network respond to.
@@ -52,6 +53,12 @@ def random_transforms(images: torch.Tensor, rng: np.random.Generator,
     return x.clamp(0, 1)
 
 
+def random_flip(images: torch.Tensor, rng: np.random.Generator) -> torch.Tensor:
+    """Mirror each image of (N, 3, H, W) left–right with probability 1/2 (one draw per image)."""
+    flip = torch.from_numpy(rng.random(images.shape[0]) < 0.5)
+    return torch.where(flip[:, None, None, None], torch.flip(images, dims=[3]), images)
+
+
 def resize(images: torch.Tensor, size: int) -> torch.Tensor:
     """Antialiased bilinear resize of (N, 3, H, W) to ``size`` × ``size`` (no-op at that size)."""
     if images.shape[-1] == size and images.shape[-2] == size:
@@ -62,5 +69,3 @@ def resize(images: torch.Tensor, size: int) -> torch.Tensor:
 def to_uint8(images: torch.Tensor) -> np.ndarray:
     """(N, 3, H, W) in [0, 1] → (N, H, W, 3) uint8."""
     return (images.clamp(0, 1) * 255).round().to(torch.uint8).permute(0, 2, 3, 1).contiguous().numpy()
-
-

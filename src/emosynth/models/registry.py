@@ -12,8 +12,8 @@ import hashlib
 from pathlib import Path
 
 from ..errors import SynthError
-from ..models.features import cache_root
-from ..models.predictor import DEFAULT_MODEL_DIR, Predictor, PredictorConfig
+from .features import cache_root
+from .predictor import DEFAULT_MODEL_DIR, Predictor, PredictorConfig
 
 ALIASES = {"lite0": "efficientnet-lite0", "lite1": "efficientnet-lite1", "lite2": "efficientnet-lite2",
            "mnv2": "mobilenetv2"}
@@ -30,7 +30,7 @@ def resolve_model(spec: str | Path | None, data_root=None, progress=None) -> str
         Predictor.load(p)  # fails early with one line when it is not a model
         return str(p)
     name = ALIASES.get(str(spec), str(spec))
-    from ..models.backbones import BACKBONES
+    from .backbones import BACKBONES
 
     if name not in BACKBONES:
         raise SynthError(f"{spec!r} is neither a saved model folder nor a backbone "
