@@ -1,34 +1,41 @@
-"""The run directory: what every synthesis method writes and every viewer reads.
+"""The run directory: what every synthesis method writes and every viewer reads — one declared contract.
 
 ```
-RUN/run.json      what made it: command, config, seed, model id, code version, metrics
+RUN/run.json      one header for every kind (``run_header``; schema: emosynth/run.schema.json):
+                  kind, method, command, created, seed, emosynth_version, model (a list of ids),
+                  config, metrics — and whatever the method adds beside them
 RUN/images/*.png  the images
-RUN/items.csv     one row per image (ITEM_COLUMNS, then p_<label> per category, then measure_<name>)
+RUN/items.csv     one row per image (ITEM_COLUMNS, then p_<label> per category, then measure_<name>);
+                  the prediction columns of a row come from ``prediction_columns``
 ```
 
-Writers replace files atomically (temporary file + ``os.replace``), so a reader never sees a
-half-written file; ``run.json`` is written last, so a run directory with ``run.json`` is complete.
+Writers replace files atomically (``emosynth.fsio``), so a reader never sees a half-written file;
+``run.json`` is written last, so a run directory with ``run.json`` is complete. ``read_run`` checks
+run.json against the schema; a run written before the header was declared (``code_version``, a
+string ``model``) is upgraded in one place, ``upgrade_header``.
 """
 
 from __future__ import annotations
 
+import datetime as _dt
 import io
 import json
-import os
-import shutil
-import tempfile
-from contextlib import contextmanager
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
+from typing import Sequence
 
 import numpy as np
 import pandas as pd
 
 from .errors import RunDirError
+from .fsio import atomic_write_bytes, write_json
 
 RUN_FILE = "run.json"
 ITEMS_FILE = "items.csv"
 IMAGES_DIR = "images"
+SCHEMA_FILE = Path(__file__).resolve().parent / "run.schema.json"
+DIMENSIONS = ("valence", "arousal", "dominance")
 
 #: items.csv columns every run has, in this order (empty where not applicable). V/A/D and their
 #: targets are on the SAM 1–9 scale; ``fitness`` is the method's objective (higher is better);
@@ -37,58 +44,67 @@ ITEM_COLUMNS = ("file", "target_category", "target_valence", "target_arousal", "
                 "category", "valence", "arousal", "dominance", "fitness", "cell")
 
 
-def atomic_write_bytes(path: str | Path, data: bytes) -> Path:
-    """Write ``data`` to ``path`` via a temporary file in the same folder and a rename."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.tmp-")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        os.chmod(tmp, 0o644)  # mkstemp makes it private; run files are as shareable as any other
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
+def run_header(kind: str, command: str | None, config: dict, seed: int | None, models: str | Sequence[str],
+               method: str | None = None) -> dict:
+    """The keys every run.json starts with; the writer adds ``metrics`` and its own keys.
+
+    ``models``: the judging predictor's id (``model_id``), or several (an ensemble) — always stored as a list.
+    """
+    from . import __version__
+
+    return {"kind": kind, "method": method or kind, "command": command,
+            "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+            "seed": None if seed is None else int(seed), "emosynth_version": __version__,
+            "model": [models] if isinstance(models, str) else [str(m) for m in models],
+            "config": dict(config), "metrics": {}}
 
 
-@contextmanager
-def atomic_directory(path: str | Path):
-    """Yield a fresh temporary folder beside ``path``; when the block succeeds it replaces ``path``
-    (an earlier folder there is removed), when it fails it is deleted — nothing half-written remains."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(dir=path.parent, prefix=f".{path.name}.tmp-"))
-    try:
-        tmp.chmod(0o755)  # mkdtemp makes it private; the result is as shareable as any other folder
-        yield tmp
-        if path.exists():
-            old = path.with_name(f".{path.name}.old-{tmp.name.rsplit('-', 1)[-1]}")
-            os.replace(path, old)
-            os.replace(tmp, path)
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            os.replace(tmp, path)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
+def prediction_columns(labels: Sequence[str], vad, probabilities=None, targets: Sequence[str] = DIMENSIONS) -> dict:
+    """One items.csv row's prediction columns: ``category`` (the argmax label) and ``p_<label>`` when the
+    model has categories (``labels`` non-empty and ``probabilities`` given), then valence / arousal /
+    dominance (1–9) — None for a dimension the model never learnt (``targets``), not the midpoint."""
+    out: dict = {}
+    if len(labels) and probabilities is not None:
+        probs = np.asarray(probabilities, dtype=float)
+        out["category"] = labels[int(probs.argmax())]
+        out.update({f"p_{c}": float(p) for c, p in zip(labels, probs)})
+    vad = np.asarray(vad, dtype=float)
+    for j, d in enumerate(DIMENSIONS):
+        out[d] = float(vad[j]) if d in targets and j < len(vad) else None
+    return out
 
 
-def write_json(path: str | Path, obj) -> Path:
-    return atomic_write_bytes(path, (json.dumps(obj, indent=2, allow_nan=False, default=_jsonable) + "\n").encode())
+@lru_cache(maxsize=1)
+def run_schema() -> dict:
+    """The JSON Schema of run.json (package data: emosynth/run.schema.json)."""
+    return json.loads(SCHEMA_FILE.read_text())
 
 
-def _jsonable(o):
-    if isinstance(o, (np.integer,)):
-        return int(o)
-    if isinstance(o, (np.floating,)):
-        return None if not np.isfinite(o) else float(o)
-    if isinstance(o, np.ndarray):
-        return o.tolist()
-    if isinstance(o, Path):
-        return str(o)
-    raise TypeError(f"not JSON-serialisable: {type(o).__name__}")
+def upgrade_header(meta: dict) -> dict:
+    """The one place where run.json written by earlier emosynth versions is read: ``code_version`` becomes
+    ``emosynth_version``, a string ``model`` a one-item list, a missing ``method`` the ``kind``; a missing
+    ``metrics`` an empty one. Anything else missing is not guessed (``read_run`` says so)."""
+    meta = dict(meta)
+    if "emosynth_version" not in meta and "code_version" in meta:
+        meta["emosynth_version"] = str(meta.pop("code_version"))
+    if isinstance(meta.get("model"), str):
+        meta["model"] = [meta["model"]]
+    if "method" not in meta and isinstance(meta.get("kind"), str):
+        meta["method"] = meta["kind"]
+    meta.setdefault("metrics", {})
+    return meta
+
+
+def check_header(meta, where: Path | str = RUN_FILE) -> None:
+    """Raise ``RunDirError`` (one line) where ``meta`` does not follow run.schema.json."""
+    import jsonschema
+
+    errors = sorted(jsonschema.Draft202012Validator(run_schema()).iter_errors(meta), key=lambda e: list(e.path))
+    if errors:
+        e = errors[0]
+        at = "/".join(str(p) for p in e.path) or "top level"
+        raise RunDirError(f"{where}: not an emosynth run header ({at}: {e.message[:120]}); re-run the command "
+                          "that made it with this emosynth to rewrite it")
 
 
 def write_png(path: str | Path, image: np.ndarray) -> Path:
@@ -114,7 +130,9 @@ def write_items(run_dir: str | Path, rows: list[dict]) -> Path:
 
 
 def write_run(run_dir: str | Path, meta: dict) -> Path:
-    """Write ``run.json`` (do this last: its presence marks a complete run)."""
+    """Write ``run.json`` (do this last: its presence marks a complete run); ``meta`` must follow the
+    schema (start it with ``run_header``)."""
+    check_header(meta, Path(run_dir) / RUN_FILE)
     return write_json(Path(run_dir) / RUN_FILE, meta)
 
 
@@ -144,6 +162,10 @@ def read_run(path: str | Path) -> Run:
         meta = json.loads((path / RUN_FILE).read_text())
     except (OSError, ValueError) as err:
         raise RunDirError(f"{path / RUN_FILE}: unreadable ({err})") from None
+    if not isinstance(meta, dict):
+        raise RunDirError(f"{path / RUN_FILE}: not an emosynth run header (a JSON object is expected)")
+    meta = upgrade_header(meta)
+    check_header(meta, path / RUN_FILE)
     try:
         items = pd.read_csv(path / ITEMS_FILE)
     except FileNotFoundError:
@@ -153,6 +175,11 @@ def read_run(path: str | Path) -> Run:
     missing = [c for c in ITEM_COLUMNS if c not in items.columns]
     if missing:
         raise RunDirError(f"{path / ITEMS_FILE}: missing column(s) {', '.join(missing)}")
+    images = (path / IMAGES_DIR).resolve()
+    outside = [f for f in items["file"] if not (images / str(f)).resolve().is_relative_to(images)]
+    if outside:
+        raise RunDirError(f"{path / ITEMS_FILE}: file {outside[0]!r} leaves the run's {IMAGES_DIR}/; "
+                          "a run lists only its own images")
     absent = [f for f in items["file"] if not (path / IMAGES_DIR / str(f)).is_file()]
     if absent:
         raise RunDirError(f"{path}: {len(absent)} image(s) listed in {ITEMS_FILE} are missing, e.g. {absent[0]}")
