@@ -1,0 +1,18 @@
+"""Judges: anything that maps an image tensor to V/A(/D) on the SAM 1–9 scale, differentiably.
+
+The packaged predictor and other networks (``NetworkJudge``), an ensemble of them under random
+transforms (``EnsembleJudge``), and colour-emotion models from published human studies
+(``ValdezMehrabianJudge``, the held-out ``OuColourJudge``). ``Consensus`` turns several judges into one
+objective that rewards an image only for what they all agree on. ``parse_judges("consensus")``,
+``parse_judges("default")`` or ``parse_judges("a,b")`` builds them by name; ``available_judges()``
+lists the names and what each judge is.
+"""
+
+from ._base import HELD_OUT, PRESETS, Judge, JudgeError, available_judges, make_judge, parse_judges
+from ._colour import OuColourJudge, ValdezMehrabianJudge, flat_fields, srgb_to_lab
+from ._consensus import METHODS, Consensus, combine, judge_objective, target_tensor
+from ._network import EnsembleJudge, NetworkJudge
+
+__all__ = ["HELD_OUT", "METHODS", "PRESETS", "Consensus", "EnsembleJudge", "Judge", "JudgeError",
+           "NetworkJudge", "OuColourJudge", "ValdezMehrabianJudge", "available_judges", "combine",
+           "flat_fields", "judge_objective", "make_judge", "parse_judges", "srgb_to_lab", "target_tensor"]

@@ -1,0 +1,175 @@
+"""The judge interface: anything that maps an image tensor to V/A(/D) on the SAM 1–9 scale.
+
+A judge is a ``torch.nn.Module`` (so it is torch-callable, moves with ``.to`` and ``.double``)
+whose ``forward(images)`` takes float images (N, 3, H, W) in [0, 1] of any size and returns a dict:
+
+``"vad_raw"``  (N, 3) valence, arousal, dominance on the SAM 1–9 scale, *unclamped* (objectives
+               use it: a clamp would stop the gradient at the ends of the scale);
+``"vad"``      (N, 3) the same clamped to 1–9;
+``"probabilities"`` (N, K) category probabilities, only for judges that have categories
+               (their ``labels`` name the K columns; ``labels == []`` otherwise).
+
+A column of a dimension the judge does not judge is NaN in both, and the judge's ``dims`` lists the
+dimensions it does judge (e.g. ``("valence", "arousal")``). Every output is differentiable with
+respect to the images. ``made_from`` says in one paragraph what the judge was made from: the data or
+study, its citation, units and how it was put on the 1–9 scale.
+"""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+import torch
+from torch import nn
+
+from ..emotions import DIMENSIONS, SAM_MAX, SAM_MIN
+from ..errors import EmosynthError
+
+
+class JudgeError(EmosynthError):
+    """An unknown judge name, an empty judge list, or images a judge cannot read."""
+
+
+class Judge(nn.Module):
+    """Base class of every judge (see the module docstring for the output contract).
+
+    Subclasses set ``name``, ``dims``, ``made_from`` (and ``labels`` where they have categories)
+    and implement ``judge(images) -> dict`` returning at least ``"vad_raw"`` (N, 3) with NaN in the
+    columns of dimensions they do not judge; ``forward`` checks the input and adds ``"vad"``.
+    """
+
+    name: str = "judge"
+    dims: tuple[str, ...] = DIMENSIONS
+    made_from: str = ""
+    labels: list[str]
+    #: short description for ``available_judges()`` / ``emosynth judges``
+    description: ClassVar[str] = ""
+
+    def __init__(self):
+        super().__init__()
+        self.labels = []
+
+    @property
+    def dim_mask(self) -> torch.Tensor:
+        """(3,) bool: which of valence, arousal, dominance this judge judges."""
+        return torch.tensor([d in self.dims for d in DIMENSIONS])
+
+    def judge(self, images: torch.Tensor) -> dict[str, torch.Tensor]:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def forward(self, images: torch.Tensor) -> dict[str, torch.Tensor]:
+        check_images(images)
+        out = dict(self.judge(images))
+        raw = out["vad_raw"]
+        out["vad"] = raw.clamp(SAM_MIN, SAM_MAX)  # NaN stays NaN
+        return out
+
+    def extra_repr(self) -> str:
+        return f"name={self.name!r}, dims={self.dims}"
+
+
+def check_images(images) -> None:
+    """Raise ``JudgeError`` unless ``images`` is a float tensor (N, 3, H, W) with N, H, W ≥ 1."""
+    if not isinstance(images, torch.Tensor) or not images.is_floating_point():
+        raise JudgeError("a judge takes a float tensor of images (N, 3, H, W) in [0, 1]")
+    if images.ndim != 4 or images.shape[1] != 3 or min(images.shape) < 1:
+        raise JudgeError(f"a judge takes images shaped (N, 3, H, W), got {tuple(images.shape)}")
+
+
+def nan_columns(values: dict[str, torch.Tensor], like: torch.Tensor) -> torch.Tensor:
+    """(N, 3) from per-dimension (N,) tensors; a dimension missing from ``values`` is NaN."""
+    nan = torch.full_like(like, float("nan"))
+    return torch.stack([values.get(d, nan) for d in DIMENSIONS], dim=1)
+
+
+# ------------------------------------------------------------------------------------ registry
+
+def _default(**kw):
+    from ._network import NetworkJudge
+
+    return NetworkJudge("default", name="default", **kw)
+
+
+def _ensemble(transforms: int = 4, seed: int = 0, models=("default",), **kw):
+    from ._network import EnsembleJudge, NetworkJudge
+
+    # the views are randomly mirrored already: one view per member (flip=False) halves the cost
+    members = [NetworkJudge(m, flip=False, name=str(m)) for m in models]
+    return EnsembleJudge(members, transforms=transforms, seed=seed, **kw)
+
+
+def _lite2(**kw):
+    from ._network import NetworkJudge
+
+    return NetworkJudge("lite2", name="lite2", **kw)
+
+
+def _vm(**kw):
+    from ._colour import ValdezMehrabianJudge
+
+    return ValdezMehrabianJudge(**kw)
+
+
+def _ou(**kw):
+    from ._colour import OuColourJudge
+
+    return OuColourJudge(**kw)
+
+
+#: name → (factory, one-line description)
+JUDGES = {
+    "default": (_default, "network: the packaged predictor (EfficientNet-Lite0 + MobileNetV2 features, "
+                          "mirror-averaged), V/A on 1-9 and 7 categories"),
+    "ensemble": (_ensemble, "network: the packaged predictor under 4 random transforms (jitter, scale, "
+                            "rotation, colour, mirror; fixed seed), averaged: today's --robust"),
+    "lite2": (_lite2, "network (held out): a predictor on EfficientNet-Lite2 trained apart on OASIS + "
+                      "Emotion6 (trained and cached on first use: minutes)"),
+    "valdez-mehrabian": (_vm, "colour: Valdez & Mehrabian (1994) pleasure/arousal/dominance from "
+                              "brightness (L*) and saturation (C*), per pixel, on 1-9"),
+    "ou": (_ou, "colour (held out): Ou et al. (2004) colour activity -> arousal, colour preference "
+                "(distance from a disliked olive) -> valence, on 1-9"),
+}
+ALIASES = {"vm": "valdez-mehrabian", "colour": "valdez-mehrabian", "color": "valdez-mehrabian",
+           "packaged": "default", "robust": "ensemble"}
+#: preset → judge names
+PRESETS = {"consensus": ("ensemble", "valdez-mehrabian"), "default": ("default",)}
+#: judges a run reports its targets against and never optimises by default: another backbone and
+#: a colour model from a different study
+HELD_OUT = ("lite2", "ou")
+
+
+def available_judges() -> list[tuple[str, str]]:
+    """(name, description) of every named judge; any saved model folder or backbone name
+    (``lite1``, ``mnv2``, ...) is a network judge too."""
+    return [(name, desc) for name, (_, desc) in JUDGES.items()]
+
+
+def make_judge(name: str, **kw) -> Judge:
+    """The judge called ``name`` (or an alias), built with ``kw``; a saved model folder or a
+    backbone name gives a ``NetworkJudge`` on it."""
+    key = ALIASES.get(str(name).strip().lower(), str(name).strip().lower())
+    if key in JUDGES:
+        return JUDGES[key][0](**kw)
+    from ._network import NetworkJudge
+
+    try:
+        return NetworkJudge(name, name=str(name), **kw)
+    except EmosynthError as err:
+        raise JudgeError(f"unknown judge {name!r}: not one of {', '.join(JUDGES)} "
+                         f"(or a model folder or backbone name: {err})") from None
+
+
+def parse_judges(spec: str) -> list[Judge]:
+    """``"consensus"`` (the network ensemble and the Valdez-Mehrabian colour judge), ``"default"``
+    (the packaged predictor alone) or a comma-separated list of judge names → the judges."""
+    if not isinstance(spec, str) or not spec.strip():
+        raise JudgeError("--judges needs 'consensus', 'default' or a comma-separated list of judges")
+    key = spec.strip().lower()
+    if key in PRESETS:
+        return [make_judge(n) for n in PRESETS[key]]
+    names = [s.strip() for s in spec.split(",")]
+    if any(not n for n in names):
+        raise JudgeError(f"--judges {spec!r}: an empty name in the list")
+    if len({ALIASES.get(n.lower(), n.lower()) for n in names}) != len(names):
+        raise JudgeError(f"--judges {spec!r}: the same judge twice")
+    return [make_judge(n) for n in names]

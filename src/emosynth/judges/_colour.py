@@ -1,0 +1,200 @@
+"""Colour-emotion judges: what people report feeling from colour, from published studies.
+
+Both judges work per pixel in CIELAB and average over the image. Colour coordinates: the image is
+read as sRGB (IEC 61966-2-1, D65 white, 2° observer), linearised, turned into CIE XYZ and then
+CIE 1976 L*a*b* (L* 0 black – 100 white; a*, b* roughly −100…100), with chroma
+C*ab = √(a*² + b*²) and hue angle h_ab. Every step is differentiable; C*ab is smoothed at grey
+(√(a*² + b*² + ε²) − ε, ε = 0.01) so its gradient exists there.
+
+**Per pixel, then the mean**, not the formula on the mean colour: the studies rated uniform colour
+patches, and Ou, Luo, Woodcock & Wright (2004, Part II, Color Res. Appl. 29(4):292–298) found that
+the colour emotions of a two-colour combination are predicted by *averaging* those of its colours.
+Averaging the colours first would instead cancel the chroma of complementary colours (a red and a
+green half would read as a grey).
+
+**Calibration onto SAM 1–9**: each model's output is mapped linearly so that its range over flat
+colour fields of the whole sRGB gamut (a 33 × 33 × 33 grid of the RGB cube) spans 1–9: the most
+negative flat colour the model can see is 1, the most positive 9. The studies' own outputs are on
+no rating scale a SAM rating can be compared with (standardised regression scores, factor scores),
+so we take the one anchor every model has — its range over the colours a screen can show — which
+makes every SAM target reachable by some colour and keeps each model's ordering of colours and
+images exactly. Because an image's value is a mean of pixel values, every image also lands in 1–9.
+The same grid (uniform over the RGB cube) is the population the Valdez–Mehrabian brightness and
+saturation are standardised over.
+"""
+
+from __future__ import annotations
+
+import math
+from functools import lru_cache
+
+import numpy as np
+import torch
+
+from ..emotions import SAM_MAX, SAM_MIN
+from ._base import Judge, nan_columns
+
+#: sRGB (linear) → CIE XYZ, D65 (IEC 61966-2-1)
+SRGB_TO_XYZ = ((0.4124564, 0.3575761, 0.1804375),
+               (0.2126729, 0.7151522, 0.0721750),
+               (0.0193339, 0.1191920, 0.9503041))
+#: D65 reference white (Y = 1)
+WHITE_D65 = (0.95047, 1.0, 1.08883)
+CHROMA_EPS = 0.01  # C*ab units: smooths √ at grey so the gradient exists
+GRID = 33  # flat colour fields per RGB axis for the calibration
+
+
+def srgb_to_lab(images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """(N, 3, H, W) sRGB in [0, 1] → L*, a*, b* each (N, H, W). Values outside [0, 1] are clamped."""
+    c = images.clamp(0, 1)
+    lin = torch.where(c <= 0.04045, c / 12.92, ((c + 0.055) / 1.055) ** 2.4)
+    m = torch.tensor(SRGB_TO_XYZ, dtype=images.dtype, device=images.device)
+    xyz = torch.einsum("ij,njhw->nihw", m, lin)
+    white = torch.tensor(WHITE_D65, dtype=images.dtype, device=images.device).view(1, 3, 1, 1)
+    t = xyz / white
+    d = 6 / 29
+    # cube root on clamped input: the unused branch must not produce an infinite gradient at 0
+    f = torch.where(t > d ** 3, t.clamp(min=d ** 3) ** (1 / 3), t / (3 * d * d) + 4 / 29)
+    L = 116 * f[:, 1] - 16
+    a = 500 * (f[:, 0] - f[:, 1])
+    b = 200 * (f[:, 1] - f[:, 2])
+    return L, a, b
+
+
+def chroma(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """C*ab, smoothed at grey (differentiable everywhere; off by < 0.01 only near grey)."""
+    return torch.sqrt(a * a + b * b + CHROMA_EPS ** 2) - CHROMA_EPS
+
+
+def _gamut() -> torch.Tensor:
+    """Flat colour fields over the sRGB cube, as a (GRID³, 3, 1, 1) float64 batch."""
+    v = torch.linspace(0, 1, GRID, dtype=torch.float64)
+    rgb = torch.cartesian_prod(v, v, v)
+    return rgb.view(-1, 3, 1, 1)
+
+
+class ColourJudge(Judge):
+    """Base of the colour judges: ``pixel_terms`` gives each dimension's source-unit value per
+    pixel; the judge averages them over the image and maps them onto 1–9 by the gamut range."""
+
+    def pixel_terms(self, L, a, b) -> dict[str, torch.Tensor]:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def source_terms(self, images: torch.Tensor) -> dict[str, torch.Tensor]:
+        """Each judged dimension's model value in the source's own units, per image (N,)."""
+        L, a, b = srgb_to_lab(images)
+        return {k: v.mean(dim=(1, 2)) for k, v in self.pixel_terms(L, a, b).items()}
+
+    def calibration(self) -> dict[str, tuple[float, float]]:
+        """dimension → (lowest, highest) source value over the sRGB gamut's flat colour fields."""
+        return _calibration(type(self))
+
+    def judge(self, images):
+        terms = self.source_terms(images)
+        cal = self.calibration()
+        sam = {d: SAM_MIN + (SAM_MAX - SAM_MIN) * (terms[d] - lo) / (hi - lo) for d, (lo, hi) in cal.items()}
+        return {"vad_raw": nan_columns(sam, images[:, 0, 0, 0]),
+                "source": nan_columns({d: terms[d] for d in cal}, images[:, 0, 0, 0]),
+                **{k: v for k, v in terms.items() if k not in cal}}
+
+
+@lru_cache(maxsize=None)
+def _calibration(cls) -> dict[str, tuple[float, float]]:
+    terms = cls().source_terms(_gamut())
+    return {d: (float(terms[d].min()), float(terms[d].max())) for d in cls.dims}
+
+
+@lru_cache(maxsize=None)
+def gamut_lab_stats() -> dict[str, float]:
+    """Mean and SD of L* and C*ab over the sRGB gamut's flat colour fields (the standardising
+    population of the Valdez–Mehrabian judge)."""
+    L, a, b = srgb_to_lab(_gamut())
+    C = chroma(a, b)
+    return {"L_mean": float(L.mean()), "L_sd": float(L.std(unbiased=False)),
+            "C_mean": float(C.mean()), "C_sd": float(C.std(unbiased=False))}
+
+
+class ValdezMehrabianJudge(ColourJudge):
+    """Valdez & Mehrabian (1994): pleasure, arousal and dominance from brightness and saturation."""
+
+    name = "valdez-mehrabian"
+    dims = ("valence", "arousal", "dominance")
+    description = ("colour: Valdez & Mehrabian (1994) pleasure / arousal / dominance from brightness "
+                   "(CIELAB L*) and saturation (chroma C*), per pixel")
+    #: standardised regression weights (brightness, saturation), from the paper's abstract
+    WEIGHTS = {"valence": (0.69, 0.22), "arousal": (-0.31, 0.60), "dominance": (-0.76, 0.32)}
+    made_from = (
+        "Valdez, P. & Mehrabian, A. (1994). Effects of color on emotions. Journal of Experimental "
+        "Psychology: General 123(4), 394-409: people rated Munsell colour chips on the "
+        "Pleasure-Arousal-Dominance scales; regression on standardised brightness B (Munsell value) and "
+        "saturation S (Munsell chroma) gave pleasure = .69 B + .22 S, arousal = -.31 B + .60 S, "
+        "dominance = -.76 B + .32 S. Here B is CIELAB lightness L* (Munsell value is about L*/10) and S "
+        "is CIELAB chroma C*ab (Munsell chroma is roughly proportional to it), each standardised over "
+        "flat colour fields of the sRGB gamut (L* mean 57.7, SD 20.7; C* mean 58.7, SD 27.0: the "
+        "scale factors of the Munsell approximation cancel under standardisation, the population does "
+        "not: it stands in for the paper's chip set). Computed per pixel and averaged over the image. "
+        "The paper's hue findings (blue, blue-green, green, purple most pleasant, yellow and "
+        "green-yellow least) carry no published coefficients and are not used. Calibration: each "
+        "dimension's range over the gamut's flat colours maps linearly onto SAM 1-9 (the "
+        "darkest-greyest colour is 1 on valence, the lightest 9).")
+
+    def pixel_terms(self, L, a, b):
+        s = gamut_lab_stats()
+        zb = (L - s["L_mean"]) / s["L_sd"]
+        zs = (chroma(a, b) - s["C_mean"]) / s["C_sd"]
+        return {d: wb * zb + ws * zs for d, (wb, ws) in self.WEIGHTS.items()}
+
+
+#: Ou et al. (2004, Part III) colour-preference reference colour (L*, a*, b*)
+OU_PREFERENCE_REFERENCE = (50.0, -8.0, 30.0)
+
+
+class OuColourJudge(ColourJudge):
+    """Ou, Luo, Woodcock & Wright (2004): colour activity (→ arousal) and colour preference
+    (→ valence) of single colours, from CIELAB. A held-out judge: a different study, different
+    observers and a different colour space than Valdez & Mehrabian."""
+
+    name = "ou"
+    dims = ("valence", "arousal")
+    description = ("colour (held out): Ou et al. (2004) colour activity -> arousal, distance from the "
+                   "least-liked colour -> valence; colour weight and heat reported too")
+    made_from = (
+        "Ou, L.-C., Luo, M. R., Woodcock, A. & Wright, A. (2004). A study of colour emotion and colour "
+        "preference. Part I: Colour emotions for single colours. Color Research and Application "
+        "29(3), 232-240 (31 British and Chinese observers, 20 colours, 10 scales; factors colour "
+        "activity, weight and heat): colour activity CA = -2.1 + 0.06 [(L*-50)^2 + (a*-3)^2 + "
+        "((b*-17)/1.4)^2]^(1/2), colour weight CW = -1.8 + 0.04 (100-L*) + 0.45 cos(h-100 deg), "
+        "colour heat CH = -0.5 + 0.02 (C*)^1.07 cos(h-50 deg), on CIELAB (the formulas as cited in "
+        "the literature and matched by an independent public implementation; the full text, not available "
+        "here, was not checked; its abstract confirms the three factors). "
+        "Arousal is colour activity (active-passive). Valence: Part III (Color Res. Appl. 29(5), "
+        "381-389, 2004) models single-colour preference by the colour difference from the reference "
+        "colour (L*, a*, b*) = (50, -8, 30), a dull olive; its coefficients could not be verified here, "
+        "so valence is the plain CIELAB distance dE*ab from that colour, increasing (the olive taken as "
+        "the least liked colour, as dark yellow/yellow-green are in Palmer & Schloss 2010 and Valdez & "
+        "Mehrabian 1994). Under the linear calibration a linear model's slope and offset drop out, "
+        "only the direction and the reference colour matter. Per pixel, averaged over the image "
+        "(Part II's additivity). The hue terms cos(h - h0) are computed as (a* cos h0 + b* sin h0) / C*, "
+        "which fades to 0 for greys, where hue is undefined. Calibration: each dimension's range over "
+        "the sRGB gamut's flat "
+        "colours maps linearly onto SAM 1-9. Dominance is not judged; colour weight and heat are "
+        "returned as 'ou_weight' and 'ou_heat' in their own units.")
+
+    def pixel_terms(self, L, a, b):
+        activity = -2.1 + 0.06 * torch.sqrt((L - 50) ** 2 + (a - 3) ** 2 + ((b - 17) / 1.4) ** 2
+                                            + CHROMA_EPS ** 2)
+        L0, a0, b0 = OU_PREFERENCE_REFERENCE
+        preference = torch.sqrt((L - L0) ** 2 + (a - a0) ** 2 + (b - b0) ** 2 + CHROMA_EPS ** 2)
+        C = chroma(a, b)
+        # cos(h - h0) = (a cos h0 + b sin h0) / C: no atan2, differentiable at grey
+        r100, r50 = math.radians(100), math.radians(50)
+        cos100 = (a * math.cos(r100) + b * math.sin(r100)) / (C + CHROMA_EPS)
+        weight = -1.8 + 0.04 * (100 - L) + 0.45 * cos100
+        heat = -0.5 + 0.02 * (C + CHROMA_EPS) ** 0.07 * (a * math.cos(r50) + b * math.sin(r50))
+        return {"valence": preference, "arousal": activity, "ou_weight": weight, "ou_heat": heat}
+
+
+def flat_fields(rgb, size: int = 4) -> torch.Tensor:
+    """(K, 3) sRGB colours in [0, 1] → (K, 3, size, size) flat colour fields (float64)."""
+    rgb = torch.as_tensor(np.asarray(rgb, dtype=np.float64))
+    return rgb.view(-1, 3, 1, 1).expand(-1, 3, size, size).contiguous()
