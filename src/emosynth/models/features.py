@@ -29,11 +29,12 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..errors import BackboneError
-from ..imageio import load_rgb, resize_square
+from ..imageio import read_image, resize_square
 from .backbones import build_feature_net, get_backbone, weights_id
 
-# Bump when preprocessing changes, so old cache entries are never reused.
-PREP_VERSION = "1"
+# Bump when preprocessing changes, so old cache entries are never reused. 2: 16-bit, 32-bit and
+# float grey images are scaled by their range (they read as all white / all black before).
+PREP_VERSION = "2"
 ENGINES = ("auto", "onnx", "torch", "eager")
 HANDCRAFTED = "handcrafted"
 # One thread per core: handcrafted features are NumPy/SciPy code that releases the GIL.
@@ -145,7 +146,7 @@ class FeatureExtractor:
         if self.parts:
             return "+".join(p.key for p in self.parts)
         if self.is_handcrafted:
-            return f"{HANDCRAFTED}-{self._wid}"
+            return f"{HANDCRAFTED}-{self._wid}-p{PREP_VERSION}"
         return f"{c.backbone}-{self._wid}-{c.pooling}{'-flip' if c.flip else ''}-p{PREP_VERSION}"
 
     @property
@@ -261,7 +262,7 @@ class FeatureExtractor:
 
     def load_image(self, path, where: str | None = None) -> np.ndarray:
         """uint8 RGB at the backbone's square input size (handcrafted: the whole image, its own shape)."""
-        img = load_rgb(path, where)
+        img = read_image(path, where=where)
         if self.is_handcrafted:
             return np.array(img, dtype=np.uint8)
         return resize_square(img, self.input_size)

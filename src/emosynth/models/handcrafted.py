@@ -142,19 +142,16 @@ FEATURE_NAMES: list[str] = [n for n, _ in FEATURES]
 def _to_rgb(image) -> np.ndarray:
     """uint8 RGB (H, W, 3) array from a PIL image, a uint8 array or an image file path.
 
-    Transparency is composited over white (as ``emosynth.imageio.load_rgb`` does); grey images
-    become three equal channels.
+    Files are read, and PIL images of any mode decoded, by ``emosynth.imageio`` (transparency
+    composited over white, 16-bit and float grey scaled by their range); grey images become three
+    equal channels.
     """
-    if isinstance(image, (str, Path)):
-        from ..imageio import load_rgb
+    from ..imageio import read_image, to_rgb
 
-        image = load_rgb(image)
+    if isinstance(image, (str, Path)):
+        image = read_image(image)
     if isinstance(image, Image.Image):
-        if image.mode in ("RGBA", "LA", "PA") or (image.mode == "P" and "transparency" in image.info):
-            rgba = image.convert("RGBA")
-            bg = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
-            return np.asarray(Image.alpha_composite(bg, rgba).convert("RGB"), dtype=np.uint8)
-        return np.asarray(image.convert("RGB"), dtype=np.uint8)
+        return np.asarray(to_rgb(image), dtype=np.uint8)
     arr = np.asarray(image)
     if arr.dtype != np.uint8:
         raise TypeError(

@@ -41,7 +41,7 @@ import pandas as pd
 from .. import __version__
 from ..emotions import SAM_MAX, SAM_MIN
 from ..errors import EmosynthError, RunDirError
-from ..imageio import load_rgb
+from ..imageio import image_size, read_image
 from ..rundir import IMAGES_DIR, ITEMS_FILE, RUN_FILE, Run, read_run
 
 #: marks a folder as a gallery this module built, so a rebuild may replace it (and nothing else)
@@ -921,22 +921,13 @@ _JS = r"""
 # ---------------------------------------------------------------------------- building
 
 
-def _thumbnail(src: Path, dst: Path, where: str):
-    """Write a JPEG thumbnail; returns the full size, the thumbnail's and the thumbnail. Unreadable →
-    ImageError."""
+def _thumbnail(src: Path, dst: Path, where: str, within: Path):
+    """Write a JPEG thumbnail; returns the full size, the thumbnail's and the thumbnail. Unreadable,
+    over the pixel limit or outside ``within`` (the run's images/) → ImageError."""
     from PIL import Image
 
-    try:  # fast path: a JPEG decodes straight at a reduced scale (draft)
-        with Image.open(src) as im:
-            full = im.size
-            if im.mode in ("RGB", "L") and im.format == "JPEG":
-                im.draft("RGB", (THUMB_SIZE, THUMB_SIZE))
-                im = im.convert("RGB")
-            else:
-                raise ValueError("not a plain JPEG")
-    except Exception:  # noqa: BLE001 — the careful reader names the problem, or succeeds
-        im = load_rgb(src, where)
-        full = im.size
+    im = read_image(src, within=within, where=where, draft=(THUMB_SIZE, THUMB_SIZE))
+    full = image_size(src)  # a JPEG draft decodes at a reduced size: the full size is the header's
     im.thumbnail((THUMB_SIZE, THUMB_SIZE), Image.Resampling.LANCZOS)
     im.save(dst, "JPEG", quality=82, optimize=True)
     return full, im.size, im
@@ -1032,7 +1023,8 @@ def _build_run(rv: _RunView, dst: Path, title: str, progress) -> None:
         file = str(row["file"])
         page = _unique(_slug(Path(file).with_suffix("").as_posix()), taken)
         src = run.path / IMAGES_DIR / file
-        full, thumb, im = _thumbnail(src, dst / "thumbs" / f"{page}.jpg", f"{run.path / ITEMS_FILE} row {i + 2}")
+        full, thumb, im = _thumbnail(src, dst / "thumbs" / f"{page}.jpg", f"{run.path / ITEMS_FILE} row {i + 2}",
+                                     run.path / IMAGES_DIR)
         if rv.view == "plane":
             tiles.append(_square(im, ATLAS_TILE))
         target = dst / IMAGES_DIR / file

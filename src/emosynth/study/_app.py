@@ -20,7 +20,74 @@ from . import _service as svc
 from ._db import sessions
 
 ADMIN_COOKIE = "emosynth_admin"
+#: The largest request body accepted, in bytes (a rating or a login is well under 1 KiB).
 MAX_BODY = 16 * 1024
+
+
+class BodyLimit:
+    """Pure-ASGI middleware that bounds request bodies *while they are read*, before any route
+    (and so any token look-up) runs: a ``Content-Length`` over ``max_body`` is answered 413 without
+    reading a byte of the body; a body without one (chunked) is counted as it streams and cut off
+    with 413 as soon as it passes the limit. Nothing past the limit is ever buffered."""
+
+    def __init__(self, app, max_body: int = MAX_BODY):
+        self.app, self.max_body = app, max_body
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        declared = [v for k, v in scope.get("headers", []) if k.lower() == b"content-length"]
+        if declared:
+            try:
+                n = int(declared[0])
+            except ValueError:
+                n = -1
+            if n < 0 or (len(declared) > 1 and len(set(declared)) > 1):
+                return await self._reply(send, 400, "malformed Content-Length")
+            if n > self.max_body:
+                return await self._reply(send, 413, f"request body over {self.max_body} bytes")
+        seen = 0
+        started = cut = replied = False
+
+        async def limited_receive():
+            nonlocal seen, cut, replied
+            if cut:
+                return {"type": "http.disconnect"}
+            message = await receive()
+            if message["type"] == "http.request":
+                seen += len(message.get("body", b""))
+                if seen > self.max_body:
+                    # Answer now and tell the app the client is gone: it reads nothing more, and
+                    # whatever it tries to send after this is dropped.
+                    cut = True
+                    if not started:
+                        replied = True
+                        await self._reply(send, 413, f"request body over {self.max_body} bytes")
+                    return {"type": "http.disconnect"}
+            return message
+
+        async def watched_send(message):
+            nonlocal started
+            if replied:
+                return
+            if message["type"] == "http.response.start":
+                started = True
+            await send(message)
+
+        try:
+            await self.app(scope, limited_receive, watched_send)
+        except Exception:  # noqa: BLE001 — the app's ClientDisconnect after the cut-off: answered already
+            if not replied:
+                raise
+
+    @staticmethod
+    async def _reply(send, status: int, text: str):
+        body = json.dumps({"error": text}).encode()
+        await send({"type": "http.response.start", "status": status,
+                    "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()),
+                                (b"connection", b"close"), (b"cache-control", b"no-store"),
+                                (b"x-content-type-options", b"nosniff")]})
+        await send({"type": "http.response.body", "body": body})
 
 
 def _wants_json(request: Request) -> bool:
@@ -44,6 +111,7 @@ async def _body(request: Request) -> dict:
     return {k: v[-1] for k, v in parse_qs(raw.decode("utf-8", "replace")).items()}
 
 
+# Over 80 lines by design: each route is a closure over this app's Session and token, declared where it is served.
 def make_app(db: str, admin_token: str) -> FastAPI:
     """The web app over the study database ``db``; ``admin_token`` guards every admin route."""
     if not admin_token or len(admin_token) < 16:
@@ -210,6 +278,7 @@ def make_app(db: str, admin_token: str) -> FastAPI:
         return Response(data, media_type="text/csv",
                         headers={"Content-Disposition": f'attachment; filename="{quote(name)}-ratings.csv"'})
 
+    app.add_middleware(BodyLimit, max_body=MAX_BODY)  # added last: the outermost of the app's own
     return app
 
 

@@ -16,8 +16,9 @@ import pandas as pd
 from sqlalchemy import select
 from sqlalchemy.exc import SQLAlchemyError
 
-from ..errors import StudyError
-from ..rundir import read_run
+from ..errors import ImageError, StudyError
+from ..imageio import IMAGE_SUFFIXES, check_within, read_image
+from ..rundir import IMAGES_DIR, ITEMS_FILE, read_run
 from ..samples import sample_paths
 from ._db import DEFAULT_DB, Image, Study, sessions
 
@@ -90,6 +91,25 @@ def sample_items(runs: list[Path], per_target: int, seed: int) -> list[dict]:
     return chosen
 
 
+def _verified_image(run_dir: Path, row: pd.Series) -> Path:
+    """The real path of a run item's image, if it is a regular image file inside the run's
+    ``images/`` (no ``../``, absolute path or symlink) that ``read_image`` decodes within its pixel
+    limit; else ``StudyError`` (one line). Participants are served exactly these files."""
+    images = Path(run_dir) / IMAGES_DIR
+    file = str(row["file"])
+    where = f"{Path(run_dir) / ITEMS_FILE} row {int(row.name) + 2}" if isinstance(row.name, (int, np.integer)) else None
+    src = images / file
+    if src.suffix.lower() not in IMAGE_SUFFIXES:
+        raise StudyError(f"{src}: not an image file name ({', '.join(sorted(IMAGE_SUFFIXES))})"
+                         + (f" (listed at {where})" if where else ""))
+    try:
+        read_image(src, within=images, where=where)
+        real = check_within(src, images)
+    except ImageError as err:
+        raise StudyError(f"{err}") from None
+    return real
+
+
 def create_study(cfg: StudyConfig) -> dict:
     """Create the study; returns a summary (name, folder, images, strata, practice, attention checks).
 
@@ -120,7 +140,7 @@ def create_study(cfg: StudyConfig) -> dict:
     try:
         rows = []
         for i, c in enumerate(chosen, 1):
-            src = c["run"].path / "images" / str(c["row"]["file"])
+            src = _verified_image(c["run"].path, c["row"])
             name = f"{i:04d}{src.suffix.lower()}"
             shutil.copyfile(src, tmp / name)
             r = c["row"]
