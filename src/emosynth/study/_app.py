@@ -90,6 +90,20 @@ class BodyLimit:
         await send({"type": "http.response.body", "body": body})
 
 
+def _form(properties: dict, required: list[str]) -> dict:
+    """``openapi_extra`` declaring a small JSON or urlencoded body (the routes read it themselves,
+    bounded by ``BodyLimit``), so the schema says what they accept (schemathesis tests it)."""
+    schema = {"type": "object", "properties": properties, "required": required}
+    return {"requestBody": {"required": False, "content": {"application/json": {"schema": schema},
+                                                           "application/x-www-form-urlencoded": {"schema": schema}}}}
+
+
+_SAM = {"type": "integer", "minimum": 1, "maximum": 9}
+RATE_BODY = _form({"trial": {"type": "integer", "minimum": 1}, "valence": _SAM, "arousal": _SAM, "dominance": _SAM},
+                  ["trial", "valence", "arousal", "dominance"])
+LOGIN_BODY = _form({"token": {"type": "string", "maxLength": 256}}, ["token"])
+
+
 def _wants_json(request: Request) -> bool:
     return (request.headers.get("content-type", "").startswith("application/json")
             or "application/json" in request.headers.get("accept", ""))
@@ -189,7 +203,7 @@ def make_app(db: str, admin_token: str) -> FastAPI:
         svc.instructed(Session, token)
         return RedirectResponse(f"/p/{quote(token)}", status_code=303)
 
-    @app.post("/p/{token}/rate")
+    @app.post("/p/{token}/rate", openapi_extra=RATE_BODY)
     async def rate(token: str, request: Request):
         as_json = _wants_json(request)
         try:
@@ -239,7 +253,7 @@ def make_app(db: str, admin_token: str) -> FastAPI:
                                     "<label>Admin token <input name='token' type='password' autocomplete='off'></label> "
                                     "<button class='btn'>Sign in</button></form>")
 
-    @app.post("/admin/login")
+    @app.post("/admin/login", openapi_extra=LOGIN_BODY)
     async def login(request: Request):
         data = await _body(request)
         token = str(data.get("token", ""))
