@@ -98,12 +98,11 @@ def plot_hue(sets, grouping: str, path: Path) -> bool:
 def _copy_reduced(src: Path, dst: Path, max_side: int = 1600):
     """Copy a run's mosaic into the report, at most ``max_side`` px and 256 colours: a mosaic of
     noisy synthetic images is megabytes at full size, and the report only needs to show it."""
-    from PIL import Image
+    from ..imageio import read_image
 
-    with Image.open(src) as im:
-        im = im.convert("RGB")
-        im.thumbnail((max_side, max_side))
-        im.quantize(256).save(dst, optimize=True)
+    im = read_image(src, within=src.parent)  # the run's own file: no link out of the run, no bomb
+    im.thumbnail((max_side, max_side))
+    im.quantize(256).save(dst, optimize=True)
 
 
 def _fmt_d(row) -> str:
