@@ -91,7 +91,8 @@ def test_small_bodies_still_reach_the_routes(study):
         assert r.status_code == 401
         r = c.post("/p/nosuchtoken/rate", json={"trial": 1, "valence": 5, "arousal": 5, "dominance": 5})
         assert r.status_code == 404
-        r = c.post("/p/x/rate", content=b"{}", headers={"content-length": "nonsense", "content-type": "application/json"})
+        r = c.post("/p/x/rate", content=b"{}",
+                   headers={"content-length": "nonsense", "content-type": "application/json"})
         assert r.status_code == 400
 
 

@@ -300,9 +300,9 @@ def serve(db: str, host: str = "127.0.0.1", port: int = 8000, admin_token: str |
           announce=print) -> None:
     """Run the web app with uvicorn until interrupted; ``announce`` receives the admin token and the
     participant links (one line each)."""
-    import uvicorn
-
     import socket
+
+    import uvicorn
 
     token = admin_token or secrets.token_urlsafe(24)
     with socket.socket() as probe:  # a taken port is the user's to fix: say so in one line
