@@ -3,7 +3,7 @@
     python benchmarks/bench_evolve.py                          # batch 256, CPPN, VA space, default model
     python benchmarks/bench_evolve.py --workers 0 1 2 --repeats 2
 
-Runs the library's own iteration (``emosynth.synth._evolve.step``) with the packaged default
+Runs the library's own iteration (``emosynth.synth.step``) with the packaged default
 model and prints evaluations/s on the fast path against plain eager fp32 in the same run (the
 issue asks for a ratio of at least 3), then on the fast path with N local worker processes
 (dask.distributed; 0 = in this process). Warm-up iterations (model loading, ONNX export, worker
@@ -20,17 +20,14 @@ import time
 
 import torch
 
-from emosynth.synth._encodings import make_encoding
-from emosynth.synth._evolve import EvolveConfig, _scheduler, step
-from emosynth.synth._fitness import Evaluator, JudgeSpec
-from emosynth.models.registry import resolve_model
-from emosynth.synth._spaces import make_space
+from emosynth.models import resolve_model
+from emosynth.synth import Evaluator, EvolveConfig, JudgeSpec, make_encoding, make_scheduler, make_space, step
 
 
 def evals_per_second(cfg: EvolveConfig, engine: str, workers: int, repeats: int) -> float:
     enc = make_encoding("cppn")
     space = make_space(cfg.space, cells=cfg.cells)
-    scheduler = _scheduler(cfg, space, enc, 7)
+    scheduler = make_scheduler(cfg, space, enc, 7)
     spec = JudgeSpec(encoding=json.dumps(enc.spec()), models=(resolve_model(None),), engine=engine)
     with Evaluator(spec, chunk=cfg.chunk, workers=workers) as evaluate:
         step(scheduler, space, evaluate, (cfg.seed, 0))  # warm-up (not timed)

@@ -23,18 +23,17 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 
 
-def per_image_step(module, size_in, batch=8, steps=3):
+def per_image_step(module, batch=8, steps=3):
     import torch
 
-    from emosynth.explore._param import make_image
-    from emosynth.explore._render import _forward
+    from emosynth.explore import make_image
 
     image = make_image(batch, 224)
     opt = torch.optim.Adam(image.parameters(), lr=0.05)
     for i in range(steps + 1):
         if i == 1:
             t = time.perf_counter()  # the first step warms up
-        f, out = _forward(module, image(), size_in)
+        out = module(image())
         loss = -torch.log_softmax(out["logits"], -1)[:, 3].sum()
         opt.zero_grad()
         loss.backward()
@@ -48,17 +47,17 @@ def main():
     args = ap.parse_args()
     os.environ.setdefault("EMOSYNTH_DATA", str(ROOT.parent / "shared" / "data"))
 
-    from emosynth.explore._objectives import default_objectives
-    from emosynth.explore._render import _optimisation_module
-    from emosynth.models.predictor import Predictor
+    import torch
+
+    from emosynth.explore import default_objectives
+    from emosynth.models import Predictor
 
     p = Predictor.load()
-    size_in = p.extractor().input_size
-    plain = p.module()
-    fast = _optimisation_module(p)
-    tb = per_image_step(plain, size_in)
-    tf = per_image_step(fast, size_in)
-    n_obj = len(default_objectives(list(p.categories_.names), list(p.targets_)))
+    plain = p.module(flip=True).to(memory_format=torch.contiguous_format)  # both mirror views, as the fast path
+    fast = p.module(flip=False)  # what visualize optimises through: one view, channels_last
+    tb = per_image_step(plain)
+    tf = per_image_step(fast)
+    n_obj = len(default_objectives(p.labels, list(p.targets_)))
     work = n_obj * 3 * 48
     print(f"visualize: {tb:.2f} s per image-step with the predictor's module, {tf:.2f} s optimised; ratio "
           f"{tb / tf:.1f}x. Default workload ({n_obj} outputs x 3 seeds x 48 steps): {work * tf / 60:.1f} min "

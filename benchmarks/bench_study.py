@@ -101,7 +101,7 @@ def main():
     from sqlalchemy import select
 
     from emosynth.study import StudyConfig, create_study, dispose, sessions
-    from emosynth.study._db import Participant, Rating
+    from emosynth.study import Participant, Rating
 
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)

@@ -17,8 +17,7 @@ import time
 import numpy as np
 import torch
 
-from emosynth.explore._render import _forward, _optimisation_module
-from emosynth.models.predictor import Predictor
+from emosynth.models import Predictor
 from emosynth.synth import make_encoding
 
 
@@ -28,7 +27,7 @@ def ascend(module, size: int, label: int, grid: int, steps: int, lr: float, seed
     opt = torch.optim.Adam([g], lr=lr)
     t = time.perf_counter()
     for step in range(1, steps + 1):
-        logp = torch.log_softmax(_forward(module, enc.render_torch(g, size), size)[1]["logits"], 1)[0, label]
+        logp = torch.log_softmax(module(enc.render_torch(g, size))["logits"], 1)[0, label]
         opt.zero_grad()
         (-logp).backward()
         opt.step()
@@ -48,11 +47,11 @@ def main():
     ap.add_argument("--seed", type=int, default=0)
     args = ap.parse_args()
     predictor = Predictor.load(None)
-    names = list(predictor.categories_.names)
+    names = predictor.labels
     if args.label not in names:
         raise SystemExit(f"unknown label {args.label!r}; choose one of {', '.join(names)}")
-    module = _optimisation_module(predictor, flip=True)
-    size = predictor.extractor("torch").input_size
+    module = predictor.module(flip=True)
+    size = predictor.input_size
     for grid in args.grid:
         ascend(module, size, names.index(args.label), grid, args.steps, args.lr, args.seed)
 

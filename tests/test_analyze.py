@@ -6,8 +6,8 @@ import pytest
 from PIL import Image
 
 from emosynth.cli import main
-from emosynth.explore._analyze import ImageSet, agreement, effects, extract, feature_names, from_dataset
-from emosynth.rundir import write_items, write_png, write_run
+from emosynth.report.analysis import ImageSet, effects, extract, feature_names, from_dataset
+from emosynth.rundir import run_header, write_items, write_png, write_run
 
 
 @pytest.fixture(scope="module")
@@ -60,7 +60,7 @@ def test_a_set_that_copies_real_images_agrees_with_them(emotion6, tmp_path, caps
         write_png(run / "images" / name, np.asarray(Image.open(emotion6.paths[i]).convert("RGB").resize((128, 128))))
         rows.append({"file": name, "target_category": emotion6.category[i]})
     write_items(run, rows)
-    write_run(run, {"kind": "copy", "command": None})
+    write_run(run, run_header("copy", None, {}, None, []))
     with pytest.raises(SystemExit) as e:
         main(["analyze", str(run), "--dataset", "emotion6", "--data-root", str(data_root), "--out",
               str(tmp_path / "report"), "-q"])

@@ -76,7 +76,7 @@ def test_torchvision_backbone_without_weights_says_how(monkeypatch, tmp_path):
 
 
 def test_torchvision_backbone_with_a_checkpoint_extracts_features(tmp_path):
-    from emosynth.models import _torchvision_arch as tv
+    from emosynth.models import torchvision_arch as tv
 
     torch.manual_seed(0)
     ckpt = tmp_path / "resnet18-f37072fd.pth"

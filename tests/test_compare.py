@@ -10,11 +10,11 @@ import pytest
 from scipy import stats as st
 
 from emosynth.cli import main
-from emosynth.compare import (CEILING, CONSTANT, CompareConfig, _score, best_configuration, run_compare, summarise,
-                              write_report)
+from emosynth.compare import CEILING, CONSTANT, CompareConfig, _score, best_configuration, run_compare, summarise
 from emosynth.data import Dataset, load_dataset
 from emosynth.emotions import EMOTION6_LABELS, CategorySet
-from emosynth.report.compare_report import publish
+from emosynth.report import publish
+from emosynth.report import write_compare_report as write_report
 from emosynth.stats import mean_ci
 
 

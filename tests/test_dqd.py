@@ -8,8 +8,7 @@ import pytest
 import torch
 
 from emosynth.models.predictor import DEFAULT_MODEL_DIR
-from emosynth.synth import EvolveConfig, JudgeSpec, evolve, make_encoding, make_space
-from emosynth.synth._dqd import GradientJudge
+from emosynth.synth import LUMA, EvolveConfig, GradientJudge, JudgeSpec, evolve, make_encoding, make_space
 
 ENCODINGS = [("pixels", {"grid": 16}), ("cppn", {})]
 
@@ -27,12 +26,9 @@ def test_differentiable_render_is_the_render(name, params):
 
 def _values(judge, genomes, labels):
     """The told objective and measures as the judge's own (torch, no transforms) function."""
-    from emosynth.explore._render import _forward
-    from emosynth.synth._fitness import LUMA
-
     with torch.no_grad():
-        x = judge.encoding.render_torch(torch.tensor(genomes, dtype=torch.float32), judge.size)
-        _, out = _forward(judge.modules[0], x, judge.sizes[0])
+        x = judge.encoding.render_torch(torch.tensor(genomes, dtype=torch.float32), judge.ensemble.input_size)
+        out = judge.ensemble.modules()[0](x)
         obj, meas = judge.space.differentiable([out], (x * LUMA).sum(1).mean(dim=(1, 2)), labels)
     return np.column_stack([obj.numpy()] + [np.zeros(len(genomes)) if m is None else m.numpy() for m in meas])
 
@@ -79,11 +75,10 @@ def test_mega_run_fills_cells_and_qd_score_never_decreases(mega_va):
     qd = [h["qd_score"] for h in hist]
     assert all(b >= a for a, b in zip(qd, qd[1:])) and qd[-1] > 0
     # Pixels stay inside [0, 1] although ribs' gradient emitter knows no bounds.
-    import pickle
-
+    from emosynth.statefile import load_state
     from emosynth.synth import CHECKPOINT
 
-    genes = pickle.loads((out / CHECKPOINT).read_bytes())["scheduler"].archive.data("solution")
+    genes = load_state(out / CHECKPOINT)["scheduler"].archive.data("solution")
     assert genes.min() >= 0 and genes.max() <= 1
 
 
@@ -118,10 +113,10 @@ def test_mega_per_label_emitters_beat_cma_me_on_the_same_budget(tmp_path):
     assert len(best[0]) == 7
     assert best[0].mean() > best[1].mean() + 0.04, (best[0].round(3).to_dict(), best[1].round(3).to_dict())
     # so the default emitter for the bounded pixels is CMA-MEGA (CMA-ME stays the CPPN's)
-    from emosynth.synth._evolve import _emitter_kind
+    from emosynth.synth import emitter_kind
 
-    assert _emitter_kind(EvolveConfig(encoding="pixels"), make_encoding("pixels")) == "mega"
-    assert _emitter_kind(EvolveConfig(encoding="cppn"), make_encoding("cppn")) == "es"
+    assert emitter_kind(EvolveConfig(encoding="pixels"), make_encoding("pixels")) == "mega"
+    assert emitter_kind(EvolveConfig(encoding="cppn"), make_encoding("cppn")) == "es"
 
 
 def test_the_judge_climbs_the_scored_objective_mirror_image_included():
@@ -129,13 +124,12 @@ def test_the_judge_climbs_the_scored_objective_mirror_image_included():
     # alone climbs that view: the two views come to disagree and the told objective (their mean)
     # stalls — anger's elite scored 0.75 and its mirror image 0.21. The judge's function must be
     # the scored one.
-    from emosynth.explore._render import _forward
-    from emosynth.synth._fitness import score_chunk
+    from emosynth.synth import score_chunk
 
     enc = make_encoding("pixels", grid=16)
     spec = JudgeSpec(encoding=json.dumps(enc.spec()), models=(str(DEFAULT_MODEL_DIR),))
     judge = GradientJudge(spec, make_space("category"))
-    module, size = judge.modules[0], judge.sizes[0]
+    module, size = judge.ensemble.modules()[0], judge.ensemble.input_size
     nets = [m for m in module.modules() if hasattr(m, "flip")]
     assert nets
     flags = [m.flip for m in nets]
@@ -144,7 +138,7 @@ def test_the_judge_climbs_the_scored_objective_mirror_image_included():
         for m in nets:
             m.flip = False
         try:
-            return torch.softmax(_forward(module, x, size)[1]["logits"], 1)
+            return torch.softmax(module(x)["logits"], 1)
         finally:
             for m, f in zip(nets, flags):
                 m.flip = f
@@ -153,7 +147,7 @@ def test_the_judge_climbs_the_scored_objective_mirror_image_included():
     g = torch.tensor(enc.random(1, np.random.default_rng(0)), dtype=torch.float32, requires_grad=True)
     opt = torch.optim.Adam([g], lr=0.1)
     for _ in range(40):
-        loss = -one_view(enc.render_torch(g, judge.size))[0, 0].log()
+        loss = -one_view(enc.render_torch(g, size))[0, 0].log()
         opt.zero_grad()
         loss.backward()
         opt.step()
@@ -161,7 +155,7 @@ def test_the_judge_climbs_the_scored_objective_mirror_image_included():
             g.clamp_(0, 1)
     genome = g.detach().numpy().astype(np.float64)
     with torch.no_grad():
-        x = enc.render_torch(torch.tensor(genome, dtype=torch.float32), judge.size)
+        x = enc.render_torch(torch.tensor(genome, dtype=torch.float32), size)
         views = [one_view(v)[0, 0].item() for v in (x, torch.flip(x, [3]))]
     assert views[0] - views[1] > 0.05, views  # the views disagree: the check below can fail
 
@@ -174,10 +168,9 @@ def test_the_judge_climbs_the_scored_objective_mirror_image_included():
 def test_mega_over_brightness_bins_revisits_each_labels_weakest_cells(tmp_path, monkeypatch):
     # With bins, an emitter climbs the bin it is in; every MEGA_REVISIT iterations it starts again
     # from one of its own label's two weakest elites (a random elite would mostly be a strong one).
-    import emosynth.synth._evolve as ev
-    from emosynth.synth._dqd import MegaEmitter
+    from emosynth.synth import MegaEmitter
 
-    monkeypatch.setattr(ev, "MEGA_REVISIT", 2)
+    monkeypatch.setattr("emosynth.synth._evolve.MEGA_REVISIT", 2)  # an internal constant: patched where it is read
     restarts = []
     tell = MegaEmitter.tell
 

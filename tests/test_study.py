@@ -84,7 +84,7 @@ def test_create_samples_per_target_and_copies_images(study, runs):
     assert info["images"] == 5 and info["strata"] == 5 and info["practice"] == 2
     files = sorted(p.name for p in (tmp / "pilot").iterdir())
     assert files == ["0001.png", "0002.png", "0003.png", "0004.png", "0005.png", "practice-1.jpg", "practice-2.jpg"]
-    from emosynth.study._db import Image
+    from emosynth.study import Image
     with sessions(db)() as s:
         ims = s.query(Image).filter_by(practice=False).all()
         targets = sorted(im.target for im in ims)
@@ -241,7 +241,7 @@ def test_values_are_validated(client, study):
 
 def test_no_rating_before_consent_and_none_for_a_later_trial(client, study):
     tok = _join(client)
-    from emosynth.study._db import Trial
+    from emosynth.study import Trial
     with sessions(study[0])() as s:
         trials = [t.id for t in s.query(Trial).order_by(Trial.participant_id.desc(), Trial.position).limit(3)]
     assert _rate(client, tok, trials[0], 5, 5, 5).status_code == 409  # consent and instructions first
@@ -262,7 +262,7 @@ def test_resubmission_is_not_a_duplicate_and_an_answer_cannot_change(client, stu
     assert len(df) == 1 and df[["valence", "arousal", "dominance"]].values.tolist() == [[7, 3, 2]]
     # the database itself refuses a second rating of a trial (unique participant + trial)
     from sqlalchemy.exc import IntegrityError
-    from emosynth.study._db import Rating
+    from emosynth.study import Rating
     with pytest.raises(IntegrityError):
         with sessions(study[0]).begin() as s:
             pid = s.query(Rating).one().participant_id

@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from emosynth.errors import EmosynthError, WeightsError, WeightsNotFoundError
-from emosynth.models._torchvision_arch import (
+from emosynth.models.torchvision_arch import (
     ARCHITECTURES,
     build,
     find_checkpoint,

@@ -1,5 +1,5 @@
 """Explore what the predictor learned: activation maximisation (parametrisation × objective ×
-transforms × render loop, after lucent) and the visual statistics of image sets."""
+transforms × render loop, after lucent). The visual statistics of image sets live in ``emosynth.report``."""
 
 from ._objectives import Objective, ObjectiveError, default_objectives, parse_objective
 from ._param import FourierImage, PixelImage, decorrelated_to_rgb, make_image, rgb_to_decorrelated

@@ -130,7 +130,7 @@ def _mnv2_loader(weights: str | None) -> nn.Module:
 
 def _tv_loader(name: str):
     def load(weights: str | None) -> nn.Module:
-        from . import _torchvision_arch as tv
+        from . import torchvision_arch as tv
 
         return tv.load_pretrained(name, weights)
 
@@ -139,7 +139,7 @@ def _tv_loader(name: str):
 
 def _tv_weights(name: str):
     def find(weights: str | None) -> Path:
-        from . import _torchvision_arch as tv
+        from . import torchvision_arch as tv
 
         return tv.find_checkpoint(name, weights)
 
@@ -164,7 +164,7 @@ def _torch_load(path: Path):
 
 
 def _registry() -> dict[str, BackboneSpec]:
-    from ._torchvision_arch import ARCHITECTURES as TV
+    from .torchvision_arch import ARCHITECTURES as TV
 
     specs = {
         "efficientnet-lite0": BackboneSpec("efficientnet-lite0", 224, TF_MEAN, TF_STD, 1280,

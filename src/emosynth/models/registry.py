@@ -55,3 +55,15 @@ def model_id(directory: str | Path) -> str:
     digest = hashlib.sha1((directory / "heads.npz").read_bytes()).hexdigest()[:12]
     name = "default" if directory.resolve() == DEFAULT_MODEL_DIR.resolve() else directory.name
     return f"{name}:{p.config.backbone}:{digest}"
+
+
+def packaged_config(**overrides) -> PredictorConfig:
+    """The recipe of the packaged model — its ``model.json`` config: backbone(s), pooling, flip, target data
+    sets, components — with ``overrides`` applied: what ``emosynth evaluate`` and ``compare`` measure by default,
+    so their figures are the model card's."""
+    import dataclasses
+    import json
+
+    known = {f.name for f in dataclasses.fields(PredictorConfig)}
+    config = json.loads((DEFAULT_MODEL_DIR / "model.json").read_text())["config"]
+    return PredictorConfig(**{**{k: v for k, v in config.items() if k in known}, **overrides})

@@ -1,17 +1,86 @@
 """Synthesis of emotion-driven images.
 
-Quality-diversity search (MAP-Elites, with ribs) over image encodings, judged by the emotion
-predictor: ``evolve(EvolveConfig(...), out)`` writes a run directory (``emosynth.rundir``).
+Quality-diversity search (MAP-Elites and CMA-MEGA, with ribs) over image encodings, and a conditional
+generator trained through the predictor; both judged by the emotion predictor (or an ensemble):
+``evolve(EvolveConfig(...), out)`` and ``generate(GenerateConfig(...), out)`` write a run directory
+(``emosynth.rundir``).
 """
 
-from ._encodings import ACTIVATIONS, CPPNEncoding, Encoding, PixelEncoding, make_encoding
-from ._evolve import CHECKPOINT, EvolveConfig, evolve, transfer_check
-from ._fitness import Evaluator, JudgeSpec, score_chunk
 from ..models.registry import model_id, resolve_model
-from ._spaces import SPACES, AffectSpace, CategorySpace, Space, make_space
 from ..transforms import TransformConfig, random_transforms
+from ._demo import DEMO_RUNS, demo_configs, run_demo
+from ._dqd import GradientJudge, MegaEmitter
+from ._edit import (
+    HUE_BANDS,
+    NEUTRAL,
+    OPERATIONS,
+    PARAM_INDEX,
+    PARAMS,
+    RECIPE_FORMAT,
+    RECIPE_VERSION,
+    EditEncoding,
+    Param,
+    apply_recipe,
+    edit_tensor,
+    genes_to_values,
+    grain_field,
+    load_recipe,
+    make_recipe,
+    recipe_summary,
+    recipe_values,
+    values_to_genes,
+)
+from ._encodings import ACTIVATIONS, CPPNEncoding, Encoding, PixelEncoding, make_encoding
+from ._evolve import CHECKPOINT, EvolveConfig, emitter_kind, evolve, make_scheduler, step, transfer_check
+from ._fitness import LUMA, Evaluator, Judge, JudgeSpec, score_chunk
+from ._generate import GenerateConfig, generate, generator_id
+from ._generator import (
+    CHECKPOINT_FILE,
+    CONDITIONS,
+    DEFAULT_GENERATOR_DIR,
+    LOG_FILE,
+    TRAIN_RANGES,
+    Discriminator,
+    Generator,
+    GeneratorConfig,
+    TrainingJudge,
+    condition_loss,
+    encode,
+    evaluate_generator,
+    grid_targets,
+    real_features,
+    resolve_generator,
+    sample_targets,
+    step_losses,
+    train_generator,
+    training_judge,
+)
+from ._generator_eval import EVAL_FILE, GeneratorEvalConfig, assign, pairwise_diversity
+from ._generator_eval import evaluate as run_generator_evaluation
+from ._photo_edit import (
+    EditConfig,
+    EditResult,
+    check_target,
+    edit_photos,
+    ssim_grey,
+    sweep_photo,
+    sweep_targets,
+    write_edit_run,
+)
+from ._spaces import SPACES, AffectSpace, CategorySpace, Space, make_space
 
-__all__ = ["ACTIVATIONS", "CHECKPOINT", "SPACES", "AffectSpace", "CPPNEncoding", "CategorySpace", "Encoding",
-           "EvolveConfig", "Evaluator", "JudgeSpec", "PixelEncoding", "Space", "TransformConfig", "evolve",
-           "make_encoding", "make_space", "model_id", "random_transforms", "resolve_model", "score_chunk",
-           "transfer_check"]
+__all__ = ["ACTIVATIONS", "CHECKPOINT", "CHECKPOINT_FILE", "CONDITIONS", "DEFAULT_GENERATOR_DIR", "DEMO_RUNS",
+           "EVAL_FILE", "LOG_FILE", "LUMA", "SPACES", "TRAIN_RANGES", "AffectSpace", "CPPNEncoding", "CategorySpace",
+           "Discriminator", "Encoding", "Evaluator", "EvolveConfig", "GenerateConfig", "Generator",
+           "GeneratorConfig", "GeneratorEvalConfig", "GradientJudge", "Judge", "JudgeSpec", "MegaEmitter",
+           "PixelEncoding", "Space", "TrainingJudge", "TransformConfig", "assign", "condition_loss", "demo_configs",
+           "emitter_kind", "encode", "evaluate_generator", "evolve", "generate", "generator_id", "grid_targets",
+           "make_encoding", "make_scheduler", "make_space", "model_id", "pairwise_diversity", "random_transforms",
+           "real_features", "resolve_generator", "resolve_model", "run_demo", "run_generator_evaluation",
+           "sample_targets", "score_chunk", "step", "step_losses", "train_generator", "training_judge",
+           "transfer_check",
+           # photo editing (issue 18)
+           "HUE_BANDS", "NEUTRAL", "OPERATIONS", "PARAM_INDEX", "PARAMS", "RECIPE_FORMAT", "RECIPE_VERSION",
+           "EditConfig", "EditEncoding", "EditResult", "Param", "apply_recipe", "check_target", "edit_photos",
+           "edit_tensor", "genes_to_values", "grain_field", "load_recipe", "make_recipe", "recipe_summary",
+           "recipe_values", "ssim_grey", "sweep_photo", "sweep_targets", "values_to_genes", "write_edit_run"]

@@ -17,7 +17,6 @@ from ribs.emitters import GradientArborescenceEmitter
 
 from ._encodings import make_encoding
 from ._fitness import LUMA, JudgeSpec
-from ..transforms import random_transforms
 
 
 class MegaEmitter(GradientArborescenceEmitter):
@@ -72,15 +71,12 @@ class GradientJudge:
     (model, transform) pair are averaged, as the scores are."""
 
     def __init__(self, spec: JudgeSpec, space):
-        from ..explore._render import _optimisation_module
+        from ..models.ensemble import PredictorEnsemble
         from ..models.predictor import Predictor
 
         self.spec, self.space = spec, space
         self.encoding = make_encoding(**json.loads(spec.encoding))
-        predictors = [Predictor.load(m) for m in spec.models]
-        self.sizes = [p.extractor(spec.engine).input_size for p in predictors]
-        self.size = max(self.sizes)
-        self.modules = [_optimisation_module(p, flip=True) for p in predictors]
+        self.ensemble = PredictorEnsemble([Predictor.load(m) for m in spec.models], transforms=spec.transforms)
 
     def jacobian(self, genomes: np.ndarray, key: tuple[int, ...], labels=None, chunk: int = 4) -> np.ndarray:
         """(n, 1 + measures, solution_dim): the objective's gradient, then each measure's (zero
@@ -90,22 +86,16 @@ class GradientJudge:
         pass, are what costs memory (14 emitters' points through two backbones, both mirror
         views, took 8 GB at once). Rows are independent images (eval mode), so the gradient of a
         chunk's sum is each row's own; the random transforms are drawn once for the whole batch."""
-        from ..explore._render import _forward
-
         g = torch.tensor(np.asarray(genomes), dtype=torch.float32, requires_grad=True)
-        x = self.encoding.render_torch(g, self.size)
+        x = self.encoding.render_torch(g, self.ensemble.input_size)
         brightness = (x * LUMA).sum(1).mean(dim=(1, 2))
         rng = np.random.default_rng([*key, 1 << 21])  # apart from the scoring chunks (seed, it, chunk)
-        views = [x] if not self.spec.transforms else [random_transforms(x, rng) for _ in range(self.spec.transforms)]
+        views = self.ensemble.views(x, rng)
         n = len(genomes)
         jac = None
         for start in range(0, n, chunk):
             rows = slice(start, min(start + chunk, n))
-            outputs = []
-            for view in views:
-                for module, size in zip(self.modules, self.sizes):
-                    _, out = _forward(module, view[rows], size)
-                    outputs.append(out)
+            outputs = self.ensemble.forward([view[rows] for view in views], flip=True)
             objective, measures = self.space.differentiable(
                 outputs, brightness[rows], None if labels is None else np.asarray(labels)[rows])
             funcs = [objective, *measures]

@@ -17,7 +17,6 @@ import numpy as np
 import torch
 
 from ._encodings import make_encoding
-from ..transforms import random_transforms, resize, to_uint8
 
 #: luminance weights (Rec. 601) for the brightness descriptor
 LUMA = torch.tensor([0.299, 0.587, 0.114]).view(1, 3, 1, 1)
@@ -35,33 +34,25 @@ class JudgeSpec:
 
 
 class Judge:
-    """Loaded predictors + encoding for one ``JudgeSpec``."""
+    """The encoding and the ensemble of predictors for one ``JudgeSpec``, loaded once per process."""
 
     def __init__(self, spec: JudgeSpec):
+        from ..models.ensemble import PredictorEnsemble
         from ..models.predictor import Predictor
 
         if spec.threads:
             torch.set_num_threads(spec.threads)
         self.spec = spec
         self.encoding = make_encoding(**json.loads(spec.encoding))
-        self.models = [Predictor.load(m) for m in spec.models]
-        self.sizes = [m.extractor(spec.engine).input_size for m in self.models]
-        self.size = max(self.sizes)
+        self.ensemble = PredictorEnsemble([Predictor.load(m) for m in spec.models], transforms=spec.transforms)
 
     def score(self, genomes: np.ndarray, key: tuple[int, ...]) -> dict[str, np.ndarray]:
         """Per genome: ``vad`` (R, n, 3) on 1–9 and ``probabilities`` (R, n, K) for each of the R
-        (model, transform) pairs, and ``brightness`` (n,) the mean luminance in [0, 1] of the image."""
-        x = self.encoding.render(genomes, self.size)
+        (transform, model) pairs, and ``brightness`` (n,) the mean luminance in [0, 1] of the image."""
+        x = self.encoding.render(genomes, self.ensemble.input_size)
         brightness = (x * LUMA).sum(1).mean(dim=(1, 2)).numpy().astype(np.float64)
-        rng = np.random.default_rng(list(key))
-        views = [x] if not self.spec.transforms else [random_transforms(x, rng) for _ in range(self.spec.transforms)]
-        vad, probs = [], []
-        for view in views:
-            for model, size in zip(self.models, self.sizes):
-                pred = model.predict_arrays(to_uint8(resize(view, size)), engine=self.spec.engine)
-                vad.append(pred["vad"])
-                probs.append(pred.get("probabilities", np.zeros((len(genomes), 1))))
-        return {"vad": np.stack(vad), "probabilities": np.stack(probs), "brightness": brightness}
+        scores = self.ensemble.predict_members(x, np.random.default_rng(list(key)), engine=self.spec.engine)
+        return {**scores, "brightness": brightness}
 
 
 _JUDGES: dict[JudgeSpec, Judge] = {}

@@ -95,11 +95,11 @@ class CategorySpace(Space):
         self.measure_names = ("category", "brightness") if bins > 1 else ("category",)
 
     def check(self, model, where):
-        if model.categories_ is None:
+        if not model.labels:
             raise ModelError(f"{where} has no category head, which --space category needs; "
                              "use a model trained on a data set with categories (e.g. emotion6)")
-        if tuple(model.categories_.names) != self.labels:
-            raise ModelError(f"{where} predicts categories {list(model.categories_.names)}, "
+        if tuple(model.labels) != self.labels:
+            raise ModelError(f"{where} predicts categories {model.labels}, "
                              f"not {list(self.labels)} as the other models do")
 
     def assess(self, scores, labels=None):
