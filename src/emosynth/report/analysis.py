@@ -21,7 +21,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats as st
 
-from ..errors import EmosynthError
+from ..errors import EmosynthError, ImageError
 
 MIDPOINT = 5.0
 #: features the report plots and words its summary with: (name, word when higher, word when lower)
@@ -57,10 +57,17 @@ def va_region(valence, arousal) -> np.ndarray:
 
 
 def from_run(path: str | Path) -> ImageSet:
-    from ..rundir import read_run
+    from ..imageio import check_within
+    from ..rundir import IMAGES_DIR, ITEMS_FILE, read_run
 
     run = read_run(path)
     items = run.items
+    images = run.path / IMAGES_DIR
+    for i, p in enumerate(run.image_paths()):  # a shared run may name ../ or a link: read only images/
+        try:
+            check_within(p, images)
+        except ImageError as err:
+            raise ImageError(f"{err} (listed at {run.path / ITEMS_FILE} row {i + 2})") from None
     cat = items["target_category"].fillna("").astype(str).to_numpy()
     region = va_region(items["target_valence"], items["target_arousal"])
     kind = run.meta.get("method") or run.meta.get("kind") or "run"
