@@ -14,9 +14,20 @@ from emosynth.cli import main
 from emosynth.emotions import EMOTION6_LABELS
 from emosynth.errors import SynthError
 from emosynth.rundir import read_run
-from emosynth.synth._generate import GenerateConfig, generate
-from emosynth.synth._generator import (CHECKPOINT_FILE, LOG_FILE, Generator, GeneratorConfig, _judge,
-                                       _step_losses, encode, grid_targets, sample_targets, train_generator)
+from emosynth.synth import (
+    CHECKPOINT_FILE,
+    LOG_FILE,
+    GenerateConfig,
+    Generator,
+    GeneratorConfig,
+    encode,
+    generate,
+    grid_targets,
+    sample_targets,
+    step_losses,
+    train_generator,
+    training_judge,
+)
 
 TINY = dict(steps=4, batch=4, train_size=40, predictor_size=96, checkpoint_every=2, eval_per_target=1, eval_grid=2,
             lr=5e-3)
@@ -35,7 +46,7 @@ def _fixed_loss(gen, judge):
     targets = grid_targets("va", 3)[[0, 0, 4, 4, 8, 8]]
     z = torch.randn(len(targets), gen.config.z_dim, generator=g)
     with torch.no_grad():
-        cond, _ = _step_losses(gen, judge, targets, z, None, None, train=False)
+        cond, _ = step_losses(gen, judge, targets, z, None, None, train=False)
     return float(cond)
 
 
@@ -58,7 +69,7 @@ def test_deterministic_for_a_seed_and_the_condition_matters():
 
 def test_training_lowers_the_condition_loss_and_writes_its_folder(trained):
     out, gen = trained
-    judge = _judge(GeneratorConfig(**TINY))
+    judge = training_judge(GeneratorConfig(**TINY))
     before = _fixed_loss(Generator(GeneratorConfig(**TINY)), judge)
     after = _fixed_loss(gen, judge)
     assert after < before - 0.05, (before, after)
@@ -96,7 +107,7 @@ def test_generate_writes_a_run_directory(trained, tmp_path):
     out, _ = trained
     meta = generate(GenerateConfig(generator=str(out), sweep=True, grid=2, n=1, size=48, seed=0), tmp_path / "sweep")
     run = read_run(tmp_path / "sweep")
-    assert meta["kind"] == "generator" and run.meta["seed"] == 0 and run.meta["model"].startswith("default:")
+    assert meta["kind"] == "generator" and run.meta["seed"] == 0 and run.meta["model"][0].startswith("default:")
     assert len(run.items) == 4 and run.items["target_valence"].nunique() == 2
     assert run.items[["valence", "arousal"]].notna().all().all()
     assert (tmp_path / "sweep" / "contact_sheet.png").stat().st_size > 1000
@@ -160,16 +171,16 @@ def test_bad_settings_and_folders_fail_with_one_line(tmp_path, capsys):
 
 
 def test_assign_and_diversity_helpers():
-    from emosynth.synth._generator_eval import _pairwise_diversity, assign
+    from emosynth.synth import assign, pairwise_diversity
 
     t = grid_targets("va", 3).numpy().astype(float)  # valence 2, 5, 8 × arousal 2.5, 4.75, 7
     values = np.vstack([t, [[2.0 + 1.49, 2.5]], [[2.0 + 1.51, 2.5]], [[1.0, 9.0]]])
     got = assign("va", t, values, 3)
     assert got[:9].tolist() == list(range(9))
     assert got[9] == 0 and got[10] == 3 and got[11] == -1  # half a step (1.5) either side, and outside
-    assert _pairwise_diversity(np.ones((4, 5))) == pytest.approx(0, abs=1e-6)
-    assert _pairwise_diversity(np.eye(3)) == pytest.approx(1.0)
-    assert np.isnan(_pairwise_diversity(np.ones((1, 5))))
+    assert pairwise_diversity(np.ones((4, 5))) == pytest.approx(0, abs=1e-6)
+    assert pairwise_diversity(np.eye(3)) == pytest.approx(1.0)
+    assert np.isnan(pairwise_diversity(np.ones((1, 5))))
 
 
 @pytest.fixture(scope="module")
@@ -189,7 +200,7 @@ def _rated_run(tmp_path, oasis, n=6):
     """A run directory whose images are OASIS photographs and whose targets are their own ratings."""
     from PIL import Image
 
-    from emosynth.rundir import write_items, write_png, write_run
+    from emosynth.rundir import run_header, write_items, write_png, write_run
 
     rows = []
     pick = np.flatnonzero((oasis.vad[:, 0] > 3) & (oasis.vad[:, 0] < 7))[:n]
@@ -198,14 +209,14 @@ def _rated_run(tmp_path, oasis, n=6):
         write_png(tmp_path / "images" / name, np.asarray(Image.open(oasis.paths[i]).convert("RGB").resize((96, 96))))
         rows.append({"file": name, "target_valence": float(oasis.vad[i, 0]), "target_arousal": float(oasis.vad[i, 1])})
     write_items(tmp_path, rows)
-    write_run(tmp_path, {"kind": "evolve", "command": "test"})
+    write_run(tmp_path, run_header("evolve", "test", {}, 0, ["default"]))
     return tmp_path
 
 
 def test_evaluate_scores_generator_real_images_and_a_run(trained, check_model, oasis, data_root, tmp_path):
     from emosynth.models.predictor import DEFAULT_MODEL_DIR, Predictor
-    from emosynth.synth._generator import predict_images
-    from emosynth.synth._generator_eval import GeneratorEvalConfig, evaluate
+    from emosynth.synth import GeneratorEvalConfig
+    from emosynth.synth import run_generator_evaluation as evaluate
     from emosynth.transforms import resize
 
     out, gen = trained
@@ -219,7 +230,7 @@ def test_evaluate_scores_generator_real_images_and_a_run(trained, check_model, o
     targets = grid_targets("va", 3)
     images = gen.generate(targets, 2, 64, 1)
     for name, folder in (("training", DEFAULT_MODEL_DIR), ("check", check_model)):
-        pred = predict_images(Predictor.load(folder), images)
+        pred = Predictor.load(folder).predict_tensor(images)
         err = np.abs(pred["vad"][:, :2] - targets.repeat_interleave(2, 0).numpy()).mean(0)
         assert s[f"{name}_mae_valence"] == pytest.approx(err[0], abs=1e-4)
         assert s[f"{name}_mae_arousal"] == pytest.approx(err[1], abs=1e-4)
@@ -229,8 +240,8 @@ def test_evaluate_scores_generator_real_images_and_a_run(trained, check_model, o
 
     x = torch.stack([torch.from_numpy(np.array(Image.open(p).convert("RGB"))).permute(2, 0, 1)
                      for p in read_run(run).image_paths()]).float() / 255
-    pred = predict_images(Predictor.load(DEFAULT_MODEL_DIR), resize(x, 64))
-    from emosynth.synth._generator_eval import assign
+    pred = Predictor.load(DEFAULT_MODEL_DIR).predict_tensor(resize(x, 64))
+    from emosynth.synth import assign
 
     inside = assign("va", targets.numpy(), items[["target_valence", "target_arousal"]].to_numpy(), 3) >= 0
     want = np.abs(pred["vad"][inside, 0] - items["target_valence"].to_numpy()[inside]).mean()
@@ -245,11 +256,11 @@ def test_evaluate_scores_generator_real_images_and_a_run(trained, check_model, o
 def test_evaluate_rejects_a_run_of_another_space(trained, category_generator, tmp_path, capsys):
     out, _ = trained
     run = tmp_path / "cat"
-    from emosynth.rundir import write_items, write_png, write_run
+    from emosynth.rundir import run_header, write_items, write_png, write_run
 
     write_png(run / "images" / "a.png", np.zeros((8, 8, 3), np.uint8))
     write_items(run, [{"file": "a.png", "target_category": "joy"}])
-    write_run(run, {"kind": "evolve"})
+    write_run(run, run_header("evolve", None, {}, 0, ["default"]))
     for argv, message in ((["generator", "evaluate", "--generator", str(out), "--compare-run", str(run),
                             "--check-backbone", "none"], "not a VA run"),
                           (["generator", "evaluate", "--generator", str(out), "--per-target", "1"],
@@ -264,7 +275,7 @@ def test_evaluate_rejects_a_run_of_another_space(trained, category_generator, tm
 def test_realism_discriminator_trains_and_resumes(oasis, tmp_path):
     """--realism: the discriminator's loss is logged, its state is checkpointed (resume reaches the
     unbroken run's weights) and, trained on real features against generated ones, it tells them apart."""
-    from emosynth.synth._generator import Discriminator, _real_features
+    from emosynth.synth import Discriminator, real_features
 
     table = tmp_path / "real.csv"
     idx = np.arange(0, 120, 5)
@@ -280,11 +291,11 @@ def test_realism_discriminator_trains_and_resumes(oasis, tmp_path):
     for k, v in whole.net.state_dict().items():
         assert torch.equal(v, resumed.net.state_dict()[k]), k
     # the discriminator on its own: real photographs' features against a generator's images
-    judge = _judge(GeneratorConfig(**cfg))
-    real_f, real_c = _real_features(GeneratorConfig(**cfg), judge, [], None)
+    judge = training_judge(GeneratorConfig(**cfg))
+    real_f, real_c = real_features(GeneratorConfig(**cfg), judge, [], None)
     targets = sample_targets("va", 24, torch.Generator().manual_seed(0), 0)
     with torch.no_grad():
-        fake_f, _ = judge.forward(whole.render(whole.noise(24, 0), targets, 64))
+        fake_f = judge.module(whole.render(whole.noise(24, 0), targets, 64))["z"]
     fake_c = encode("va", targets, 0)
     disc = Discriminator(real_f.shape[1], real_c.shape[1], 0)
     opt = torch.optim.Adam(disc.parameters(), lr=1e-3)
@@ -305,7 +316,7 @@ def test_the_packaged_generator_meets_its_bar():
     fresh 5×5 grid of targets with noise it was not evaluated with: mean absolute error ≤ 0.6 on V and A,
     and well below what the same images score against shuffled targets."""
     from emosynth.models.predictor import DEFAULT_MODEL_DIR, Predictor
-    from emosynth.synth._generator import evaluate_generator
+    from emosynth.synth import evaluate_generator
 
     gen = Generator.load(None)
     assert gen.config.condition == "va" and "generator train" in gen.card_["command"]

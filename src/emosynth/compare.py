@@ -35,9 +35,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from .config import ConfigError, check_finite, check_int_at_least
 from .data import Dataset, combine, grouped_folds, load_datasets
 from .emotions import DIMENSIONS
-from .errors import EmosynthError
 from .evaluate import category_metrics, regression_metrics
 from .stats import category_centroids, dimensions_from_categories, mean_ci, nearest_centroid, paired_test
 
@@ -50,22 +50,43 @@ HEADLINE = (("oasis", "valence", "r"), ("oasis", "arousal", "r"), ("emotion6", "
             ("emotion6", "arousal", "r"), ("emotion6", "category", "accuracy"), ("emotion6", "category", "kl"))
 
 
+def _packaged(name: str):
+    """A setting of the packaged model's recipe (its model.json), the comparison's default protocol."""
+    from .models.registry import packaged_config
+
+    return getattr(packaged_config(), name)
+
+
 @dataclass
 class CompareConfig:
-    """What to compare and on which protocol (defaults: the default model's protocol)."""
+    """What to compare and on which protocol (defaults: the packaged model's recipe, and its backbones as the
+    first row, beside each single backbone)."""
 
     datasets: list[str] = field(default_factory=lambda: ["oasis", "emotion6"])
-    backbones: list[str] = field(default_factory=lambda: list(DEFAULT_BACKBONES))
+    backbones: list[str] = field(default_factory=lambda: list(dict.fromkeys([_packaged("backbone"),
+                                                                              *DEFAULT_BACKBONES])))
     folds: int = 5
     seed: int = 0
-    pooling: str = "avgmax"
-    flip: bool = True
+    pooling: str = field(default_factory=lambda: _packaged("pooling"))
+    flip: bool = field(default_factory=lambda: _packaged("flip"))
     #: e.g. {"arousal": ["oasis"]}: which data sets teach a head (see PredictorConfig)
-    target_datasets: dict[str, list[str]] = field(default_factory=lambda: {"arousal": ["oasis"]})
-    components: int = 512
+    target_datasets: dict[str, list[str]] = field(default_factory=lambda: dict(_packaged("target_datasets")))
+    components: int = field(default_factory=lambda: _packaged("components"))
     #: processes fitting heads (0: one per core)
     jobs: int = 0
     level: float = 0.95
+
+    def validate(self):
+        """Check every setting before any data set is read (``ConfigError`` naming the parameter)."""
+        if not self.backbones or len(set(self.backbones)) != len(self.backbones):
+            raise ConfigError("backbones", f"must be one or more distinct backbone names, got {self.backbones!r}")
+        if not self.datasets:
+            raise ConfigError("datasets", "must name at least one data set")
+        check_int_at_least("folds", self.folds, 2)
+        check_int_at_least("jobs", self.jobs, 0, "(0: one per core)")
+        if not 0 < check_finite("level", self.level) < 1:
+            raise ConfigError("level", f"must lie between 0 and 1, got {self.level!r}")
+        self.predictor_config(self.backbones[0]).validate()  # seed, components
 
     def predictor_config(self, backbone: str):
         from .models.predictor import PredictorConfig
@@ -163,6 +184,7 @@ def _constant_rows(train: Dataset, test: Dataset) -> list:
     return out
 
 
+# Over 80 lines: one protocol read top to bottom (load → features → folds → fits → summary); its parts share the folds.
 def run_compare(config: CompareConfig | None = None, data_root=None, progress=None,
                 datasets: list[Dataset] | None = None) -> CompareResult:
     """Run the study. ``progress(stage, done, total)`` reports feature extraction and fitting.
@@ -172,8 +194,7 @@ def run_compare(config: CompareConfig | None = None, data_root=None, progress=No
     from .models.predictor import Predictor
 
     cfg = config or CompareConfig()
-    if len(set(cfg.backbones)) != len(cfg.backbones) or not cfg.backbones:
-        raise EmosynthError("--backbones: give one or more distinct backbone names, comma-separated")
+    cfg.validate()
     t0, c0 = time.perf_counter(), time.process_time()
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
     sets = list(datasets) if datasets is not None else load_datasets(cfg.datasets, data_root)
@@ -307,13 +328,6 @@ def best_configuration(summary: pd.DataFrame, dataset: str, target: str, metric:
 
 
 # ---------------------------------------------------------------------------- output
-
-
-def write_report(result: CompareResult, out_dir: str | Path, command: str | None = None) -> Path:
-    """Write results.csv, summary.csv, the plots, report.md and report.html into ``out_dir``, atomically."""
-    from .report.compare_report import build_report
-
-    return build_report(result, Path(out_dir), command)
 
 
 def record_timing(out_dir: Path, timings: dict) -> list[dict]:

@@ -8,7 +8,6 @@ transforms, which is what produces high-frequency adversarial noise.
 
 from __future__ import annotations
 
-import datetime as _dt
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -16,12 +15,14 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .. import __version__
-from ..emotions import DIMENSIONS
+from ..config import ConfigError, check_int_at_least, check_positive, check_seed
 from ..errors import EmosynthError
-from ..rundir import atomic_directory
+from ..fsio import check_output, output_directory
 from ._objectives import default_objectives, parse_objective
 from ._param import make_image
+
+#: the ownership kind of a visualize run directory (``emosynth.fsio``)
+RUN_KIND = "run:visualize"
 
 
 @dataclass
@@ -41,7 +42,18 @@ class VisualizeConfig:
     scale: tuple = (0.9, 1.1)
     degrees: float = 8.0
     colour: float = 0.05
-    command: str | None = None
+
+    def validate(self):
+        """Check every setting before the model is loaded (``ConfigError`` naming the parameter)."""
+        check_int_at_least("seeds", self.seeds, 1)
+        check_int_at_least("steps", self.steps, 1)
+        check_int_at_least("size", self.size, 32, "px")
+        check_seed("seed", self.seed)
+        check_positive("lr", self.lr)
+        for name in ("jitter", "degrees", "colour"):
+            check_positive(name, getattr(self, name), allow_zero=True)
+        if len(self.scale) != 2 or not 0 < check_positive("scale", self.scale[0]) <= check_positive("scale", self.scale[1]):
+            raise ConfigError("scale", f"must be two finite numbers 0 < low ≤ high, got {self.scale!r}")
 
 
 def _model(model: str | None):
@@ -53,53 +65,21 @@ def _model(model: str | None):
     return p
 
 
-def _optimisation_module(predictor, flip: bool = False):
-    """The predictor as a torch module for optimising through: a copy in channels_last memory order
-    (faster convolutions on CPU) whose backbones see one view unless ``flip`` (where random
-    transforms flip half the images, averaging both views would double the cost for little)."""
-    import copy
-
-    from ..models.backbones import FeatureNet
-
-    module = copy.deepcopy(predictor.module())  # the predictor's own net feeds its ONNX export: leave it
-    for m in module.modules():
-        if isinstance(m, FeatureNet):
-            m.flip = m.flip and flip
-    for p in module.parameters():
-        p.requires_grad_(False)
-    return module.to(memory_format=torch.channels_last).eval()
-
-
-def _random_flip(x: torch.Tensor, rng: np.random.Generator) -> torch.Tensor:
-    flip = torch.from_numpy(rng.random(x.shape[0]) < 0.5)
-    return torch.where(flip[:, None, None, None], torch.flip(x, dims=[3]), x)
-
-
-def _forward(module, images: torch.Tensor, size: int):
-    """Features and unclamped head outputs (the clamp to 1–9 would stop gradients at the ends)."""
-    x = images.contiguous(memory_format=torch.channels_last)
-    if x.shape[-1] != size:
-        x = torch.nn.functional.interpolate(x, size=(size, size), mode="bilinear", align_corners=False,
-                                            antialias=True)
-    f = module.features(x)
-    h = module.heads
-    z = (f - h.mean) / h.scale
-    logits = h.category(z)
-    vad = h.vad(z)
-    return f, {"logits": logits, "vad_raw": vad, "vad": vad.clamp(1, 9)}
-
-
-def visualize(config: VisualizeConfig, out_dir: str | Path, progress=None) -> Path:
-    """Optimise one image per (objective, seed); write a run directory with ``mosaic.png``."""
-    from ..transforms import TransformConfig, random_transforms
+def visualize(config: VisualizeConfig, out_dir: str | Path, progress=None, *, command: str | None = None,
+              overwrite: bool = False) -> Path:
+    """Optimise one image per (objective, seed); write a run directory with ``mosaic.png``.
+    ``command`` (the command line that made it) is recorded in run.json. ``out_dir`` must be new or
+    empty, or (with ``overwrite``) an earlier visualize run (``emosynth.fsio``'s ownership rule)."""
+    from ..transforms import TransformConfig, random_flip, random_transforms
 
     cfg = config
-    if cfg.seeds < 1 or cfg.steps < 1 or cfg.size < 32:
-        raise EmosynthError("--seeds and --steps must be at least 1 and --size at least 32 px")
+    cfg.validate()
+    check_output(out_dir, RUN_KIND, overwrite)  # before the work: never replace what is not ours
     predictor = _model(cfg.model)
-    cats = list(predictor.categories_.names) if predictor.categories_ else []
+    cats = predictor.labels
     targets = list(predictor.targets_)
-    module = _optimisation_module(predictor)
+    # one view: random flips mirror half the images each step; averaging both views would double the cost
+    module = predictor.module(flip=False)
     n_features = len(predictor.feature_mean_)
     texts = cfg.objectives or default_objectives(cats, targets)
     objectives = [parse_objective(t, cats, n_features, targets) for t in texts]
@@ -107,7 +87,6 @@ def visualize(config: VisualizeConfig, out_dir: str | Path, progress=None) -> Pa
         raise EmosynthError("the same objective is given twice")
     torch.manual_seed(cfg.seed)
     jobs = [(o, s) for o in objectives for s in range(cfg.seeds)]
-    size_in = predictor.extractor().input_size
     image = make_image(len(jobs), cfg.size, cfg.naive, cfg.seed)
     opt = torch.optim.Adam(image.parameters(), lr=cfg.lr)
     rng = np.random.default_rng(cfg.seed)
@@ -118,7 +97,8 @@ def visualize(config: VisualizeConfig, out_dir: str | Path, progress=None) -> Pa
 
     def scores(images):
         with torch.no_grad():
-            f, out = _forward(module, images, size_in)
+            out = module(images)
+            f = out["features"]
             return torch.stack([jobs[i][0].score({k: v[i:i + 1] for k, v in out.items()}, f[i:i + 1])[0]
                                 for i in range(len(jobs))])
 
@@ -127,8 +107,9 @@ def visualize(config: VisualizeConfig, out_dir: str | Path, progress=None) -> Pa
     history = []
     for step in range(cfg.steps):
         img = image()
-        x = img if cfg.naive else _random_flip(random_transforms(img, rng, tcfg), rng)
-        f, out = _forward(module, x, size_in)
+        x = img if cfg.naive else random_flip(random_transforms(img, rng, tcfg), rng)
+        out = module(x)
+        f = out["features"]
         loss = 0.0
         for o, idx in groups.items():
             sel = torch.tensor(idx)
@@ -142,36 +123,29 @@ def visualize(config: VisualizeConfig, out_dir: str | Path, progress=None) -> Pa
     seconds = time.perf_counter() - t0
     final = image().detach()
     end = scores(final)
-    return _write(cfg, out_dir, predictor, jobs, final, start.numpy(), end.numpy(), history, seconds)
+    return _write(cfg, out_dir, predictor, jobs, final, start.numpy(), end.numpy(), history, seconds, command,
+                  overwrite)
 
 
-def _write(cfg, out_dir, predictor, jobs, final, start, end, history, seconds):
+def _write(cfg, out_dir, predictor, jobs, final, start, end, history, seconds, command, overwrite):
     from ..models.predictor import DEFAULT_MODEL_DIR
-    from ..rundir import write_items, write_png, write_run
     from ..models.registry import model_id
+    from ..rundir import prediction_columns, run_header, write_items, write_png, write_run
     from ..transforms import to_uint8
 
     out_dir = Path(out_dir)
-    with atomic_directory(out_dir) as tmp:
+    with output_directory(out_dir, RUN_KIND, overwrite) as tmp:
         imgs = to_uint8(final)
-        size_in = predictor.extractor().input_size
-        small = to_uint8(torch.nn.functional.interpolate(final, size=(size_in, size_in), mode="bilinear",
-                                                         align_corners=False, antialias=True))
-        pred = predictor.predict_arrays(small)
-        cats = list(predictor.categories_.names) if predictor.categories_ else []
+        pred = predictor.predict_tensor(final)
+        cats = predictor.labels
         rows = []
         for i, (o, s) in enumerate(jobs):
             name = f"{o.name}_seed{s}.png"
             write_png(tmp / "images" / name, imgs[i])
             row = {"file": name, **o.target_columns(), "fitness": float(end[i]), "cell": o.name,
                    "objective": o.name, "objective_start": float(start[i]), "seed": s}
-            if cats:
-                probs = pred["probabilities"][i]
-                row["category"] = cats[int(probs.argmax())]
-                row.update({f"p_{c}": float(v) for c, v in zip(cats, probs)})
-            for j, dim in enumerate(DIMENSIONS):
-                if dim in predictor.targets_:
-                    row[dim] = float(pred["vad"][i, j])
+            row.update(prediction_columns(cats, pred["vad"][i], pred["probabilities"][i] if cats else None,
+                                          predictor.targets_))
             rows.append(row)
         write_items(tmp, rows)
         _mosaic(jobs, imgs, cfg.seeds, tmp / "mosaic.png", pred, cats)
@@ -184,13 +158,11 @@ def _write(cfg, out_dir, predictor, jobs, final, start, end, history, seconds):
                 entry["probability_start"] = float(np.mean(np.exp(start[idx])))
             per_objective[o.name] = entry
         model_dir = Path(cfg.model) if cfg.model else DEFAULT_MODEL_DIR
-        meta = {"kind": "visualize", "method": "visualize", "command": cfg.command, "config": asdict(cfg), "seed": cfg.seed,
-                "model": model_id(model_dir), "parametrisation": "pixels (naive)" if cfg.naive
+        meta = {**run_header("visualize", command, asdict(cfg), cfg.seed, [model_id(model_dir)]),
+                "parametrisation": "pixels (naive)" if cfg.naive
                 else "Fourier, 1/f scaled, decorrelated colour, sigmoid",
                 "transforms": None if cfg.naive else {"jitter": cfg.jitter, "scale": list(cfg.scale),
                                                       "degrees": cfg.degrees, "colour": cfg.colour},
-                "emosynth_version": __version__,
-                "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
                 "metrics": {"objectives": per_objective, "seconds": seconds, "steps": cfg.steps,
                             "images": len(jobs), "loss": history[::max(1, len(history) // 50)]}}
         write_run(tmp, meta)

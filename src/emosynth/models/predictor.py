@@ -16,9 +16,9 @@ import datetime as _dt
 import hashlib
 import io
 import json
-import os
 import shutil
-import tempfile
+import zipfile
+import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Sequence
@@ -27,14 +27,19 @@ import numpy as np
 import torch
 from torch import nn
 
+from ..config import ConfigError, check_int_at_least, check_positive, check_seed
 from ..data import Dataset, combine
 from ..emotions import DIMENSIONS, SAM_MAX, SAM_MIN, CategorySet
 from ..errors import DataError, ModelError
-from .features import FeatureConfig, FeatureExtractor, _atomic_write_bytes, cache_root
+from ..fsio import atomic_write_bytes, atomic_write_text, output_directory
+from ..rundir import prediction_columns
+from .features import FeatureConfig, FeatureExtractor, cache_root
 from .heads import RIDGE_ALPHAS, SOFTMAX_L2, fit_ridge, fit_softmax, principal_axes, softmax
 
 MODEL_FORMAT = 1
 TAIL_FILE = "backbone_tail.pt"
+#: the ownership kind of a saved model folder (``emosynth.fsio``)
+MODEL_KIND = "model"
 DEFAULT_MODEL_DIR = Path(__file__).resolve().parent.parent / "default_model"
 
 
@@ -60,10 +65,40 @@ class PredictorConfig:
     #: (0: on all features). The fitted heads are mapped back, so a saved model is the same shape.
     components: int = 512
 
+    def validate(self):
+        """Check every setting before any feature is computed (``ConfigError`` naming the parameter)."""
+        check_seed("seed", self.seed)
+        check_int_at_least("finetune", self.finetune, 0, "(0: a frozen backbone)")
+        check_int_at_least("finetune_epochs", self.finetune_epochs, 1)
+        check_int_at_least("components", self.components, 0, "(0: all features)")
+        check_int_at_least("inner_folds", self.inner_folds, 2)
+        for name in ("ridge_alphas", "softmax_l2"):
+            values = getattr(self, name)
+            if not values:
+                raise ConfigError(name, "must list at least one value")
+            for v in values:
+                check_positive(name, v)
+        if not isinstance(self.target_datasets, dict):
+            raise ConfigError("target_datasets", f"must map a target to data set names, got {self.target_datasets!r}")
+
     @property
     def features(self) -> FeatureConfig:
         """The frozen backbone's features (a fitted predictor adds its fine-tuned tail)."""
         return FeatureConfig(self.backbone, self.weights, self.pooling, self.flip, finetune_blocks=self.finetune)
+
+
+#: A head is fitted on at least this many labelled rows (its inner cross-validation needs them);
+#: fewer stops training with one line naming the head, rather than saving a head that predicts
+#: its prior (5.00 on the 1-9 scale) as if it had learnt something.
+MIN_ROWS = 10
+
+
+def _check_enough_rows(has: dict[str, np.ndarray]):
+    for target, m in has.items():
+        n = int(m.sum())
+        if 0 < n < MIN_ROWS:
+            raise DataError(f"the {target} head has {n} labelled training row{'s' if n != 1 else ''}; it needs at "
+                            f"least {MIN_ROWS}: label more images, or leave {target} out of the data")
 
 
 class EmotionHeads(nn.Module):
@@ -79,19 +114,30 @@ class EmotionHeads(nn.Module):
     def forward(self, f: torch.Tensor) -> dict[str, torch.Tensor]:
         z = (f - self.mean) / self.scale
         logits = self.category(z)
+        vad = self.vad(z)
+        # vad_raw: unclamped, for losses (the clamp to 1–9 would stop gradients at the ends of the scale)
         return {"logits": logits, "probabilities": torch.softmax(logits, dim=-1),
-                "vad": self.vad(z).clamp(SAM_MIN, SAM_MAX)}
+                "vad": vad.clamp(SAM_MIN, SAM_MAX), "vad_raw": vad, "z": z}
 
 
 class EmotionModel(nn.Module):
-    """Images in [0, 1] (N, 3, H, W), any size → {"logits", "probabilities", "vad"}; differentiable."""
+    """Images in [0, 1] (N, 3, H, W), any size → {"logits", "probabilities", "vad" (1–9), "vad_raw",
+    "features" (pooled backbone features), "z" (standardised features)}; differentiable.
 
-    def __init__(self, features: nn.Module, heads: EmotionHeads, categories: CategorySet):
+    The images are resized (antialiased bilinear) to ``input_size`` first; each backbone then resizes
+    to its own size where that differs."""
+
+    def __init__(self, features: nn.Module, heads: EmotionHeads, categories: CategorySet, input_size: int):
         super().__init__()
         self.features, self.heads, self.categories = features, heads, categories
+        self.input_size = input_size
 
     def forward(self, images: torch.Tensor) -> dict[str, torch.Tensor]:
-        return self.heads(self.features(images))
+        from ..transforms import resize
+
+        x = resize(images.contiguous(memory_format=torch.channels_last), self.input_size)
+        f = self.features(x)
+        return {**self.heads(f), "features": f}
 
 
 class Predictor:
@@ -99,6 +145,7 @@ class Predictor:
 
     def __init__(self, config: PredictorConfig | None = None, **kwargs):
         self.config = config or PredictorConfig(**kwargs)
+        self.config.validate()
         self._extractor: FeatureExtractor | None = None
         self.tail_path_: Path | None = None
 
@@ -148,7 +195,7 @@ class Predictor:
         digest = hashlib.sha1(buf.getvalue()).hexdigest()
         path = cache_root() / "tails" / f"{digest}.pt"
         if not path.is_file():
-            _atomic_write_bytes(path, buf.getvalue())
+            atomic_write_bytes(path, buf.getvalue())
         self.tail_path_ = path
         self._extractor = None
         return self.fit_features(data, tail_features(tail, inputs, self.config.pooling, self.config.flip))
@@ -183,6 +230,7 @@ class Predictor:
 
     def _fit_features(self, data: Dataset, features: np.ndarray) -> "Predictor":
         c = self.config
+        self.__dict__.pop("_modules", None)  # torch views of the previous fit
         X = np.asarray(features, dtype=np.float64)
         self.feature_mean_ = X.mean(0)
         self.feature_scale_ = X.std(0) + 1e-6
@@ -199,11 +247,12 @@ class Predictor:
         self.vad_coef_ = np.zeros((3, Z.shape[1]))
         self.vad_intercept_ = np.full(3, 5.0)
         self.alphas_ = {}
+        _check_enough_rows(has)
         # Dimensions labelled on the same rows (V and A nearly always) share one decomposition.
         masks: dict[bytes, list[int]] = {}
         for j, dim in enumerate(DIMENSIONS):
             m = has[dim]
-            if m.sum() >= 10:
+            if m.any():
                 masks.setdefault(np.packbits(m).tobytes(), []).append(j)
         for dims in masks.values():
             m = has[DIMENSIONS[dims[0]]]
@@ -214,7 +263,7 @@ class Predictor:
                 self.alphas_[DIMENSIONS[j]] = float(alpha[t])
         self.categories_ = data.categories
         m = has["category"]
-        if m.sum() >= 10:
+        if m.any():
             W, b, l2 = fit_softmax(Z[m], data.probabilities[m], data.groups[m], np.array(c.softmax_l2),
                                    c.inner_folds, c.seed)
             self.cat_coef_, self.cat_intercept_, self.l2_ = W.T, b, l2
@@ -270,23 +319,59 @@ class Predictor:
     def records(self, paths, pred: dict) -> list[dict]:
         out = []
         for i, p in enumerate(paths):
+            # the items.csv columns (rundir.prediction_columns), in predict's JSON shape: probabilities nested;
+            # a dimension the model never learnt is null, not the scale's midpoint
+            cols = prediction_columns(self.labels, pred["vad"][i],
+                                      pred["probabilities"][i] if self.categories_ is not None else None,
+                                      self.targets_)
             rec: dict = {"path": str(p)}
-            if self.categories_ is not None:
-                probs = pred["probabilities"][i]
-                rec["category"] = self.categories_.names[int(probs.argmax())]
-                rec["probabilities"] = {c: float(v) for c, v in zip(self.categories_.names, probs)}
-            for j, dim in enumerate(DIMENSIONS):
-                # A dimension the model never learnt is null, not the scale's midpoint.
-                rec[dim] = float(pred["vad"][i, j]) if dim in self.targets_ else None
+            if "category" in cols:
+                rec["category"] = cols["category"]
+                rec["probabilities"] = {c: cols[f"p_{c}"] for c in self.labels}
+            rec.update({d: cols[d] for d in DIMENSIONS})
             out.append(rec)
         return out
 
     # ------------------------------------------------------------------ torch module
 
-    def module(self) -> EmotionModel:
-        """A differentiable torch module: images in [0, 1] → logits, probabilities, V/A/D."""
+    @property
+    def labels(self) -> list[str]:
+        """The category head's labels; [] when the model has none."""
+        return list(self.categories_.names) if getattr(self, "categories_", None) else []
+
+    @property
+    def input_size(self) -> int:
+        """The side (px, square) the backbone(s) see; images of other sizes are resized to it."""
+        return self.extractor().input_size
+
+    def predict_tensor(self, images: torch.Tensor, engine: str = "auto") -> dict[str, np.ndarray]:
+        """The fast path for float images (N, 3, H, W) in [0, 1] of any size: resized to ``input_size``,
+        quantised to uint8 as ``predict_arrays`` expects. {"vad" (N, 3) on 1–9, "probabilities" (N, K)}."""
+        from ..transforms import resize, to_uint8
+
+        return self.predict_arrays(to_uint8(resize(images, self.input_size)), engine=engine)
+
+    def module(self, flip: bool = True, size: int | None = None) -> EmotionModel:
+        """A differentiable torch module (a private frozen copy, channels_last): images in [0, 1] of any
+        size → logits, probabilities, V/A/D (clamped and raw), features, z (see ``EmotionModel``).
+
+        ``flip``: as the fast path, average each image's and its mirror image's features where the model
+        does (its config's ``flip``); False: one view, for optimising under random flips, where averaging
+        both views would double the cost for little. ``size``: the side images are resized to before the
+        backbones (default ``input_size``)."""
+        import copy
+
+        from .backbones import FeatureNet
+
         self._check_fitted()
-        fnet = self.extractor().net
+        key = (flip, size)
+        cache = self.__dict__.setdefault("_modules", {})
+        if key in cache:
+            return cache[key]
+        fnet = copy.deepcopy(self.extractor().net)  # the extractor's own net feeds its ONNX export: leave it
+        for m in fnet.modules():
+            if isinstance(m, FeatureNet):
+                m.flip = m.flip and flip
         heads = EmotionHeads(len(self.feature_mean_), len(self.categories_) if self.categories_ else 1)
         with torch.no_grad():
             heads.mean.copy_(torch.from_numpy(self.feature_mean_).float())
@@ -295,27 +380,30 @@ class Predictor:
             heads.category.bias.copy_(torch.from_numpy(self.cat_intercept_).float())
             heads.vad.weight.copy_(torch.from_numpy(self.vad_coef_).float())
             heads.vad.bias.copy_(torch.from_numpy(self.vad_intercept_).float())
-        for p in heads.parameters():
+        module = EmotionModel(fnet, heads, self.categories_, size or self.input_size)
+        for p in module.parameters():
             p.requires_grad_(False)
-        return EmotionModel(fnet, heads, self.categories_).eval()
+        cache[key] = module.to(memory_format=torch.channels_last).eval()
+        return cache[key]
 
     # ------------------------------------------------------------------ persistence
 
-    def save(self, directory: str | Path, card: dict | None = None) -> Path:
-        """Write ``heads.npz`` and the model card ``model.json`` to ``directory`` atomically."""
+    def save(self, directory: str | Path, card: dict | None = None, overwrite: bool = False) -> Path:
+        """Write ``heads.npz`` and the model card ``model.json`` to ``directory`` atomically.
+
+        ``directory`` must be new or empty, or (with ``overwrite``) a saved model (``emosynth.fsio``'s
+        ownership rule); a failed save leaves what was there as it was."""
         self._check_fitted()
         directory = Path(directory)
-        directory.parent.mkdir(parents=True, exist_ok=True)
-        tmp = Path(tempfile.mkdtemp(dir=directory.parent, prefix=f".{directory.name}.tmp-"))
-        try:
-            tmp.chmod(0o755)  # mkdtemp makes it private; a model folder is as shareable as any other
+        with output_directory(directory, MODEL_KIND, overwrite) as tmp:
             np.savez(tmp / "heads.npz", feature_mean=self.feature_mean_, feature_scale=self.feature_scale_,
                      vad_coef=self.vad_coef_, vad_intercept=self.vad_intercept_,
                      cat_coef=self.cat_coef_, cat_intercept=self.cat_intercept_)
             meta = {
+                "kind": MODEL_KIND,
                 "format": MODEL_FORMAT,
                 "config": {k: v for k, v in self.config.__dict__.items()},
-                "categories": list(self.categories_.names) if self.categories_ else None,
+                "categories": self.labels or None,
                 "targets": self.targets_,
                 "label_sources_combined": self.sources_,
                 "n_train": self.n_train_,
@@ -328,17 +416,7 @@ class Predictor:
             meta.update(card or {})
             if self.tail_path_ is not None:
                 shutil.copyfile(self.tail_path_, tmp / TAIL_FILE)
-            (tmp / "model.json").write_text(json.dumps(meta, indent=2) + "\n")
-            if directory.exists():
-                old = directory.with_name(f".{directory.name}.old-{os.getpid()}")
-                os.replace(directory, old)
-                os.replace(tmp, directory)
-                shutil.rmtree(old, ignore_errors=True)
-            else:
-                os.replace(tmp, directory)
-        except BaseException:
-            shutil.rmtree(tmp, ignore_errors=True)
-            raise
+            atomic_write_text(tmp / "model.json", json.dumps(meta, indent=2) + "\n")
         return directory
 
     @classmethod
@@ -359,17 +437,23 @@ class Predictor:
             self.vad_intercept_ = arrays["vad_intercept"]
             self.cat_coef_ = arrays["cat_coef"]
             self.cat_intercept_ = arrays["cat_intercept"]
-        except (ValueError, KeyError, TypeError, OSError) as err:
-            raise ModelError(f"{directory}: malformed model ({type(err).__name__}: {err})") from None
+        except (ValueError, KeyError, TypeError, OSError, EOFError, zipfile.BadZipFile, zlib.error) as err:
+            # a truncated heads.npz is a BadZipFile or zlib error: one line, not a traceback
+            raise ModelError(f"{directory}: malformed model ({type(err).__name__}: {str(err)[:120]}); "
+                             "train or copy it again") from None
         if config.finetune:
             if not (directory / TAIL_FILE).is_file():
                 raise ModelError(f"{directory}: fine-tuned model without its {TAIL_FILE}")
             self.tail_path_ = directory / TAIL_FILE
         cats = meta.get("categories")
         self.categories_ = CategorySet(tuple(cats)) if cats else None
-        self.targets_ = meta.get("targets", [])
-        self.sources_ = meta.get("label_sources_combined", {})
         self.n_train_ = meta.get("n_train", {})
+        # A head saved from fewer than MIN_ROWS rows (by earlier versions) only predicts its prior:
+        # it is not a prediction, so the model does not offer that target.
+        self.targets_ = [t for t in meta.get("targets", []) if self.n_train_.get(t, MIN_ROWS) >= MIN_ROWS]
+        if self.categories_ is not None and self.n_train_.get("category", MIN_ROWS) < MIN_ROWS:
+            self.categories_ = None
+        self.sources_ = meta.get("label_sources_combined", {})
         self.trained_on_ = meta.get("trained_on", {})
         reg = meta.get("regularisation", {})
         self.alphas_, self.l2_ = reg.get("ridge_alpha", {}), reg.get("softmax_l2")

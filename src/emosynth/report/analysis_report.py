@@ -8,9 +8,12 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from ..explore._analyze import KEY_FEATURES, agreement, effects, extract, gather, sentences
-from ..rundir import atomic_directory
+from .analysis import KEY_FEATURES, agreement, effects, extract, gather, sentences
+from ..fsio import check_output, output_directory
 from ._document import Document
+
+#: the ownership kind of an analysis report (``emosynth.fsio``)
+REPORT_KIND = "analysis"
 
 HUE_BINS = ("red", "orange", "yellow", "chartreuse", "green", "spring_green", "cyan", "azure", "blue", "violet",
             "magenta", "rose")
@@ -60,7 +63,7 @@ def plot_effects(eff: pd.DataFrame, grouping: str, path: Path) -> bool:
 
 def plot_hue(sets, grouping: str, path: Path) -> bool:
     """Each group's mean saturation-weighted hue histogram as a circular (polar) bar chart, per set."""
-    from ..explore._analyze import feature_names
+    from .analysis import feature_names
 
     names = feature_names()
     idx = [names.index(f"colour_hue_{b}") for b in HUE_BINS]
@@ -109,9 +112,12 @@ def _fmt_d(row) -> str:
     return f"{row['d']:+.2f} [{row['d_low']:+.2f}, {row['d_high']:+.2f}]" + (" *" if row["q"] < 0.05 else "")
 
 
-def analyze(runs, datasets, out_dir: str | Path, data_root=None, command: str | None = None, progress=None) -> dict:
+def analyze(runs, datasets, out_dir: str | Path, data_root=None, command: str | None = None, progress=None,
+            overwrite: bool = False) -> dict:
     """Analyse run directories and data sets; write report.md / report.html, effects.csv,
-    agreement.csv and plots into ``out_dir`` (atomically). Returns {"effects", "agreement", "sentences"}."""
+    agreement.csv and plots into ``out_dir`` (atomically). Returns {"effects", "agreement", "sentences"}.
+    ``out_dir`` must be new or empty, or (with ``overwrite``) an earlier analysis (``emosynth.fsio``)."""
+    check_output(out_dir, REPORT_KIND, overwrite)  # before the work: never replace what is not ours
     t0 = time.perf_counter()
     sets = gather(runs, datasets, data_root)
     extract(sets, progress)
@@ -121,7 +127,7 @@ def analyze(runs, datasets, out_dir: str | Path, data_root=None, command: str | 
     seconds = time.perf_counter() - t0
 
     out_dir = Path(out_dir)
-    with atomic_directory(out_dir) as tmp:
+    with output_directory(out_dir, REPORT_KIND, overwrite) as tmp:
         eff.to_csv(tmp / "effects.csv", index=False, float_format="%.5g")
         agr.to_csv(tmp / "agreement.csv", index=False, float_format="%.4g")
         doc = Document("emosynth analysis: visual statistics per emotion")

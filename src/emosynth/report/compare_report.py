@@ -3,18 +3,30 @@
 from __future__ import annotations
 
 import json
-import os
 import shutil
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from ..compare import (CEILING, CONSTANT, HEADLINE, HIGHER_IS_BETTER, REPRESENTATIONS, CompareResult,
-                       best_configuration, config_dict)
+from ..compare import (
+    CEILING,
+    CONSTANT,
+    HEADLINE,
+    HIGHER_IS_BETTER,
+    REPRESENTATIONS,
+    CompareResult,
+    best_configuration,
+    config_dict,
+)
 from ..emotions import DIMENSIONS
-from ..rundir import atomic_directory
+from ..errors import OutputError
+from ..fsio import atomic_write_text, check_output, mark_output, output_directory, output_kind
 from ._document import Document
+
+#: the ownership kinds (``emosynth.fsio``) of a compare report and of a published report's plots
+REPORT_KIND = "compare"
+ASSETS_KIND = "published-plots"
 
 METRIC_NAMES = {"r": "Pearson r", "mae": "MAE", "ccc": "CCC", "accuracy": "accuracy", "macro_f1": "macro-F1",
                 "kl": "KL (nats)"}
@@ -244,16 +256,17 @@ def _timing_lines(history: list[dict]) -> list[str]:
     return lines
 
 
-def build_report(result: CompareResult, out_dir: Path, command: str | None = None) -> Path:
-    """Write everything into a temporary sibling folder, then swap it in (nothing half-written)."""
+def build_report(result: CompareResult, out_dir: Path, command: str | None = None, overwrite: bool = False) -> Path:
+    """Write everything into a temporary sibling folder, then swap it in (nothing half-written).
+    ``out_dir`` must be new or empty, or (with ``overwrite``) an earlier compare report (``emosynth.fsio``)."""
     from ..compare import record_timing
 
     out_dir = Path(out_dir)
-    out_dir.parent.mkdir(parents=True, exist_ok=True)
+    check_output(out_dir, REPORT_KIND, overwrite)
     history = record_timing(out_dir, result.timings)
-    with atomic_directory(out_dir) as tmp:
+    with output_directory(out_dir, REPORT_KIND, overwrite) as tmp:
         _write(result, tmp, command, history)
-        (tmp / "timings.json").write_text(json.dumps(history, indent=1) + "\n")
+        atomic_write_text(tmp / "timings.json", json.dumps(history, indent=1) + "\n")
     return out_dir
 
 
@@ -263,6 +276,34 @@ def _write(result: CompareResult, d: Path, command: str | None, history: list[di
     s.to_csv(d / "summary.csv", index=False, float_format="%.6g")
     (d / "config.json").write_text(json.dumps(config_dict(cfg), indent=1) + "\n")
 
+    plots = _plots(result, d)
+    doc = _introduction(result, command, history)
+    doc.heading("Headline")
+    header, rows = headline_table(result)
+    doc.table(header, rows)
+    doc.para("**Bold**: the best configuration for that column; †: not significantly different from it (paired "
+             "t-test over the same folds, p ≥ 0.05). A category model's valence/arousal come through its "
+             "categories' training-fold centroids; a VA/VAD model's accuracy through the nearest centroid. "
+             "The constant predictor ignores the image (training mean, class prior): its r is undefined, so it "
+             "speaks through accuracy and KL here and MAE below. The noise ceiling is the highest r the OASIS "
+             "ratings allow (√ reliability of the mean ratings, from raters' SD and N).")
+
+    _bar_section(doc, result)
+    _cross_section(doc, result)
+    doc.heading("Plots")
+    for f, cap in plots:
+        doc.image(f, cap)
+
+    _all_metrics(doc, result)
+    (d / "report.md").write_text(doc.markdown())
+    (d / "report.html").write_text(doc.html(d))
+
+
+
+
+def _plots(result: CompareResult, d: Path) -> list[tuple[str, str]]:
+    """Draw the figures into ``d``; (file, caption) of each."""
+    cfg, s = result.config, result.summary
     best_va = best_configuration(s, result.dataset_names[0], "valence", "r") if "valence" in s.target.values \
         else None
     best_cat = best_configuration(s, "emotion6", "category", "accuracy") if "emotion6" in result.dataset_names \
@@ -284,6 +325,11 @@ def _write(result: CompareResult, d: Path, command: str | None, history: list[di
                                           "rated (circles) and predicted by the best valence model (squares), "
                                           "weighted by the raters' distribution."))
 
+    return plots
+
+
+def _introduction(result: CompareResult, command: str | None, history: list[dict]) -> Document:
+    cfg = result.config
     doc = Document("emosynth comparison: backbones × representations of emotion")
     sizes = ", ".join(f"{n} ({int((result.origin == i).sum())} images)" for i, n in enumerate(result.dataset_names))
     doc.para(f"Data: {sizes}. Protocol: grouped {cfg.folds}-fold cross-validation (OASIS grouped by theme, so "
@@ -300,16 +346,12 @@ def _write(result: CompareResult, d: Path, command: str | None, history: list[di
     for line in _timing_lines(history):
         doc.para(line)
 
-    doc.heading("Headline")
-    header, rows = headline_table(result)
-    doc.table(header, rows)
-    doc.para("**Bold**: the best configuration for that column; †: not significantly different from it (paired "
-             "t-test over the same folds, p ≥ 0.05). A category model's valence/arousal come through its "
-             "categories' training-fold centroids; a VA/VAD model's accuracy through the nearest centroid. "
-             "The constant predictor ignores the image (training mean, class prior): its r is undefined, so it "
-             "speaks through accuracy and KL here and MAE below. The noise ceiling is the highest r the OASIS "
-             "ratings allow (√ reliability of the mean ratings, from raters' SD and N).")
+    return doc
 
+
+def _bar_section(doc: Document, result: CompareResult):
+    """Which backbones reach the predictor issue's bar, on this protocol."""
+    cfg, s = result.config, result.summary
     doc.heading("Which backbones reach the predictor's bar?")
     bar = [("oasis", "valence", "r", "va", 0.58, True), ("oasis", "arousal", "r", "va", 0.60, True),
            ("emotion6", "category", "accuracy", "category", 0.53, True),
@@ -333,6 +375,11 @@ def _write(result: CompareResult, d: Path, command: str | None, history: list[di
                  "(valence and arousal from the VA model, categories from the category model of one backbone). "
                  + (f"Reached by: {', '.join(passing)}." if passing else "No single backbone reaches all of it."))
 
+
+
+def _cross_section(doc: Document, result: CompareResult):
+    """How well each representation predicts the others (needs Emotion6's categories)."""
+    cfg, s = result.config, result.summary
     if "emotion6" in result.dataset_names and result.data.categories is not None:
         doc.heading("How well does each representation predict the others?")
         hdr = ["backbone", "accuracy: category head", "accuracy: VA → nearest centroid",
@@ -361,10 +408,10 @@ def _write(result: CompareResult, d: Path, command: str | None, history: list[di
                  "lexicon-derived on both data sets (see label sources below), so D-based results measure "
                  "agreement with word norms, not with rated dominance.")
 
-    doc.heading("Plots")
-    for f, cap in plots:
-        doc.image(f, cap)
 
+
+def _all_metrics(doc: Document, result: CompareResult):
+    s = result.summary
     doc.heading("All metrics")
     for ds in result.dataset_names:
         sub = s[s.dataset == ds]
@@ -381,8 +428,6 @@ def _write(result: CompareResult, d: Path, command: str | None, history: list[di
                                           for n, src in result.label_sources.items()) + ".")
     doc.para("Files: `results.csv` (one row per backbone × representation × mapping × data set × fold × metric), "
              "`summary.csv` (mean, CI, best, paired test against the best), the PNG plots, `timings.json`.")
-    (d / "report.md").write_text(doc.markdown())
-    (d / "report.html").write_text(doc.html(d))
 
 
 def publish(out_dir: str | Path, markdown_path: str | Path) -> Path:
@@ -391,13 +436,14 @@ def publish(out_dir: str | Path, markdown_path: str | Path) -> Path:
     out_dir, md = Path(out_dir), Path(markdown_path)
     assets = md.with_suffix("")
     text = (out_dir / "report.md").read_text()
-    if assets.exists():
-        shutil.rmtree(assets)
-    assets.mkdir(parents=True)
-    for png in sorted(out_dir.glob("*.png")):
-        shutil.copyfile(png, assets / png.name)
-        text = text.replace(f"]({png.name})", f"]({assets.name}/{png.name})")
-    tmp = md.with_name(f".{md.name}.tmp")
-    tmp.write_text(text)
-    os.replace(tmp, md)
+    if md.is_dir():
+        raise OutputError(f"{md}: is a folder; give the Markdown file to publish to")
+    if assets.is_dir() and output_kind(assets) is None and any(assets.iterdir()) and all(
+            p.is_file() and p.suffix == ".png" for p in assets.iterdir()):
+        mark_output(assets, ASSETS_KIND)  # published by an earlier emosynth: only its plots are there
+    with output_directory(assets, ASSETS_KIND, overwrite=True) as tmp:
+        for png in sorted(out_dir.glob("*.png")):
+            shutil.copyfile(png, tmp / png.name)
+            text = text.replace(f"]({png.name})", f"]({assets.name}/{png.name})")
+    atomic_write_text(md, text)
     return md

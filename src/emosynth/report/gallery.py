@@ -25,10 +25,8 @@ from __future__ import annotations
 import html
 import json
 import math
-import os
 import re
 import shutil
-import tempfile
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -41,11 +39,14 @@ import pandas as pd
 from .. import __version__
 from ..emotions import SAM_MAX, SAM_MIN
 from ..errors import EmosynthError, RunDirError
+from ..fsio import check_output, output_directory
 from ..imageio import image_size, read_image
 from ..rundir import IMAGES_DIR, ITEMS_FILE, RUN_FILE, Run, read_run
 
 #: marks a folder as a gallery this module built, so a rebuild may replace it (and nothing else)
 MARKER = ".emosynth-gallery"
+#: the ownership kind of a gallery site (``emosynth.fsio``); ``MARKER`` is read by earlier versions
+GALLERY_KIND = "gallery"
 THUMB_SIZE = 128  # px, longest side (panels, index previews)
 #: The plane draws its images on a canvas from atlases (square tiles, ATLAS_COLUMNS² to an atlas):
 #: one request and one decode per atlas instead of one per image. Measured on a loaded 2-core
@@ -317,7 +318,7 @@ def _facts(rv: _RunView) -> list[tuple[str, str]]:
     m = meta.get("metrics") if isinstance(meta.get("metrics"), dict) else {}
     space = meta.get("space")
     facts: list[tuple[str, str | None]] = [
-        ("method", _scalar(meta.get("method")) or _scalar(meta.get("kind")) or "not recorded"),
+        ("method", _scalar(meta["method"])),  # read_run checked the header (rundir.run_header)
         ("space", (f"{space['name']} ({space.get('cells')} cells)" if isinstance(space, dict) and space.get("name")
                    else _scalar(space))),
     ]
@@ -327,9 +328,8 @@ def _facts(rv: _RunView) -> list[tuple[str, str]]:
         facts.append(("encoding", f"{enc.get('name', '?')}" + (f" ({shown})" if shown else "")))
     else:
         facts.append(("encoding", _scalar(enc)))
-    facts += [("model", _scalar(meta.get("model")) or _scalar(meta.get("model_id"))),
-              ("seed", _scalar(meta.get("seed")) if "seed" in meta
-               else _scalar((meta.get("config") or {}).get("seed"))),
+    facts += [("model", ", ".join(meta["model"])),
+              ("seed", _scalar(meta["seed"])),
               ("date", _date(rv.run)),
               ("images", f"{len(items):,}")]
     if _num(m.get("coverage")) is not None:
@@ -346,15 +346,14 @@ def _facts(rv: _RunView) -> list[tuple[str, str]]:
     # Whatever else a run of another kind records (a generator's settings, a data set's source).
     known = {"method", "kind", "space", "encoding", "model", "model_id", "seed", "date", "created", "finished",
              "timestamp", "metrics", "transfer", "rated", "command", "config", "history", "model_dirs",
-             "complete", "code_version"}
+             "complete", "emosynth_version"}
     for k, v in meta.items():
         if k not in known and _scalar(v):
             facts.append((k.replace("_", " "), _scalar(v)))
     for k, v in m.items():
         if k not in ("coverage", "qd_score", "accuracy", "filled", "iteration", "seconds") and _scalar(v):
             facts.append((k.replace("_", " "), _scalar(v)))
-    if meta.get("code_version"):
-        facts.append(("emosynth", str(meta["code_version"])))
+    facts.append(("emosynth", str(meta["emosynth_version"])))
     return [(k, v) for k, v in facts if v]
 
 
@@ -735,187 +734,11 @@ model each run names: valence, arousal and dominance on the SAM 1–9 scale.</p>
 
 # ---------------------------------------------------------------------------- assets
 
-_CSS = """
-:root{--fg:#1d1d1f;--bg:#fafaf7;--muted:#5d5d63;--line:#d6d6d0;--accent:#0b57d0;color-scheme:light}
-*{box-sizing:border-box}
-body{margin:0;font:15px/1.5 system-ui,-apple-system,"Segoe UI",sans-serif;color:var(--fg);background:var(--bg)}
-header,main,footer{max-width:1200px;margin:0 auto;padding:0 1rem}
-header{padding-top:.6rem}h1{margin:.1em 0}.sub{color:var(--muted);margin-top:0}
-a{color:var(--accent)}
-a:focus-visible,input:focus-visible,select:focus-visible,summary:focus-visible{outline:3px solid #e8710a;outline-offset:2px}
-.skip{position:absolute;left:-999px;top:0;background:#fff;padding:.5em}.skip:focus{left:0;z-index:99}
-footer{color:var(--muted);font-size:13px;padding:2em 1rem}
-.facts{display:grid;grid-template-columns:max-content 1fr;gap:.15em 1em;margin:.5em 0;font-size:14px}
-.facts dt{color:var(--muted)}.facts dd{margin:0}
-pre{background:#f0f0ea;padding:.6em;overflow-x:auto;white-space:pre-wrap;word-break:break-all}
-.run{border-top:1px solid var(--line);padding:1em 0}
-.run h2 small,.panel h2 small{font-weight:normal;color:var(--muted);font-size:14px}
-.preview{display:flex;gap:6px;flex-wrap:wrap}.preview img{width:96px;height:96px;object-fit:cover;border-radius:4px}
-.controls{display:flex;gap:1.5em;align-items:center;flex-wrap:wrap;margin:.5em 0}
-.hint,.note{color:var(--muted);font-size:13px}
-.plane-wrap{display:grid;grid-template-columns:2.2em 1.6em auto;grid-template-rows:auto 1.6em 2em;
-  width:max-content;margin:1em auto}
-.plane{grid-column:3;grid-row:1;position:relative;margin:0;width:max(320px,min(100vw - 7em,100vh - 240px,900px));aspect-ratio:1;
-  border:1px solid #999;background:#fff;--s:6}
-.regions{position:absolute;inset:0;width:100%;height:100%}
-.region{fill-opacity:.16;stroke:#fff;stroke-width:2}.grid{stroke:#000;stroke-opacity:.08}
-.centroid{fill:#333;fill-opacity:.45}.region-name{font-size:26px;fill:#333;fill-opacity:.55;text-anchor:middle;
-  dominant-baseline:middle}
-.plane.no-regions .region,.plane.no-regions .centroid,.plane.no-regions .region-name{display:none}
-.pt{display:block;line-height:0}
-.plane .pt{position:absolute;width:calc(var(--s) * 1%);aspect-ratio:1;transform:translate(-50%,-50%);
-  transition:outline-offset .15s ease-out;z-index:1}
-.tiles{position:absolute;inset:0;width:100%;height:100%;pointer-events:none}
-.plane .pt:hover,.plane .pt:focus{outline:2px solid #222;outline-offset:1px;z-index:5}
-.plane .pt:focus-visible{outline:3px solid #e8710a}
-.ticks-x{grid-column:3;grid-row:2;position:relative;font-size:12px;color:var(--muted)}
-.ticks-x span{position:absolute;transform:translateX(-50%)}
-.ticks-y{grid-column:2;grid-row:1;position:relative;font-size:12px;color:var(--muted)}
-.ticks-y span{position:absolute;transform:translateY(-50%);right:.3em}
-.axis-x{grid-column:3;grid-row:3;display:flex;justify-content:space-between;font-size:14px}
-.axis-y{grid-column:1;grid-row:1;writing-mode:vertical-rl;transform:rotate(180deg);display:flex;
-  justify-content:space-between;font-size:14px}
-.axis-x .name,.axis-y .name{font-weight:600}
-.legend{display:flex;gap:1em;flex-wrap:wrap;list-style:none;padding:0;margin:.5em 0;font-size:14px}
-.swatch{display:inline-block;width:1em;height:1em;margin-right:.3em;vertical-align:-.15em;opacity:.5;border-radius:2px}
-.tip{position:fixed;z-index:50;background:#fff;border:1px solid #999;border-radius:6px;padding:.5em .7em;
-  box-shadow:0 4px 14px rgba(0,0,0,.18);font-size:13px;max-width:300px;pointer-events:none}
-.tip dl{display:grid;grid-template-columns:max-content auto;gap:0 .8em;margin:0}.tip dt{color:var(--muted)}
-.tip dd{margin:0}.tip img{display:block;width:128px;height:128px;object-fit:contain;object-position:left;margin-bottom:.4em}.tip dt.h{font-weight:600;color:var(--fg);margin-top:.2em}.tip table{border-collapse:collapse;margin-top:.3em;width:100%}
-.tip td{padding:0 .3em 0 0;white-space:nowrap}.tip td.b{width:100%}
-.bar{display:inline-block;height:.7em;background:var(--accent);opacity:.65;border-radius:2px}
-.panel{border-left:4px solid var(--c,#999);padding:.1em 0 .5em 1em;margin:1.2em 0}
-.strip{display:flex;flex-wrap:wrap;gap:10px;list-style:none;padding:0;margin:0}
-.strip li{width:132px;font-size:12px;color:var(--muted);text-align:center}
-.strip img{width:128px;height:128px;object-fit:cover;border-radius:4px;box-shadow:0 0 0 1px rgba(0,0,0,.2)}
-.strip .pt{transition:transform .15s ease-out}.strip .pt:hover,.strip .pt:focus{transform:scale(1.06)}
-.empty{color:var(--muted)}
-.detail{display:grid;grid-template-columns:minmax(0,auto) minmax(280px,1fr);gap:2em;align-items:start}
-@media (max-width:800px){.detail{grid-template-columns:1fr}}
-.full{margin:1em 0}.full img{width:min(100%,512px);height:auto;background:#eee}
-.emotion,.condition{border-collapse:collapse;font-size:14px;margin-bottom:.8em}
-.emotion th,.emotion td,.condition th,.condition td{text-align:left;padding:.15em .8em .15em 0;vertical-align:top}
-.emotion th,.condition th{font-weight:normal;color:var(--muted)}.probs td:last-child{width:160px}
-.condition code{word-break:break-all}
-caption{text-align:left;font-weight:600;padding:.3em 0}
-.pager a{margin-right:1em}
-@media (prefers-reduced-motion: reduce){*,*::before,*::after{transition:none!important;animation:none!important;
-  scroll-behavior:auto!important}}
-"""
+def _asset(name: str) -> str:
+    """A package-data file of the gallery (report/assets/): its stylesheet and script."""
+    from importlib.resources import files
 
-_JS = r"""
-(function () {
-  "use strict";
-  var tip = document.getElementById("tip");
-  function fmt(x) { return (Math.round(parseFloat(x) * 100) / 100).toFixed(2); }
-  function esc(s) { var d = document.createElement("div"); d.textContent = s; return d.innerHTML; }
-  function labelsFor(el) {
-    var host = el.closest("[data-labels]");
-    return host && host.dataset.labels ? host.dataset.labels.split(",") : [];
-  }
-  function show(pt) {
-    if (!tip) return;
-    var h = "";
-    if (pt.dataset.tile) h += "<img alt=\"\" width=\"128\" height=\"128\" src=\"" + pt.getAttribute("href").replace(/^item\//, "thumbs/").replace(/\.html$/, ".jpg") + "\">";
-    h += "<dl><dt>target</dt><dd data-k=\"target\">" + esc(pt.dataset.target || "") + "</dd>" +
-            "<dt class=\"h\">predicted</dt><dd></dd>";
-    ["valence", "arousal", "dominance"].forEach(function (d) {
-      if (pt.dataset[d] !== undefined) h += "<dt>" + d + "</dt><dd data-k=\"" + d + "\">" + fmt(pt.dataset[d]) + "</dd>";
-    });
-    h += "</dl>";
-    if (pt.dataset.p) {
-      var labels = labelsFor(pt), ps = pt.dataset.p.split(",");
-      h += "<table>";
-      labels.forEach(function (l, i) {
-        h += "<tr><td>" + esc(l) + "</td><td data-k=\"p_" + esc(l) + "\">" + fmt(ps[i]) +
-             "</td><td class=\"b\"><span class=\"bar\" style=\"width:" + (parseFloat(ps[i]) * 100).toFixed(1) + "%\"></span></td></tr>";
-      });
-      h += "</table>";
-    }
-    tip.innerHTML = h;
-    tip.hidden = false;
-    place(pt);
-  }
-  function place(pt) {
-    var r = pt.getBoundingClientRect(), w = tip.offsetWidth, t = tip.offsetHeight;
-    var x = r.right + 12, y = r.top;
-    if (x + w > window.innerWidth - 8) x = Math.max(8, r.left - w - 12);
-    if (y + t > window.innerHeight - 8) y = Math.max(8, window.innerHeight - t - 8);
-    tip.style.left = x + "px"; tip.style.top = y + "px";
-  }
-  function hide() { if (tip) tip.hidden = true; }
-  document.addEventListener("mouseover", function (e) { var p = e.target.closest && e.target.closest(".pt"); if (p) show(p); });
-  document.addEventListener("mouseout", function (e) {
-    var p = e.target.closest && e.target.closest(".pt");
-    if (p && !(e.relatedTarget && p.contains(e.relatedTarget)) && document.activeElement !== p) hide();
-  });
-  document.addEventListener("focusin", function (e) { var p = e.target.closest && e.target.closest(".pt"); if (p) show(p); else hide(); });
-  document.addEventListener("keydown", function (e) { if (e.key === "Escape") hide(); });
-
-  var plane = document.getElementById("plane");
-  if (plane) {
-    var size = document.getElementById("size"), regions = document.getElementById("regions");
-    if (size) size.addEventListener("input", function () { plane.style.setProperty("--s", size.value); schedule(); });
-    if (regions) regions.addEventListener("change", function () { plane.classList.toggle("no-regions", !regions.checked); });
-    var pts = Array.prototype.slice.call(plane.querySelectorAll(".pt"));
-    var pos = pts.map(function (p) { return [parseFloat(p.style.left), parseFloat(p.style.top)]; });
-    // The images: drawn from the atlases onto one canvas, in document order (as the links stack).
-    var canvas = plane.querySelector("canvas.tiles"), T = parseFloat(plane.dataset.tilePx || "64");
-    var tiles = pts.map(function (p) { return (p.dataset.tile || "").split(",").map(Number); });
-    var atlases = (plane.dataset.atlases || "").split(",").filter(Boolean).map(function (src) {
-      var im = new Image(); im.onload = function () { schedule(); }; im.src = src; return im;
-    });
-    var pending = false;
-    function schedule() { if (!pending) { pending = true; requestAnimationFrame(draw); } }
-    function draw() {
-      pending = false;
-      var w = plane.clientWidth, dpr = window.devicePixelRatio || 1;
-      canvas.width = Math.round(w * dpr); canvas.height = Math.round(w * dpr);
-      var ctx = canvas.getContext("2d");
-      ctx.setTransform(dpr, 0, 0, dpr, 0, 0);
-      ctx.imageSmoothingQuality = "high";
-      var s = parseFloat(getComputedStyle(plane).getPropertyValue("--s")) / 100 * w;
-      ctx.strokeStyle = "rgba(0,0,0,.3)"; ctx.lineWidth = 1;
-      for (var i = 0; i < pts.length; i++) {
-        var t = tiles[i], im = atlases[t[0]];
-        if (!im || !im.complete || !im.naturalWidth) continue;
-        var x = pos[i][0] / 100 * w - s / 2, y = pos[i][1] / 100 * w - s / 2;
-        ctx.drawImage(im, t[1] * T, t[2] * T, T, T, x, y, s, s);
-        ctx.strokeRect(x + 0.5, y + 0.5, s - 1, s - 1);
-      }
-      plane.dataset.drawn = String(atlases.filter(function (a) { return a.complete && a.naturalWidth; }).length);
-    }
-    if (window.ResizeObserver) new ResizeObserver(schedule).observe(plane); else window.addEventListener("resize", schedule);
-    var dirs = {ArrowRight: [1, 0], ArrowLeft: [-1, 0], ArrowUp: [0, -1], ArrowDown: [0, 1]};
-    plane.addEventListener("keydown", function (e) {
-      var d = dirs[e.key], cur = pts.indexOf(document.activeElement);
-      if (!d || cur < 0) return;
-      // the nearest image in that direction, straight ahead counting more than off to the side
-      var best = -1, bestCost = Infinity, o = pos[cur];
-      for (var i = 0; i < pts.length; i++) {
-        var dx = pos[i][0] - o[0], dy = pos[i][1] - o[1], ahead = dx * d[0] + dy * d[1];
-        if (i === cur || ahead <= 0.01) continue;
-        var side = Math.abs(dx * d[1] - dy * d[0]), cost = ahead + 2 * side;
-        if (cost < bestCost) { bestCost = cost; best = i; }
-      }
-      if (best >= 0) { pts[best].focus(); e.preventDefault(); }
-    });
-  }
-
-  var sort = document.getElementById("sort");
-  if (sort) sort.addEventListener("change", function () {
-    var k = sort.value, desc = k === "confidence";
-    document.querySelectorAll("#panels .strip").forEach(function (ul) {
-      var lis = Array.prototype.slice.call(ul.children);
-      lis.sort(function (a, b) {
-        var x = parseFloat(a.getAttribute("data-s-" + k)), y = parseFloat(b.getAttribute("data-s-" + k));
-        return desc ? y - x : x - y;
-      });
-      lis.forEach(function (li) { ul.appendChild(li); });
-    });
-  });
-})();
-"""
+    return files("emosynth.report").joinpath("assets", name).read_text(encoding="utf-8")
 
 
 # ---------------------------------------------------------------------------- building
@@ -977,38 +800,17 @@ def build_gallery(run_dirs: Iterable[str | Path], out: str | Path, title: str = 
     out = Path(out)
     paths = [Path(p) for p in run_dirs]
     _prepare_out(out)
+    check_output(out, GALLERY_KIND, overwrite=True)  # a gallery is a view of its runs: rebuilt freely
     views = _read(paths)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}.tmp-"))
-    try:
+    with output_directory(out, GALLERY_KIND, overwrite=True) as tmp:
         for rv in views:
             _build_run(rv, tmp / rv.slug, title, progress)
         (tmp / "index.html").write_text(_index_page(views, title), encoding="utf-8")
-        (tmp / "gallery.css").write_text(_CSS.lstrip(), encoding="utf-8")
-        (tmp / "gallery.js").write_text(_JS.lstrip(), encoding="utf-8")
+        (tmp / "gallery.css").write_text(_asset("gallery.css"), encoding="utf-8")
+        (tmp / "gallery.js").write_text(_asset("gallery.js"), encoding="utf-8")
         (tmp / MARKER).write_text(json.dumps({"emosynth": __version__, "title": title,
                                               "runs": [str(p) for p in paths]}) + "\n")
-        os.chmod(tmp, 0o755)  # mkdtemp makes it private; a site is for showing
-        _swap_in(tmp, out)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     return out
-
-
-def _swap_in(tmp: Path, out: Path) -> None:
-    if not out.exists():
-        os.replace(tmp, out)
-        return
-    old = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}.old-"))
-    os.replace(out, old / "site")
-    try:
-        os.replace(tmp, out)
-    except BaseException:
-        os.replace(old / "site", out)
-        raise
-    finally:
-        shutil.rmtree(old, ignore_errors=True)
 
 
 def _build_run(rv: _RunView, dst: Path, title: str, progress) -> None:

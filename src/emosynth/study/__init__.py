@@ -6,11 +6,11 @@ It reads run directories (``emosynth.rundir``) and never imports the synthesis c
 
 from ._app import make_app, serve
 from ._create import StudyConfig, create_study
-from ._db import DEFAULT_DB, dispose, sessions
+from ._db import DEFAULT_DB, Image, Participant, Rating, Trial, dispose, sessions
 from ._report import Analysis, analyse, export_study, report_study, write_report
-from ._service import ratings_frame, set_paused
+from ._service import EXPORT_COLUMNS, ratings_frame, set_paused
 from ._stats import icc2k, krippendorff_alpha_interval, mae, pearson, share_on_intended_side
 
-__all__ = ["Analysis", "DEFAULT_DB", "StudyConfig", "analyse", "create_study", "dispose", "export_study",
+__all__ = ["Analysis", "DEFAULT_DB", "EXPORT_COLUMNS", "Image", "Participant", "Rating", "Trial", "StudyConfig", "analyse", "create_study", "dispose", "export_study",
            "icc2k", "krippendorff_alpha_interval", "mae", "make_app", "pearson", "ratings_frame",
            "report_study", "serve", "set_paused", "share_on_intended_side", "sessions", "write_report"]

@@ -2,17 +2,15 @@
 ask → render → score → tell.
 
 ``evolve(config, out)`` writes a run directory (see ``emosynth.rundir``) and a checkpoint
-(``checkpoint.pkl``: the ribs scheduler with its archive and emitters' random state, the
-history) every ``checkpoint_every`` iterations, atomically; ``resume=True`` continues from it
+(``checkpoint.npz``: the ribs scheduler with its archive, emitters, CMA-ES / Adam state and random
+generators' states, the history — data only, ``emosynth.statefile``: loading it runs no code) every
+``checkpoint_every`` iterations, atomically; ``resume=True`` continues from it
 and reaches the same archive as an unbroken run with the same seed.
 """
 
 from __future__ import annotations
 
-import datetime as _dt
-
 import json
-import pickle
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -21,17 +19,23 @@ from typing import Callable
 import numpy as np
 from ribs.emitters import GradientArborescenceEmitter
 
-from .. import __version__
+from ..config import ConfigError, check_choice, check_int_at_least, check_positive, check_seed
 from ..errors import SynthError
-from ..rundir import IMAGES_DIR, atomic_write_bytes, write_items, write_png, write_run
+from ..fsio import check_output, mark_output
+from ..rundir import IMAGES_DIR, prediction_columns, run_header, write_items, write_png, write_run
+from ..statefile import StateError, load_state, save_state
 from ._encodings import make_encoding
 from ._fitness import Evaluator, JudgeSpec
 from ..models.registry import model_id, resolve_model
 from ._spaces import make_space
 from ._visualize import archive_mosaic, progress_plot
 
-CHECKPOINT = "checkpoint.pkl"
-CHECKPOINT_FORMAT = 1
+CHECKPOINT = "checkpoint.npz"
+#: the pickle checkpoint of emosynth before 0.x: never loaded (a pickle can run code)
+LEGACY_CHECKPOINT = "checkpoint.pkl"
+CHECKPOINT_FORMAT = 2
+#: the ownership kind of an evolve run directory (``emosynth.fsio``)
+RUN_KIND = "run:evolve"
 ENCODING_NAMES = ("pixels", "cppn")
 EMITTER_NAMES = ("auto", "iso", "es", "mega")
 #: CMA-MEGA over category × brightness: iterations between an emitter's restarts at a lagging cell
@@ -75,27 +79,38 @@ class EvolveConfig:
     RESUMABLE = ("iterations", "checkpoint_every", "check_backbone", "export_size")
 
     def validate(self):
-        if self.encoding not in ENCODING_NAMES:
-            raise SynthError(f"unknown encoding {self.encoding!r}; choose one of {', '.join(ENCODING_NAMES)}")
-        for name, v, lo in (("--iterations", self.iterations, 1), ("--batch", self.batch, 1),
-                            ("--emitters", self.emitters, 1), ("--checkpoint-every", self.checkpoint_every, 1),
-                            ("--export-size", self.export_size, 8), ("--transforms", self.transforms, 1)):
-            if v < lo:
-                raise SynthError(f"{name} must be at least {lo}, got {v}")
-        if self.emitter not in EMITTER_NAMES:
-            raise SynthError(f"unknown emitter {self.emitter!r}; choose one of {', '.join(EMITTER_NAMES)}")
+        """Check every setting before any model is loaded (``ConfigError`` naming the parameter)."""
+        check_choice("encoding", self.encoding, ENCODING_NAMES)
+        check_choice("emitter", self.emitter, EMITTER_NAMES)
+        for name, least in (("iterations", 1), ("batch", 1), ("emitters", 1), ("checkpoint_every", 1),
+                            ("export_size", 8), ("transforms", 1), ("grid", 2), ("hidden", 1), ("layers", 1),
+                            ("chunk", 1), ("bins", 1)):
+            check_int_at_least(name, getattr(self, name), least)
+        check_seed("seed", self.seed)
         if self.emitter == "es" and self.encoding == "pixels":
             # ribs' CMA-ES redraws every out-of-bounds sample; on 3,072 genes in [0, 1] it never finishes
-            raise SynthError("--emitter es cannot search the bounded pixels encoding (its samples fall outside "
-                             "[0, 1]); use --emitter iso or mega, or --encoding cppn")
+            raise ConfigError("emitter", "es cannot search the bounded pixels encoding (its samples fall outside "
+                              "[0, 1]); use {emitter} iso or mega, or {encoding} cppn")
         if self.batch < self.emitters:
-            raise SynthError(f"--batch {self.batch} is smaller than --emitters {self.emitters}")
-        for name, v in (("--sigma", self.sigma), ("--lr", self.lr)):
-            if v is not None and not v > 0:
-                raise SynthError(f"{name} must be positive, got {v}")
+            raise ConfigError("batch", f"{self.batch} is smaller than {{emitters}} {self.emitters}")
+        for name in ("sigma", "lr"):
+            if getattr(self, name) is not None:
+                check_positive(name, getattr(self, name))
+        check_positive("line_sigma", self.line_sigma)
         if self.robust and len(self.ensemble) < 1:
-            raise SynthError("--robust needs an --ensemble of at least one predictor")
+            raise ConfigError("ensemble", "needs at least one predictor with {robust}")
         make_space(self.space, cells=self.cells, descriptor=self.descriptor, bins=self.bins)  # fail before loading
+
+
+def _check_scheduler_address(address: str):
+    """A Dask scheduler address, ``tcp://HOST:PORT`` (or ``tls://``, ``ws://``, ``wss://``, ``ucx://``,
+    ``inproc://``); checked before any work so a typo is one line, not a traceback from the client."""
+    import re
+
+    if not isinstance(address, str) or not re.fullmatch(
+            r"(?:(?:tcp|tls|ws|wss|ucx)://)?(?:\[[0-9a-fA-F:.]+\]|[A-Za-z0-9._-]+):\d{1,5}|inproc://\S+", address):
+        raise ConfigError("scheduler_address", f"{address!r} is not a Dask scheduler address; write "
+                          "tcp://HOST:PORT, e.g. tcp://127.0.0.1:8786")
 
 
 def _identity(cfg: EvolveConfig) -> dict:
@@ -108,7 +123,7 @@ def _encoding(cfg: EvolveConfig):
     return make_encoding("cppn", hidden=cfg.hidden, layers=cfg.layers)
 
 
-def _emitter_kind(cfg: EvolveConfig, enc) -> str:
+def emitter_kind(cfg: EvolveConfig, enc) -> str:
     if cfg.emitter != "auto":
         return cfg.emitter
     # The bounded pixel grid: CMA-ES cannot sample it (see validate) and Iso+LineDD's mutations
@@ -119,7 +134,7 @@ def _emitter_kind(cfg: EvolveConfig, enc) -> str:
 
 def _emitter_count(cfg: EvolveConfig, enc, n_categories: int) -> int:
     """CMA-MEGA over categories dedicates each emitter to one label: a multiple of the label count."""
-    if _emitter_kind(cfg, enc) == "mega" and cfg.space == "category":
+    if emitter_kind(cfg, enc) == "mega" and cfg.space == "category":
         return -(-cfg.emitters // n_categories) * n_categories
     return cfg.emitters
 
@@ -130,7 +145,7 @@ def emitter_labels(scheduler, space) -> np.ndarray | None:
     return None if space.name != "category" or None in labels else np.array(labels)
 
 
-def _scheduler(cfg: EvolveConfig, space, enc, n_categories: int):
+def make_scheduler(cfg: EvolveConfig, space, enc, n_categories: int):
     from ribs.emitters import EvolutionStrategyEmitter, IsoLineEmitter
     from ribs.schedulers import Scheduler
 
@@ -146,7 +161,7 @@ def _scheduler(cfg: EvolveConfig, space, enc, n_categories: int):
     lo, hi = enc.bounds
     bounds = None if lo is None and hi is None else [(lo, hi)] * enc.solution_dim
     sizes = [cfg.batch // n + (i < cfg.batch % n) for i in range(n)]
-    kind = _emitter_kind(cfg, enc)
+    kind = emitter_kind(cfg, enc)
     sigma = cfg.sigma or enc.sigma
     if kind == "mega":
         # CMA-MEGA: each emitter keeps a solution point, steps it by Adam along the objective's and
@@ -189,10 +204,10 @@ def _stats(archive, iteration: int, evaluations: int, seconds: float) -> dict:
 
 def _load_checkpoint(path: Path, cfg: EvolveConfig) -> dict:
     try:
-        state = pickle.loads(path.read_bytes())
-    except Exception as err:  # noqa: BLE001 — any unreadable checkpoint is the same user problem
-        raise SynthError(f"{path}: unreadable checkpoint ({type(err).__name__}); remove it to start afresh") from None
-    if state.get("format") != CHECKPOINT_FORMAT:
+        state = load_state(path)  # data only: arrays and JSON, allow_pickle=False
+    except StateError as err:
+        raise SynthError(f"{path}: unreadable checkpoint ({err}); remove it to start afresh") from None
+    if not isinstance(state, dict) or state.get("format") != CHECKPOINT_FORMAT:
         raise SynthError(f"{path}: checkpoint from another emosynth version; remove it to start afresh")
     theirs = state["identity"]
     ours = _identity(cfg)
@@ -205,8 +220,8 @@ def _load_checkpoint(path: Path, cfg: EvolveConfig) -> dict:
 def _save_checkpoint(path: Path, cfg, scheduler, iteration, history, evaluations, models):
     state = {"format": CHECKPOINT_FORMAT, "identity": _identity(cfg), "config": asdict(cfg),
              "iteration": iteration, "scheduler": scheduler, "history": history,
-             "evaluations": evaluations, "models": models}
-    atomic_write_bytes(path, pickle.dumps(state, protocol=pickle.HIGHEST_PROTOCOL))
+             "evaluations": evaluations, "models": [str(m) for m in models]}
+    save_state(path, state)
 
 
 def _tell(tell, scheduler, space, solutions, scores, labels, jacobian=None):
@@ -260,10 +275,16 @@ def evolve(config: EvolveConfig, out: str | Path, *, resume: bool = False, overw
     cfg.validate()
     out = Path(out)
     ckpt = out / CHECKPOINT
+    if (out / LEGACY_CHECKPOINT).is_file() and not ckpt.exists():
+        raise SynthError(f"{out / LEGACY_CHECKPOINT}: a pickle checkpoint of an earlier emosynth; it is never "
+                         "loaded (a pickle can run code): remove it to start afresh, or choose another --out")
+    # The ownership rule: a new or empty folder, or an evolve run (finished or not) — never anything else.
+    check_output(out, RUN_KIND, overwrite=True)
     if not resume and not overwrite and (ckpt.exists() or (out / "run.json").exists()):
         raise SynthError(f"{out} already holds a run; pass --resume to continue it or choose another --out")
-    if workers < 0:
-        raise SynthError(f"--workers must be 0 (in this process) or more, got {workers}")
+    check_int_at_least("workers", workers, 0, "(0: in this process)")
+    if scheduler_address is not None:
+        _check_scheduler_address(scheduler_address)
     enc = _encoding(cfg)
 
     state = _load_checkpoint(ckpt, cfg) if resume and ckpt.exists() else None
@@ -274,7 +295,7 @@ def evolve(config: EvolveConfig, out: str | Path, *, resume: bool = False, overw
         models = [resolve_model(s, data_root) for s in specs]
     predictors = [Predictor.load(m) for m in models]
     first = predictors[0]
-    labels = tuple(first.categories_.names) if first.categories_ is not None else None
+    labels = tuple(first.labels) or None
     space = make_space(cfg.space, cells=cfg.cells, descriptor=cfg.descriptor, bins=cfg.bins, labels=labels)
     for m, p in zip(models, predictors):
         space.check(p, f"model {m}")
@@ -287,7 +308,8 @@ def evolve(config: EvolveConfig, out: str | Path, *, resume: bool = False, overw
         if overwrite:
             for stale in (ckpt, out / "run.json"):
                 stale.unlink(missing_ok=True)
-        scheduler, history, done, evaluations = _scheduler(cfg, space, enc, n_cat), [], 0, 0
+        scheduler, history, done, evaluations = make_scheduler(cfg, space, enc, n_cat), [], 0, 0
+        mark_output(out, RUN_KIND)  # a half-done run is recognised as an evolve run
     archive = scheduler.archive
     if progress and done:
         progress(min(done, cfg.iterations))
@@ -337,7 +359,7 @@ def _finish(cfg, out, space, enc, archive, history, models, data_root, seconds, 
     data = {k: v[order] for k, v in data.items()}
     grid = archive.int_to_grid_index(data["index"]) if len(order) else np.zeros((0, len(space.dims)), int)
     first = Predictor.load(models[0])
-    labels = list(first.categories_.names) if first.categories_ is not None else []
+    labels = first.labels
     images = out / IMAGES_DIR
     images.mkdir(parents=True, exist_ok=True)
     for old in images.glob("*.png"):  # a resumed or re-run export replaces the previous elites
@@ -352,10 +374,8 @@ def _finish(cfg, out, space, enc, archive, history, models, data_root, seconds, 
             name = f"{int(data['index'][i]):04d}-{space.cell_name(grid[i])}.png"
             write_png(images / name, img)
             row = {"file": name, **space.target(grid[i]),
-                   "category": labels[int(np.argmax(data["probabilities"][i]))] if labels else None,
-                   **{d: float(v) for d, v in zip(("valence", "arousal", "dominance"), data["vad"][i])},
+                   **prediction_columns(labels, data["vad"][i], data["probabilities"][i], first.targets_),
                    "fitness": float(data["objective"][i]), "cell": int(data["index"][i])}
-            row.update({f"p_{c}": float(p) for c, p in zip(labels, data["probabilities"][i])})
             for name_, m in zip(space.measure_names, data["measures"][i]):
                 row[f"measure_{name_}"] = (labels[int(m)] if name_ == "category" else float(m))
             row["brightness"] = float(data["brightness"][i])  # mean luminance 0-1, whatever the space
@@ -367,12 +387,8 @@ def _finish(cfg, out, space, enc, archive, history, models, data_root, seconds, 
     archive_mosaic(space, grid, thumbs, out / "archive.png", what)
 
     meta = {
-        "kind": "evolve",
-        "command": command,
-        "config": asdict(cfg), "seed": cfg.seed,
-        "model": [model_id(m) for m in models], "model_dirs": models,
-        "code_version": __version__,
-        "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+        **run_header("evolve", command, asdict(cfg), cfg.seed, [model_id(m) for m in models]),
+        "model_dirs": models,
         "space": space.describe(),
         "encoding": {**enc.spec(), "solution_dim": enc.solution_dim},
         "emitters": emitters,
@@ -415,16 +431,14 @@ def transfer_check(cfg, space, enc, data, grid, labels, data_root) -> dict:
     from scipy.stats import pearsonr
 
     from ..models.predictor import Predictor
-    from ..transforms import resize, to_uint8
 
     folder = resolve_model(cfg.check_backbone, data_root)
     check = Predictor.load(folder)
     space.check(check, f"check model {cfg.check_backbone}")
-    size = check.extractor(cfg.engine).input_size
     preds = {"vad": [], "probabilities": []}
     for start in range(0, len(data["solution"]), 32):
-        x = enc.render(data["solution"][start:start + 32], size)
-        p = check.predict_arrays(to_uint8(resize(x, size)), engine=cfg.engine)
+        x = enc.render(data["solution"][start:start + 32], check.input_size)
+        p = check.predict_tensor(x, engine=cfg.engine)
         preds["vad"].append(p["vad"])
         preds["probabilities"].append(p.get("probabilities", np.zeros((len(x), 1))))
     vad = np.concatenate(preds["vad"]) if preds["vad"] else np.zeros((0, 3))

@@ -10,21 +10,20 @@ RUN/contact_sheet.png  targets as rows (or the V–A plane for a sweep), images 
 
 from __future__ import annotations
 
-import datetime as _dt
 import hashlib
 import io
-import shutil
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from .. import __version__
-from ..emotions import DIMENSIONS
-from ..errors import SynthError
-from ._generator import GENERATOR_FILE, Generator, grid_targets, predict_images, resolve_generator
+from ..config import ConfigError, check_int_at_least, check_range, check_seed
+from ..emotions import DIMENSIONS, SAM_MAX, SAM_MIN
+from ._generator import GENERATOR_FILE, Generator, grid_targets, resolve_generator
+
+#: the ownership kind of a generate run directory (``emosynth.fsio``)
+RUN_KIND = "run:generator"
 
 
 @dataclass
@@ -41,15 +40,20 @@ class GenerateConfig:
     n: int = 16  # images per target
     size: int = 256
     seed: int = 0
-    command: str | None = None
 
-    def check(self):
-        if self.n < 1:
-            raise SynthError(f"--n must be at least 1, got {self.n}")
-        if not 16 <= self.size <= 2048:
-            raise SynthError(f"--size must be 16-2048 px, got {self.size}")
-        if self.sweep and self.grid < 2:
-            raise SynthError(f"--grid must be at least 2, got {self.grid}")
+    def validate(self):
+        """Check every setting before the generator is loaded (``ConfigError`` naming the parameter)."""
+        check_int_at_least("n", self.n, 1)
+        if not isinstance(self.size, int) or not 16 <= self.size <= 2048:
+            raise ConfigError("size", f"must be 16-2048 px, got {self.size!r}")
+        if self.sweep:
+            check_int_at_least("grid", self.grid, 2)
+            if any(v is not None for v in (self.valence, self.arousal, self.dominance, self.emotion)):
+                raise ConfigError("sweep", "covers the generator's whole training range; give no target with it")
+        check_seed("seed", self.seed)
+        for name in DIMENSIONS:
+            if getattr(self, name) is not None:
+                check_range(name, getattr(self, name), SAM_MIN, SAM_MAX)
 
 
 def generator_id(directory: str | Path) -> str:
@@ -65,19 +69,22 @@ def _target_names(gen: Generator, targets: torch.Tensor) -> list[str]:
     return ["_".join(f"{d[0]}{float(v):.2f}" for d, v in zip(gen.dims, t)) for t in targets]
 
 
-def generate(config: GenerateConfig, out_dir: str | Path) -> dict:
-    """Generate and write the run directory ``out_dir`` (replaced whole, atomically); returns run.json."""
+def generate(config: GenerateConfig, out_dir: str | Path, *, command: str | None = None,
+             overwrite: bool = False) -> dict:
+    """Generate and write the run directory ``out_dir`` (replaced whole, atomically); returns run.json.
+    ``command`` (the command line that made it) is recorded in run.json. ``out_dir`` must be new or
+    empty, or (with ``overwrite``) an earlier generate run (``emosynth.fsio``'s ownership rule)."""
+    from ..fsio import check_output, output_directory
     from ..models.predictor import Predictor
-    from ..rundir import write_items, write_png, write_run
+    from ..rundir import prediction_columns, run_header, write_items, write_png, write_run
     from ..models.registry import model_id
     from ..transforms import to_uint8
 
     cfg = config
-    cfg.check()
+    cfg.validate()
+    check_output(out_dir, RUN_KIND, overwrite)  # before the work: never replace what is not ours
     gen = Generator.load(cfg.generator)
     if cfg.sweep:
-        if any(v is not None for v in (cfg.valence, cfg.arousal, cfg.dominance, cfg.emotion)):
-            raise SynthError("--sweep covers the generator's whole training range; give no target with it")
         targets = grid_targets(gen.config.condition, cfg.grid, gen.labels)
     else:
         targets = gen.targets(valence=cfg.valence, arousal=cfg.arousal, dominance=cfg.dominance, emotion=cfg.emotion)
@@ -90,14 +97,10 @@ def generate(config: GenerateConfig, out_dir: str | Path) -> dict:
     predictor = Predictor.load(pred_path)
     images = gen.generate(targets, cfg.n, cfg.size, cfg.seed)
     reps = targets.repeat_interleave(cfg.n, dim=0)
-    pred = predict_images(predictor, images)
-    cats = list(predictor.categories_.names) if predictor.categories_ else []
+    pred = predictor.predict_tensor(images)
+    cats = predictor.labels
     names = _target_names(gen, targets)
-    out_dir = Path(out_dir)
-    out_dir.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(dir=out_dir.parent, prefix=f".{out_dir.name}.tmp-"))
-    try:
-        tmp.chmod(0o755)
+    with output_directory(out_dir, RUN_KIND, overwrite) as tmp:
         imgs = to_uint8(images)
         rows = []
         for i in range(len(reps)):
@@ -113,13 +116,8 @@ def generate(config: GenerateConfig, out_dir: str | Path) -> dict:
                 row.update({f"target_{d}": float(v) for d, v in zip(gen.dims, reps[i])})
                 # the evolve VA objective: minus the distance (scale points) to the target
                 row["fitness"] = -float(np.linalg.norm(pred["vad"][i, :len(gen.dims)] - reps[i].numpy()))
-            if cats:
-                probs = pred["probabilities"][i]
-                row["category"] = cats[int(probs.argmax())]
-                row.update({f"p_{c}": float(v) for c, v in zip(cats, probs)})
-            for j, d in enumerate(DIMENSIONS):
-                if d in predictor.targets_:
-                    row[d] = float(pred["vad"][i, j])
+            probs = pred["probabilities"][i] if cats else None
+            row.update(prediction_columns(cats, pred["vad"][i], probs, predictor.targets_))
             rows.append(row)
         write_items(tmp, rows)
         contact_sheet(gen, targets, names, imgs, cfg, pred, cats, tmp / "contact_sheet.png")
@@ -130,23 +128,11 @@ def generate(config: GenerateConfig, out_dir: str | Path) -> dict:
         elif fit:
             err = np.abs(pred["vad"][:, :len(gen.dims)] - reps.numpy())
             metrics.update({f"mae_{d}": float(err[:, j].mean()) for j, d in enumerate(gen.dims)})
-        meta = {"kind": "generator", "method": "generator", "command": cfg.command,
-                "config": {k: v for k, v in cfg.__dict__.items()}, "seed": cfg.seed,
+        meta = {**run_header("generator", command, dict(cfg.__dict__), cfg.seed, [model_id(pred_path)]),
                 "generator": {"path": str(cfg.generator), "id": generator_id(cfg.generator),
                               "condition": gen.config.condition, "config": gen.card_.get("config")},
-                "model": model_id(pred_path), "targets": names, "emosynth_version": __version__,
-                "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"), "metrics": metrics}
+                "targets": names, "metrics": metrics}
         write_run(tmp, meta)
-        if out_dir.exists():
-            old = out_dir.with_name(f".{out_dir.name}.old-{tmp.name[-8:]}")
-            out_dir.rename(old)
-            tmp.rename(out_dir)
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            tmp.rename(out_dir)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     return meta
 
 
@@ -158,7 +144,7 @@ def contact_sheet(gen, targets, names, imgs, cfg, pred, cats, path: Path, thumb:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from ..rundir import atomic_write_bytes
+    from ..fsio import atomic_write_bytes
 
     small = torch.nn.functional.interpolate(torch.from_numpy(imgs).permute(0, 3, 1, 2).float(), size=(thumb, thumb),
                                             mode="bilinear", antialias=True, align_corners=False)

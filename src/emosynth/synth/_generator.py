@@ -42,9 +42,10 @@ import torch.nn.functional as F
 from torch import nn
 
 from .. import __version__
+from ..config import ConfigError, check_choice, check_int_at_least, check_positive, check_seed
 from ..emotions import DIMENSIONS, SAM_MAX, SAM_MIN
 from ..errors import SynthError
-from ..rundir import atomic_write_bytes, write_json
+from ..fsio import atomic_write_bytes, write_json
 
 CONDITIONS = ("va", "vad", "category")
 GENERATOR_FILE = "generator.pt"
@@ -52,6 +53,8 @@ CARD_FILE = "model.json"
 CHECKPOINT_FILE = "checkpoint.pt"
 LOG_FILE = "train.csv"
 FORMAT = 1
+#: the ownership kind of a generator folder (``emosynth.fsio``; its model.json says "kind": "generator")
+GENERATOR_KIND = "generator"
 #: the generator that ships with the package (trained through the packaged default model; see its model.json)
 DEFAULT_GENERATOR_DIR = Path(__file__).resolve().parent.parent / "default_generator"
 
@@ -97,20 +100,24 @@ class GeneratorConfig:
     #: fields that may change on --resume without changing what a step computes
     RESUMABLE = ("steps", "checkpoint_every", "eval_per_target", "eval_grid")
 
-    def check(self):
-        if self.condition not in CONDITIONS:
-            raise SynthError(f"unknown condition {self.condition!r}; choose one of {', '.join(CONDITIONS)}")
-        for name, value, least in (("--steps", self.steps, 1), ("--batch", self.batch, 2),
-                                   ("--checkpoint-every", self.checkpoint_every, 1), ("--train-size", self.train_size, 16),
-                                   ("--z-dim", self.z_dim, 1), ("--hidden", self.hidden, 4), ("--layers", self.layers, 1)):
-            if value < least:
-                raise SynthError(f"{name} must be at least {least}, got {value}")
+    def validate(self):
+        """Check every setting before any model is loaded (``ConfigError`` naming the parameter)."""
+        check_choice("condition", self.condition, CONDITIONS)
+        check_seed("seed", self.seed)
+        for name, least in (("steps", 1), ("batch", 2), ("checkpoint_every", 1), ("train_size", 16),
+                            ("z_dim", 1), ("hidden", 4), ("layers", 1), ("fourier", 1), ("embed", 1),
+                            ("eval_per_target", 1), ("eval_grid", 2)):
+            check_int_at_least(name, getattr(self, name), least)
+        if self.predictor_size is not None:
+            check_int_at_least("predictor_size", self.predictor_size, 16)
         if self.batch % 2:
-            raise SynthError(f"--batch must be even (each condition is drawn with two noise vectors), got {self.batch}")
-        if self.diversity < 0:
-            raise SynthError(f"--diversity must be ≥ 0, got {self.diversity}")
-        if self.realism_weight < 0:
-            raise SynthError(f"--realism-weight must be ≥ 0, got {self.realism_weight}")
+            raise ConfigError("batch", f"must be even (each condition is drawn with two noise vectors), got {self.batch}")
+        for name in ("lr", "d_lr", "fourier_scale"):
+            check_positive(name, getattr(self, name))
+        for name in ("diversity", "realism_weight", "jitter", "degrees", "colour"):
+            check_positive(name, getattr(self, name), allow_zero=True)
+        if len(self.scale) != 2 or not 0 < check_positive("scale", self.scale[0]) <= check_positive("scale", self.scale[1]):
+            raise ConfigError("scale", f"must be two finite numbers 0 < low ≤ high, got {self.scale!r}")
 
 
 def _arch(cfg: GeneratorConfig) -> dict:
@@ -193,7 +200,7 @@ class Generator:
     """A generator with what it was trained for: ``render(z, targets, size)``; save / load a folder."""
 
     def __init__(self, config: GeneratorConfig, labels: list[str] | None = None):
-        config.check()
+        config.validate()
         self.config = config
         self.labels = list(labels or [])
         if config.condition == "category" and not self.labels:
@@ -340,71 +347,68 @@ def condition_loss(condition: str, out: dict, targets: torch.Tensor) -> torch.Te
 
 
 @dataclass
-class _Judge:
-    """The frozen predictor as the training loop uses it."""
+class TrainingJudge:
+    """The frozen predictor as training sees it: its torch module with one view (random flips stand in for
+    the mirror-image average), fed images resized to ``size``."""
 
     predictor: object
-    module: object
-    size: int
     model_dir: str
+    size: int
 
-    def forward(self, images: torch.Tensor):
-        from ..explore._render import _forward
-
-        f, out = _forward(self.module, images, self.size)
-        h = self.module.heads
-        return (f - h.mean) / h.scale, out
+    @property
+    def module(self):
+        return self.predictor.module(flip=False, size=self.size)
 
 
-def _judge(cfg: GeneratorConfig, data_root=None) -> _Judge:
+def training_judge(cfg: GeneratorConfig, data_root=None) -> TrainingJudge:
+    """The predictor ``cfg.model`` names, checked for what ``cfg.condition`` needs."""
     from ..models.registry import resolve_model
 
     model_dir = resolve_model(cfg.model, data_root)
-    predictor, module = _load_judge(model_dir)
+    predictor = _load_predictor(model_dir)
     if predictor.extractor().is_handcrafted:
         raise SynthError("the generator trains through a CNN predictor; this model uses handcrafted features")
-    if cfg.condition == "category" and predictor.categories_ is None:
+    if cfg.condition == "category" and not predictor.labels:
         raise SynthError(f"{model_dir} has no category head, which --condition category needs")
     dims = DIMENSIONS[: {"va": 2, "vad": 3}.get(cfg.condition, 0)]
     missing = [d for d in dims if d not in predictor.targets_]
     if missing:
         raise SynthError(f"{model_dir} has no {' or '.join(missing)} head, which --condition {cfg.condition} needs")
-    size = cfg.predictor_size or predictor.extractor().input_size
-    return _Judge(predictor, module, size, model_dir)
+    return TrainingJudge(predictor, model_dir, cfg.predictor_size or predictor.input_size)
 
 
 @functools.lru_cache(maxsize=2)
-def _load_judge(model_dir: str):
-    """The predictor and its frozen optimisation module, loaded once per process (they are never changed)."""
-    from ..explore._render import _optimisation_module
+def _load_predictor(model_dir: str):
+    """Loaded once per process (with its torch views): it is never changed."""
     from ..models.predictor import Predictor
 
-    predictor = Predictor.load(model_dir)
-    return predictor, _optimisation_module(predictor)
+    return Predictor.load(model_dir)
 
 
 def _paired_transforms(img: torch.Tensor, rng: np.random.Generator, tcfg) -> torch.Tensor:
     """Random transforms and flips, the same for both images of a pair (2i, 2i+1): the pair then differs
     in the predictor's features only as far as their noise makes the images differ, which is what the
     diversity term should reward (different draws per image would reward it for the transforms)."""
-    from ..explore._render import _random_flip
-    from ..transforms import random_transforms
+    from ..transforms import random_flip, random_transforms
 
     state = rng.bit_generator.state
     halves = []
     for part in (img[0::2], img[1::2]):
         rng.bit_generator.state = state  # the same draws for both halves
-        halves.append(_random_flip(random_transforms(part, rng, tcfg), rng))
+        halves.append(random_flip(random_transforms(part, rng, tcfg), rng))
     return torch.stack(halves, 1).reshape(img.shape)
 
 
-def _step_losses(gen: Generator, judge: _Judge, targets, z, rng, tcfg, train: bool = True, features: bool = False):
+def step_losses(gen: Generator, judge: TrainingJudge, targets, z, rng, tcfg, train: bool = True, features: bool = False):
     """Condition loss (mean), diversity (mean pairwise feature distance / z distance) of one batch laid
     out as pairs: images 2i and 2i+1 share a target and differ in z. ``features``: also return the
     predictor's standardised features of the batch (what the realism discriminator judges)."""
     img = gen.render(z, targets, gen.config.train_size)
     x = _paired_transforms(img, rng, tcfg) if train else img
-    feats, out = judge.forward(x)
+    module = judge.module
+    out = module(x)
+    # out["z"] has these values; a separate node keeps the gradients' float sums (and so seeded runs) as they were
+    feats = (out["features"] - module.heads.mean) / module.heads.scale
     cond = condition_loss(gen.config.condition, out, targets)
     f = F.normalize(feats, dim=1)
     d_feat = 1 - (f[0::2] * f[1::2]).sum(1)  # cosine distance of each pair, 0–2
@@ -435,7 +439,7 @@ class Discriminator(nn.Module):
         return self.linear(h)[:, 0] + (self.embed(c) * h).sum(1)
 
 
-def _real_features(cfg: GeneratorConfig, judge: _Judge, labels: list[str], data_root, progress=None):
+def real_features(cfg: GeneratorConfig, judge: TrainingJudge, labels: list[str], data_root, progress=None):
     """The --realism data set's images as the discriminator sees them: standardised features of the
     predictor's backbone(s), one view (no flip averaging, as in training), and their encoded conditions
     (rated V/A(/D), or the raters' category distribution)."""
@@ -478,25 +482,40 @@ def _identity(cfg: GeneratorConfig) -> dict:
     return {k: v for k, v in _config_dict(cfg).items() if k not in GeneratorConfig.RESUMABLE}
 
 
+# Over 80 lines: one training loop whose whole state (nets, optimisers, both RNGs, log) resumes bit-for-bit.
 def train_generator(config: GeneratorConfig, out: str | Path, *, resume: bool = False, command: str | None = None,
-                    data_root=None, progress=None, stop_after: int | None = None) -> Generator:
+                    data_root=None, progress=None, stop_after: int | None = None,
+                    overwrite: bool = False) -> Generator:
     """Train a generator into folder ``out``: checkpoints (``checkpoint.pt``, ``train.csv``) every
     ``checkpoint_every`` steps, atomically; ``resume`` continues from the checkpoint to the same state an
     unbroken run reaches. ``stop_after`` stops after that many steps (a checkpoint is written), as a kill
-    would. Returns the trained generator, saved with its card (unless stopped early)."""
+    would. Returns the trained generator, saved with its card (unless stopped early).
+
+    ``out`` must be new or empty, or a generator folder (``emosynth.fsio``'s ownership rule): an unfinished
+    one is continued with ``resume``, a finished one replaced only with ``overwrite``. The checkpoint holds
+    tensors, numbers and strings only and is read with ``torch.load(weights_only=True)``: it runs no code."""
+    from ..fsio import check_output, mark_output
     from ..models.registry import model_id
     from ..transforms import TransformConfig
 
     cfg = config
-    cfg.check()
+    cfg.validate()
     out = Path(out)
     ckpt = out / CHECKPOINT_FILE
-    if not resume and (ckpt.exists() or (out / CARD_FILE).exists()):
-        raise SynthError(f"{out} already holds a generator; pass --resume to continue it or choose another --out")
+    check_output(out, GENERATOR_KIND, overwrite=True)  # new, empty or a generator: never anything else
+    stale = not resume and (ckpt.exists() or (out / CARD_FILE).exists())
+    if stale and not overwrite:
+        raise SynthError(f"{out} already holds a generator; pass --resume to continue it, --overwrite to replace "
+                         "it, or choose another --out")
     if resume and not ckpt.exists():
         raise SynthError(f"{out}: no {CHECKPOINT_FILE} to resume from")
-    judge = _judge(cfg, data_root)
-    labels = list(judge.predictor.categories_.names) if judge.predictor.categories_ else []
+    judge = training_judge(cfg, data_root)
+    if stale:  # --overwrite: the earlier generator goes once the new training can start
+        for name in (CHECKPOINT_FILE, CARD_FILE, GENERATOR_FILE, LOG_FILE):
+            (out / name).unlink(missing_ok=True)
+    if not resume:
+        mark_output(out, GENERATOR_KIND)  # an unfinished training is recognised as a generator
+    labels = judge.predictor.labels
     gen = Generator(cfg, labels)
     opt = torch.optim.Adam(gen.net.parameters(), lr=cfg.lr)
     g = torch.Generator().manual_seed(cfg.seed)
@@ -505,7 +524,8 @@ def train_generator(config: GeneratorConfig, out: str | Path, *, resume: bool = 
     step, seconds = 0, 0.0
     if resume:
         try:
-            state = torch.load(ckpt, map_location="cpu", weights_only=False)
+            # data only: tensors, numbers, strings, lists and dicts — a pickle payload is refused, never run
+            state = torch.load(ckpt, map_location="cpu", weights_only=True)
         except Exception as err:  # noqa: BLE001 — any unreadable checkpoint is the same user problem
             raise SynthError(f"{ckpt}: unreadable checkpoint ({type(err).__name__}); remove it to start afresh") from None
         if state.get("format") != FORMAT:
@@ -524,7 +544,7 @@ def train_generator(config: GeneratorConfig, out: str | Path, *, resume: bool = 
         log, step, seconds = state["log"], state["step"], state["seconds"]
     disc = d_opt = real = None
     if cfg.realism:
-        real = _real_features(cfg, judge, labels, data_root)
+        real = real_features(cfg, judge, labels, data_root)
         disc = Discriminator(real[0].shape[1], real[1].shape[1], cfg.seed)
         d_opt = torch.optim.Adam(disc.parameters(), lr=cfg.d_lr, betas=(0.5, 0.999))
         if resume:
@@ -538,7 +558,7 @@ def train_generator(config: GeneratorConfig, out: str | Path, *, resume: bool = 
         t0 = time.perf_counter()
         targets = sample_targets(cfg.condition, pairs, g, len(labels)).repeat_interleave(2, dim=0)
         z = torch.randn(cfg.batch, cfg.z_dim, generator=g)
-        cond, div, feats = _step_losses(gen, judge, targets, z, rng, tcfg, features=True)
+        cond, div, feats = step_losses(gen, judge, targets, z, rng, tcfg, features=True)
         loss = cond - cfg.diversity * div
         row = {}
         if disc is not None:
@@ -559,6 +579,7 @@ def train_generator(config: GeneratorConfig, out: str | Path, *, resume: bool = 
             d_loss.backward()
             d_opt.step()
             row["discriminator"] = d_loss.item()
+        _check_finite_step(step + 1, (loss, *(v for v in row.values())), (gen.net, disc), ckpt)
         step += 1
         seconds += time.perf_counter() - t0
         log.append({"step": step, "loss": loss.item(), "condition_loss": cond.item(), "diversity": div.item(),
@@ -588,6 +609,25 @@ def train_generator(config: GeneratorConfig, out: str | Path, *, resume: bool = 
     return gen
 
 
+def _check_finite_step(step: int, losses, nets, ckpt: Path):
+    """Stop training (``SynthError``, one line) as soon as a loss or a weight is NaN or infinite, before
+    that step can be checkpointed: the checkpoint on disk stays the last good one."""
+    bad = any(not math.isfinite(v.item() if torch.is_tensor(v) else float(v)) for v in losses) or any(
+        not bool(torch.isfinite(p).all()) for net in nets if net is not None for p in net.parameters())
+    if bad:
+        kept = (f"{ckpt} (step {_checkpoint_step(ckpt)}) is kept" if ckpt.exists()
+                else "no checkpoint was written")
+        raise SynthError(f"training diverged at step {step} (a loss or weight became NaN or infinite); {kept}. "
+                         "Train afresh with a smaller lr")
+
+
+def _checkpoint_step(ckpt: Path):
+    try:
+        return int(pd.read_csv(ckpt.parent / LOG_FILE)["step"].iloc[-1])
+    except Exception:  # noqa: BLE001 — only for the message
+        return "?"
+
+
 def _save_checkpoint(path: Path, cfg, gen, opt, g, rng, log, step, seconds, disc=None, d_opt=None):
     state = {"format": FORMAT, "identity": _identity(cfg), "net": gen.net.state_dict(), "optimizer": opt.state_dict(),
              "torch_rng": g.get_state(), "numpy_rng": rng.bit_generator.state, "log": log, "step": step,
@@ -603,14 +643,6 @@ def _save_checkpoint(path: Path, cfg, gen, opt, g, rng, log, step, seconds, disc
 # ---------------------------------------------------------------------------- evaluation
 
 
-def predict_images(predictor, images: torch.Tensor) -> dict[str, np.ndarray]:
-    """The predictor's fast-path output for images (n, 3, H, W) in [0, 1] (resized to its input size)."""
-    from ..transforms import resize, to_uint8
-
-    size = predictor.extractor().input_size
-    return predictor.predict_arrays(to_uint8(resize(images, size)))
-
-
 def score(condition: str, pred: dict, targets: torch.Tensor) -> np.ndarray:
     """Per image: absolute error per dimension (n, d) on 1–9, or 1/0 for the target label predicted."""
     if condition == "category":
@@ -619,7 +651,7 @@ def score(condition: str, pred: dict, targets: torch.Tensor) -> np.ndarray:
     return np.abs(pred["vad"][:, :d] - targets.numpy())
 
 
-def evaluate_generator(gen: Generator, judge: _Judge | None = None, *, per_target: int = 4, k: int = 5,
+def evaluate_generator(gen: Generator, judge: TrainingJudge | None = None, *, per_target: int = 4, k: int = 5,
                        seed: int = 1, predictors: dict | None = None) -> dict:
     """Condition error over the fixed grid of targets (``grid_targets``), ``per_target`` images each:
     mean absolute V/A(/D) error (1–9) or emotion accuracy, for the conditioned images and for the same
@@ -634,7 +666,7 @@ def evaluate_generator(gen: Generator, judge: _Judge | None = None, *, per_targe
     shuffled = reps[torch.from_numpy(np.random.default_rng(seed).permutation(len(reps)))]
     metrics = {"grid": int(len(targets)), "per_target": per_target}
     for name, p in predictors.items():
-        pred = predict_images(p, images)
+        pred = p.predict_tensor(images)
         s, s_shuf = score(cond, pred, reps), score(cond, pred, shuffled)
         if cond == "category":
             metrics[f"{name}_accuracy"] = float(s.mean())

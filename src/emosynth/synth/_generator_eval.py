@@ -30,9 +30,10 @@ import numpy as np
 import pandas as pd
 import torch
 
+from ..config import check_int_at_least, check_seed
 from ..emotions import DIMENSIONS
 from ..errors import SynthError
-from ..rundir import atomic_write_bytes, write_json
+from ..fsio import atomic_write_bytes, write_json
 from ._generator import CARD_FILE, TRAIN_RANGES, Generator, grid_targets, resolve_generator
 
 EVAL_FILE = "evaluation.csv"
@@ -50,14 +51,16 @@ class GeneratorEvalConfig:
     real_per_target: int = 40  # real images per target and data set, drawn at random (features are extracted)
     data_root: str | None = None
 
-    def check(self):
-        if self.per_target < 2:
-            raise SynthError(f"--per-target must be at least 2 (diversity needs pairs), got {self.per_target}")
-        if self.grid < 2:
-            raise SynthError(f"--grid must be at least 2, got {self.grid}")
+    def validate(self):
+        """Check every setting before the generator is loaded (``ConfigError`` naming the parameter)."""
+        check_int_at_least("per_target", self.per_target, 2, "(diversity needs pairs)")
+        check_int_at_least("grid", self.grid, 2)
+        check_int_at_least("size", self.size, 16)
+        check_int_at_least("real_per_target", self.real_per_target, 2)
+        check_seed("seed", self.seed)
 
 
-def _pairwise_diversity(feats: np.ndarray) -> float:
+def pairwise_diversity(feats: np.ndarray) -> float:
     """Mean cosine distance over all pairs of rows (nan for fewer than 2)."""
     if len(feats) < 2:
         return float("nan")
@@ -87,14 +90,14 @@ def _errors(condition: str, pred: dict, targets: np.ndarray, labels) -> np.ndarr
     return np.abs(pred["vad"][:, : targets.shape[1]] - targets)
 
 
+# Over 80 lines: the three image sets (generator, real, evolve run) are scored by the same predictors in one pass.
 def evaluate(cfg: GeneratorEvalConfig, progress=None) -> dict:
     """Evaluate, store in the generator's card and ``evaluation.csv``; returns the summary dict."""
     from ..models.predictor import Predictor
-    from ._generator import predict_images
     from ..models.registry import model_id, resolve_model
     from ..transforms import resize, to_uint8
 
-    cfg.check()
+    cfg.validate()
     gen = Generator.load(cfg.generator)
     cond, labels = gen.config.condition, gen.labels
     note = progress or (lambda msg: None)
@@ -110,7 +113,7 @@ def evaluate(cfg: GeneratorEvalConfig, progress=None) -> dict:
         predictors["check"] = Predictor.load(check_dir)
         ids["check"] = model_id(check_dir)
     feat_model = predictors.get("check", predictors["training"])
-    if cond == "category" and any(p.categories_ is None for p in predictors.values()):
+    if cond == "category" and any(not p.labels for p in predictors.values()):
         raise SynthError("a category generator needs predictors with a category head")
 
     targets_t = grid_targets(cond, cfg.grid, labels)
@@ -123,7 +126,7 @@ def evaluate(cfg: GeneratorEvalConfig, progress=None) -> dict:
     shuffled = reps[np.random.default_rng(cfg.seed).permutation(len(reps))]
     fsize = feat_model.extractor().input_size
     sets = {"generator": {"features": feat_model.extractor().from_arrays(to_uint8(resize(images, fsize))),
-                          "owner": owner, "preds": {k: predict_images(p, images) for k, p in predictors.items()},
+                          "owner": owner, "preds": {k: p.predict_tensor(images) for k, p in predictors.items()},
                           "targets": reps}}
 
     # real images of each target
@@ -142,7 +145,7 @@ def evaluate(cfg: GeneratorEvalConfig, progress=None) -> dict:
         for t in range(n_t):
             m = s["owner"] == t
             base = {"target": _target_name(cond, targets[t], labels), "set": name, "n": int(m.sum()),
-                    "diversity": _pairwise_diversity(s["features"][m])}
+                    "diversity": pairwise_diversity(s["features"][m])}
             if "preds" not in s:
                 rows.append({**base, "predictor": None})
                 continue
@@ -264,15 +267,19 @@ def _run_set(cfg, cond, targets, labels, predictors, feat_model):
         owner = assign(cond, targets, own, cfg.grid)
     from PIL import Image
 
+    from ..imageio import read_image
+
     keep = np.flatnonzero(owner >= 0)
-    arrays = [np.asarray(Image.open(Path(run.path) / IMAGES_DIR / items["file"].iloc[i]).convert("RGB")
+    images = Path(run.path) / IMAGES_DIR
+    # the one image reader: a zero-byte or non-image elite, or one outside images/, is one line
+    arrays = [np.asarray(read_image(images / str(items["file"].iloc[i]), within=images,
+                                    where=f"{Path(run.path) / 'items.csv'} row {i + 2}")
                          .resize((cfg.size, cfg.size), Image.Resampling.BILINEAR)) for i in keep]
     if not arrays:
         raise SynthError(f"{cfg.compare_run}: none of its elites lies in the evaluation grid")
     x = torch.from_numpy(np.stack(arrays)).permute(0, 3, 1, 2).float() / 255
-    from ._generator import predict_images
 
     fsize = feat_model.extractor().input_size
     return {"features": feat_model.extractor().from_arrays(to_uint8(resize(x, fsize))), "owner": owner[keep],
-            "preds": {k: predict_images(p, x) for k, p in predictors.items()},
+            "preds": {k: p.predict_tensor(x) for k, p in predictors.items()},
             "targets": own[keep] if cond != "category" else own[keep][:, 0]}
