@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import json
-import shlex
 import sys
 from contextlib import contextmanager
+from contextvars import ContextVar
 from pathlib import Path
 from typing import List, Optional
 
@@ -15,7 +15,8 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from . import __version__
-from .errors import EmosynthError
+from .config import command_string
+from .errors import ConfigError, EmosynthError
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, rich_markup_mode=None,
                   help="Predict the emotion an image conveys (category, valence, arousal, dominance on the "
@@ -30,6 +31,26 @@ DATASET_HELP = ("Data set: 'oasis' or 'emotion6' (under the data root, official 
                 "column and category/valence/arousal/dominance columns, or a folder with one sub-folder per "
                 "category. Repeat to combine.")
 DATA_ROOT_HELP = "Folder holding oasis/, emotion6/ and lexicons/ (default: $EMOSYNTH_DATA)."
+OVERWRITE_HELP = ("Replace an earlier output of this command at --out. Without it emosynth writes only into a new "
+                  "or empty folder; a folder it did not write, or another command's output, is never replaced.")
+
+
+#: The arguments main() was given (None: this process's sys.argv), for the command run.json records.
+_ARGV: ContextVar[list[str] | None] = ContextVar("emosynth_argv", default=None)
+
+#: Library parameters whose flag is not ``--`` + the name with ``_`` as ``-`` (see ``_flag``).
+FLAGS = {"objectives": "--target", "scheduler_address": "--scheduler", "target_datasets": "--target-data",
+         "datasets": "--dataset", "out": "--out", "runs": "--from"}
+
+
+def _command() -> str:
+    """The command line of this invocation, as recorded in run.json and reports."""
+    return command_string(_ARGV.get())
+
+
+def _flag(parameter: str) -> str:
+    """A library parameter's command-line flag: ``lr`` → ``--lr``, ``export_size`` → ``--export-size``."""
+    return FLAGS.get(parameter, "--" + parameter.replace("_", "-"))
 
 
 @contextmanager
@@ -80,7 +101,7 @@ def predict(
     "dominance"}; V, A, D are on the SAM 1-9 scale (null where the model was not trained for that
     dimension) and the probabilities sum to 1.
     """
-    from .models.predictor import Predictor
+    from .models import Predictor
     from .samples import sample_paths
 
     paths = _image_paths(images) if images else sample_paths()
@@ -134,15 +155,12 @@ def _target_data(items: list[str] | None) -> dict[str, list[str]]:
 
 def _config(backbone, weights, pooling, flip, seed, target_data=None, finetune=0, finetune_epochs=6,
             components=512):
-    from .models.predictor import PredictorConfig
+    from .models import PredictorConfig
 
-    if finetune < 0 or finetune_epochs < 1:
-        raise EmosynthError("--finetune must be 0 or more blocks and --finetune-epochs at least 1")
-    if components < 0:
-        raise EmosynthError("--components must be 0 (all features) or a positive number of components")
-    return PredictorConfig(backbone=backbone, weights=str(weights) if weights else None, pooling=pooling,
+    cfg = PredictorConfig(backbone=backbone, weights=str(weights) if weights else None, pooling=pooling,
                            flip=flip, seed=seed, target_datasets=_target_data(target_data), finetune=finetune,
                            finetune_epochs=finetune_epochs, components=components)
+    return cfg
 
 
 COMPONENTS_HELP = ("Fit the heads on this many leading principal components of the training features "
@@ -171,23 +189,27 @@ def train(
     data_root: Optional[Path] = typer.Option(None, help=DATA_ROOT_HELP),
     scale: str = typer.Option("1-9", help="Rating scale of V/A/D columns in CSV data sets, e.g. 1-7."),
     seed: int = typer.Option(0, help="Seed for the inner and outer folds."),
+    overwrite: bool = typer.Option(False, "--overwrite", help=OVERWRITE_HELP),
     quiet: bool = typer.Option(False, "--quiet", "-q"),
 ):
     """Train the predictor's heads on one or more data sets and save it with a model card."""
     from .data import combine, load_datasets
     from .evaluate import cross_validate
-    from .models.predictor import Predictor
+    from .fsio import check_output
+    from .models import Predictor
+    from .models.predictor import MODEL_KIND
 
-    sets = load_datasets(dataset, data_root, scale=scale)
     cfg = _config(backbone, weights, pooling, flip, seed, target_data, finetune, finetune_epochs, components)
-    predictor = Predictor(cfg)
+    predictor = Predictor(cfg)  # validates cfg before any data is read
+    check_output(out_dir, MODEL_KIND, overwrite)  # before any work: never replace what is not ours
+    sets = load_datasets(dataset, data_root, scale=scale)
     data, _ = combine(sets)
     feats = _features(predictor, data, quiet)
     card: dict = {"backbone": backbone, "datasets": [s.name for s in sets],
                   "dataset_sizes": {s.name: len(s) for s in sets},
                   "label_sources": {s.name: s.sources for s in sets},
                   "emosynth_version": __version__,
-                  "command": "emosynth " + shlex.join(sys.argv[1:])}
+                  "command": _command()}
     if cv_folds:
         with _progress(cv_folds, "cross-validating", quiet) as advance:
             metrics = cross_validate(lambda: Predictor(cfg), sets, feats, cv_folds, seed, progress=advance)
@@ -195,7 +217,7 @@ def train(
                                           "trained on all data sets, scored per data set; mean and sd over folds",
                               "datasets": metrics}
     predictor.fit_inputs(data, feats)
-    predictor.save(out_dir, card)
+    predictor.save(out_dir, card, overwrite=overwrite)
     if not quiet:
         err.print(f"saved {out_dir} ({len(data)} images: {', '.join(f'{s.name} {len(s)}' for s in sets)})")
         if cv_folds:
@@ -217,15 +239,19 @@ def _print_metrics(metrics: dict, title: str = "cross-validated (mean ± sd over
 @app.command()
 def evaluate(
     dataset: List[str] = typer.Option(..., "--dataset", help=DATASET_HELP),
-    backbone: str = typer.Option("efficientnet-lite0", help="Backbone name (see 'emosynth backbones'); join "
-                                                            "names with + to use several side by side."),
+    backbone: Optional[str] = typer.Option(None, help="Backbone name (see 'emosynth backbones'); join names with "
+                                                      "+ to use several side by side. Default: the packaged model's "
+                                                      "recipe (its backbones, pooling, flip, target data, components)."),
     weights: Optional[Path] = typer.Option(None, help="Checkpoint for torchvision-format backbones."),
-    pooling: str = typer.Option("avg", help="avg or avgmax."),
-    flip: bool = typer.Option(False, help="Average features of the image and its mirror image."),
+    pooling: Optional[str] = typer.Option(None, help="avg or avgmax (default: the packaged model's; avg with "
+                                                     "--backbone)."),
+    flip: Optional[bool] = typer.Option(None, "--flip/--no-flip", help="Average features of the image and its "
+                                        "mirror image (default: the packaged model's; off with --backbone)."),
     target_data: Optional[List[str]] = typer.Option(None, "--target-data", help=TARGET_DATA_HELP),
     finetune: int = typer.Option(0, "--finetune", help=FINETUNE_HELP),
     finetune_epochs: int = typer.Option(6, "--finetune-epochs", help="Epochs of tail fine-tuning."),
-    components: int = typer.Option(512, "--components", help=COMPONENTS_HELP),
+    components: Optional[int] = typer.Option(None, "--components", help=COMPONENTS_HELP + " Default: the packaged "
+                                             "model's; 512 with --backbone."),
     folds: int = typer.Option(5, help="Number of grouped folds."),
     seed: int = typer.Option(0, help="Seed of the fold assignment."),
     data_root: Optional[Path] = typer.Option(None, help=DATA_ROOT_HELP),
@@ -234,18 +260,32 @@ def evaluate(
     quiet: bool = typer.Option(False, "--quiet", "-q"),
 ):
     """Grouped k-fold cross-validation: Pearson r, MAE and CCC for V, A, D; accuracy, macro-F1 and
-    KL(raters || model) for categories; mean and sd over folds, per data set."""
+    KL(raters || model) for categories; mean and sd over folds, per data set. Without --backbone it
+    evaluates the packaged model's recipe, so its figures are the model card's."""
     from .data import combine, load_datasets
     from .evaluate import constant_baseline, cross_validate, noise_ceilings
-    from .models.predictor import Predictor
+    from .models import Predictor, packaged_config
 
+    if backbone is None:
+        given = {"pooling": pooling, "flip": flip, "components": components,
+                 "target_datasets": _target_data(target_data) if target_data else None}
+        cfg = packaged_config(**{k: v for k, v in given.items() if v is not None}, seed=seed,
+                              weights=str(weights) if weights else None, finetune=finetune,
+                              finetune_epochs=finetune_epochs)
+    else:
+        cfg = _config(backbone, weights, pooling or "avg", bool(flip), seed, target_data, finetune, finetune_epochs,
+                      512 if components is None else components)
+    predictor = Predictor(cfg)  # validates cfg before any data is read
     sets = load_datasets(dataset, data_root, scale=scale)
-    cfg = _config(backbone, weights, pooling, flip, seed, target_data, finetune, finetune_epochs, components)
+    if backbone is None and not target_data:  # the recipe's "arousal from OASIS" holds where OASIS is given
+        cfg.target_datasets = {t: names for t, names in cfg.target_datasets.items()
+                               if set(names) <= {s.name for s in sets}}
     data, _ = combine(sets)
-    feats = _features(Predictor(cfg), data, quiet or as_json)
+    feats = _features(predictor, data, quiet or as_json)
     with _progress(folds, "cross-validating", quiet or as_json) as advance:
         metrics = cross_validate(lambda: Predictor(cfg), sets, feats, folds, seed, progress=advance)
-    result = {"backbone": backbone, "pooling": pooling, "flip": flip, "folds": folds, "seed": seed,
+    result = {"backbone": cfg.backbone, "pooling": cfg.pooling, "flip": cfg.flip, "components": cfg.components,
+              "folds": folds, "seed": seed,
               "target_datasets": cfg.target_datasets,
               "datasets": metrics,
               "constant_baseline": constant_baseline(sets, folds, seed),
@@ -264,9 +304,10 @@ def evaluate(
 @app.command()
 def compare(
     dataset: List[str] = typer.Option(["oasis", "emotion6"], "--dataset", help=DATASET_HELP),
-    backbones: str = typer.Option("efficientnet-lite0,efficientnet-lite1,efficientnet-lite2,mobilenetv2,handcrafted",
-                                  "--backbones",
-                                  help="Comma-separated backbone names (see 'emosynth backbones')."),
+    backbones: Optional[str] = typer.Option(None, "--backbones",
+                                            help="Comma-separated backbone names (see 'emosynth backbones'). "
+                                                 "Default: the packaged model's backbones (the first row), then "
+                                                 "efficientnet-lite0, -lite1, -lite2, mobilenetv2, handcrafted."),
     folds: int = typer.Option(5, help="Number of grouped folds."),
     seed: int = typer.Option(0, help="Seed of the fold assignment and inner CV."),
     out_dir: Path = typer.Option(Path("reports/compare"), "--out", help="Folder for report.md, report.html, "
@@ -279,21 +320,23 @@ def compare(
     publish: Optional[Path] = typer.Option(None, "--publish", help="Also copy report.md here (e.g. "
                                                                     "docs/results.md), plots beside it."),
     data_root: Optional[Path] = typer.Option(None, help=DATA_ROOT_HELP),
+    overwrite: bool = typer.Option(False, "--overwrite", help=OVERWRITE_HELP),
     quiet: bool = typer.Option(False, "--quiet", "-q"),
 ):
     """Compare backbones x representations (category, VA, VAD) of emotion on the same grouped folds,
     beside a constant predictor and the noise ceiling: mean +- 95% CI, paired tests against the best,
     how each representation predicts the others, plots, report.md / report.html / results.csv."""
-    from .compare import CompareConfig, run_compare, write_report
-    from .report.compare_report import headline_table, publish as publish_report
+    from .compare import CompareConfig, run_compare
+    from .report import headline_table, write_compare_report
+    from .report import publish as publish_report
 
-    names = [b.strip() for b in backbones.split(",") if b.strip()]
-    if jobs < 0:
-        raise EmosynthError("--jobs must be 0 (one per core) or more")
-    cfg = CompareConfig(datasets=list(dataset), backbones=names, folds=folds, seed=seed, pooling=pooling,
+    names = {"backbones": [b.strip() for b in backbones.split(",") if b.strip()]} if backbones is not None else {}
+    cfg = CompareConfig(datasets=list(dataset), **names, folds=folds, seed=seed, pooling=pooling,
                         flip=flip, target_datasets=_target_data(target_data), components=components, jobs=jobs)
-    if components < 0:
-        raise EmosynthError("--components must be 0 (all features) or a positive number of components")
+    from .fsio import check_output
+    from .report.compare_report import REPORT_KIND
+
+    check_output(out_dir, REPORT_KIND, overwrite)  # before the folds run: never replace what is not ours
     bars: dict = {}
     with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
                   console=err, transient=True, disable=quiet) as bar:
@@ -303,8 +346,7 @@ def compare(
             bar.update(bars[stage], completed=done)
 
         result = run_compare(cfg, data_root, progress)
-    command = "emosynth " + shlex.join(sys.argv[1:]) if Path(sys.argv[0]).name == "emosynth" else None
-    write_report(result, out_dir, command)
+    write_compare_report(result, out_dir, command=_command(), overwrite=overwrite)
     if publish:
         publish_report(out_dir, publish)
     header, rows = headline_table(result, console=True)
@@ -340,6 +382,7 @@ def visualize(
     naive: bool = typer.Option(False, "--naive", help="Optimise raw pixels without transforms (to see why the "
                                                       "Fourier / decorrelated-colour parametrisation matters)."),
     seed: int = typer.Option(0, help="Random seed (starts and transforms)."),
+    overwrite: bool = typer.Option(False, "--overwrite", help=OVERWRITE_HELP),
     quiet: bool = typer.Option(False, "--quiet", "-q"),
 ):
     """Activation maximisation: images that drive one output of the predictor (lucent-style Fourier
@@ -347,10 +390,10 @@ def visualize(
     from .explore import VisualizeConfig, visualize as run_visualize
 
     cfg = VisualizeConfig(model=None if model == "default" else model, objectives=list(target or []), seeds=seeds,
-                          steps=steps, size=size, lr=lr, naive=naive, seed=seed,
-                          command="emosynth " + shlex.join(sys.argv[1:]))
+                          steps=steps, size=size, lr=lr, naive=naive, seed=seed)
     with _progress(steps, "optimising", quiet) as advance:
-        result = run_visualize(cfg, out_dir, progress=lambda done, total: advance(1))
+        result = run_visualize(cfg, out_dir, progress=lambda done, total: advance(1), command=_command(),
+                               overwrite=overwrite)
     if not quiet:
         meta = json.loads((result / "run.json").read_text())
         for name, m in meta["metrics"]["objectives"].items():
@@ -370,15 +413,16 @@ def analyze(
     publish: Optional[Path] = typer.Option(None, "--publish", help="Also copy report.md here (e.g. "
                                                                     "docs/findings.md), plots beside it."),
     data_root: Optional[Path] = typer.Option(None, help=DATA_ROOT_HELP),
+    overwrite: bool = typer.Option(False, "--overwrite", help=OVERWRITE_HELP),
     quiet: bool = typer.Option(False, "--quiet", "-q"),
 ):
     """Visual statistics per emotion (colour, texture, composition): effect sizes per category and VA
     region, and whether synthesised images move them the way rated real images do."""
-    from .report.analysis_report import analyze as run_analyze
-    from .report.compare_report import publish as publish_report
+    from .report import analyze as run_analyze
+    from .report import publish as publish_report
 
     result = run_analyze(list(runs or []), list(dataset or []), out_dir, data_root,
-                         command="emosynth " + shlex.join(sys.argv[1:]))
+                         command=_command(), overwrite=overwrite)
     if publish:
         publish_report(out_dir, publish)
     if not quiet:
@@ -419,7 +463,7 @@ def data_summary(
 def backbones():
     """List the backbones, their input size and where their weights come from."""
     from .errors import WeightsError
-    from .models.backbones import BACKBONES
+    from .models import BACKBONES
     from .models.handcrafted import FEATURE_NAMES, WORK_SIZE
 
     table = Table()
@@ -441,11 +485,17 @@ def main(argv: list[str] | None = None):
 
     Usage errors (a missing option, a wrong type) are reported by typer/click, also with exit 2.
     """
+    token = _ARGV.set(list(argv) if argv is not None else None)
     try:
         app(args=argv, prog_name="emosynth")
+    except ConfigError as e:  # the library names parameters; the user typed flags
+        err.print(f"error: {e.render(_flag)}", highlight=False, markup=False, soft_wrap=True)
+        sys.exit(2)
     except EmosynthError as e:
         err.print(f"error: {e}", highlight=False, markup=False, soft_wrap=True)
         sys.exit(2)
+    finally:
+        _ARGV.reset(token)
 
 
 
@@ -540,7 +590,7 @@ def evolve(
                        export_size=export_size, engine=engine)
     with _progress(iterations, f"evolving ({space}, {encoding})", quiet) as advance:
         meta = run_evolve(cfg, out_dir, resume=resume, workers=workers, scheduler_address=scheduler,
-                          data_root=data_root, progress=advance, command="emosynth " + shlex.join(sys.argv[1:]))
+                          data_root=data_root, progress=advance, command=_command())
     if not quiet:
         _print_run(meta, out_dir)
 
@@ -549,29 +599,31 @@ def evolve(
 def demo(
     out_dir: Path = typer.Option(Path("out/demo"), "--out", help="Where the two demo runs go."),
     seed: int = typer.Option(0, help="Seed of both runs."),
-    iterations: Optional[int] = typer.Option(None, help="Iterations per run (default 20: about 1,300 images)."),
+    iterations: Optional[int] = typer.Option(None, help="Iterations per run, at least 1 (default 20: about 1,300 "
+                                                        "images)."),
     quiet: bool = typer.Option(False, "--quiet", "-q"),
 ):
     """A few-minute tour: the sample photos' predicted emotions, then a short MAP-Elites run over
     the valence-arousal plane and one over the categories, with their mosaics, and the packaged
     conditional generator's sweep over the valence-arousal plane (contact_sheet.png), into out/demo/,
     and the gallery of all three in out/demo/gallery/."""
-    from .report.gallery import build_gallery
-    from .synth._demo import run_demo
+    from .report import build_gallery
+    from .synth import demo_configs, run_demo
 
+    demo_configs(seed, iterations)  # a bad --seed or --iterations stops here, before any output
     if not quiet:
         predict(images=None, model=None, as_json=False, engine="auto", quiet=True)
-    from .synth._generate import GenerateConfig
-    from .synth._generate import generate as run_generate
+    from .synth import GenerateConfig
+    from .synth import generate as run_generate
 
     results = run_demo(out_dir, seed, iterations,
                        progress_for=lambda name, total: _progress(total, f"evolving {name}", quiet),
-                       command="emosynth " + shlex.join(sys.argv[1:]))
+                       command=_command())
     # The second synthesis method: the packaged conditional generator over a 5 x 5 grid of the V-A plane.
     sweep = out_dir / "va-sweep"
-    sweep_meta = run_generate(GenerateConfig(sweep=True, grid=5, n=4, size=256, seed=seed,
-                                             command=f"emosynth generate --sweep --n 4 --seed {seed} --out {sweep}"),
-                              sweep)
+    sweep_meta = run_generate(GenerateConfig(sweep=True, grid=5, n=4, size=256, seed=seed), sweep, overwrite=True,
+                              command=command_string(["generate", "--sweep", "--n", "4", "--seed", str(seed),
+                                                      "--out", str(sweep)]))
     site = build_gallery([out_dir / name for name in results] + [sweep], out_dir / "gallery", "emosynth demo")
     if not quiet:
         for name, meta in results.items():
@@ -596,7 +648,7 @@ def gallery(
     """Build a static exhibition site from run directories: an index of runs, each VA(D) run's images
     on the valence-arousal plane, each category run's elites in one panel per emotion, and a page per
     image. Plain HTML/CSS/JS: open OUT/index.html from disk or put OUT on any web server."""
-    from .report.gallery import build_gallery, count_images
+    from .report import build_gallery, count_images
 
     with _progress(count_images(runs), "building gallery", quiet) as advance:
         site = build_gallery(runs, out_dir, title, progress=advance)
@@ -722,12 +774,13 @@ def generator_train(
     checkpoint_every: int = typer.Option(50, help="Write checkpoint.pt and train.csv every N steps."),
     resume: bool = typer.Option(False, "--resume", help="Continue the training in --out from its checkpoint."),
     data_root: Optional[Path] = typer.Option(None, help=DATA_ROOT_HELP + " Used to train a --model backbone."),
+    overwrite: bool = typer.Option(False, "--overwrite", help=OVERWRITE_HELP),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar or summary."),
 ):
     """Train a conditional generator (a CPPN-style coordinate network modulated by noise and the target)
     so that the frozen predictor sees the target emotion in its images: squared error to the target
     V/A(/D) on 1-9, or cross-entropy to the target category, under random jitter/scale/rotation/flip."""
-    from .synth._generator import GeneratorConfig, train_generator
+    from .synth import GeneratorConfig, train_generator
 
     cfg = GeneratorConfig(condition=condition, model=model, seed=seed, steps=steps, batch=batch, lr=lr,
                           diversity=diversity, train_size=train_size, checkpoint_every=checkpoint_every,
@@ -740,7 +793,7 @@ def generator_train(
             done[0] = step
 
         gen = train_generator(cfg, out_dir, resume=resume, data_root=data_root, progress=progress,
-                              command="emosynth " + shlex.join(sys.argv[1:]))
+                              command=_command(), overwrite=overwrite)
     if not quiet:
         _print_generator_metrics(gen.card_.get("metrics", {}), out_dir)
 
@@ -764,7 +817,8 @@ def generator_evaluate(
     the predictor it was trained through and under an independent one, against shuffled conditions;
     within-target diversity against real images of that target; optionally the same for a MAP-Elites run.
     Stored in the generator's model.json ("evaluation") and evaluation.csv."""
-    from .synth._generator_eval import GeneratorEvalConfig, evaluate
+    from .synth import GeneratorEvalConfig
+    from .synth import run_generator_evaluation as evaluate
 
     cfg = GeneratorEvalConfig(generator=str(generator),
                               check_backbone=None if check_backbone.lower() == "none" else check_backbone,
@@ -776,7 +830,7 @@ def generator_evaluate(
     for key, value in s.items():
         if isinstance(value, float):
             out.print(f"  {key.replace('_', ' '):32s} {value:.3f}", highlight=False)
-    from .synth._generator import resolve_generator
+    from .synth import resolve_generator
 
     where = resolve_generator(generator)
     out.print(f"  {where / 'model.json'} (evaluation), {where / 'evaluation.csv'}", highlight=False)
@@ -803,16 +857,17 @@ def generate(
     n: int = typer.Option(16, "--n", help="Images per target."),
     size: int = typer.Option(256, help="Side of the images in px (the generator is resolution-free)."),
     seed: int = typer.Option(0, help="Seed of the noise; the same seed gives the same images."),
+    overwrite: bool = typer.Option(False, "--overwrite", help=OVERWRITE_HELP),
     quiet: bool = typer.Option(False, "--quiet", "-q"),
 ):
     """Generate images for a target emotion with a trained generator; the predictor's verdict on each
     image goes into items.csv beside its target."""
-    from .synth._generate import GenerateConfig
-    from .synth._generate import generate as run_generate
+    from .synth import GenerateConfig
+    from .synth import generate as run_generate
 
     meta = run_generate(GenerateConfig(generator=str(generator), valence=valence, arousal=arousal,
                                        dominance=dominance, emotion=emotion, sweep=sweep, grid=grid, n=n, size=size,
-                                       seed=seed, command="emosynth " + shlex.join(sys.argv[1:])), out_dir)
+                                       seed=seed), out_dir, command=_command(), overwrite=overwrite)
     if not quiet:
         _print_generator_metrics(meta["metrics"], out_dir)
         out.print(f"  {out_dir / 'contact_sheet.png'}, {out_dir / 'items.csv'}", highlight=False)
