@@ -14,11 +14,9 @@ from ._base import Judge, JudgeError
 
 
 def _transforms():
-    try:
-        from .. import transforms as t
-    except ImportError:  # before the move of synth/_transforms.py (FLOW, issue 14)
-        from ..synth import _transforms as t
-    return t
+    from .. import transforms
+
+    return transforms
 
 
 def _module(predictor, flip: bool):
@@ -44,10 +42,8 @@ def _load(model):
 
     if isinstance(model, Predictor):
         return model, None
-    try:
-        from ..models.registry import resolve_model
-    except ImportError:  # before the registry's move (FLOW, issue 14)
-        from ..synth._models import resolve_model
+    from ..models.registry import resolve_model
+
     folder = resolve_model(None if model in (None, "default") else str(model))
     return Predictor.load(folder), folder
 
