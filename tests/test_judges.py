@@ -10,9 +10,22 @@ import numpy as np
 import pytest
 import torch
 
-from emosynth.judges import (HELD_OUT, Consensus, EnsembleJudge, JudgeError, NetworkJudge, OuColourJudge,
-                             ValdezMehrabianJudge, available_judges, combine, flat_fields, judge_objective,
-                             make_judge, parse_judges, target_tensor)
+from emosynth.judges import (
+    HELD_OUT,
+    Consensus,
+    EnsembleJudge,
+    JudgeError,
+    NetworkJudge,
+    OuColourJudge,
+    ValdezMehrabianJudge,
+    available_judges,
+    combine,
+    flat_fields,
+    judge_objective,
+    make_judge,
+    parse_judges,
+    target_tensor,
+)
 
 SAMPLES = Path(__file__).resolve().parent.parent / "src" / "emosynth" / "sample_images"
 
