@@ -1,0 +1,153 @@
+"""Photo editing (issue 18): how far edits move a held-out network's valence and arousal, at what SSIM,
+how fast; edits/s batched against a plain per-image loop in the same run.
+
+    OMP_NUM_THREADS=1 EMOSYNTH_DATA=/work/shared/data .venv/bin/python benchmarks/bench_edit.py \
+        --photos 12 --steps 40 --json /tmp/bench_edit.json
+
+Photos: ``--photos`` Emotion6 images (the same per seed, spread over the six keyword folders). Each is
+edited toward valence 8, valence 2, arousal 8 and arousal 2 (one dimension set, the other kept at the
+photo's own prediction) against the packaged model (one view, random transforms); the edits are then
+judged at full resolution by the packaged model (mirror-averaged, as it predicts) and by the held-out
+EfficientNet-Lite2 predictor (``resolve_model('lite2')``, trained apart; never optimised against).
+Gap = mean over photos of judged(toward 8) − judged(toward 2). Caveat: the packaged model and Lite2
+both learnt valence from Emotion6 (arousal from OASIS only), so these photos are not held out of the
+judges' training, only the judge is held out of the objective.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+
+def cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown"
+
+
+def pick_photos(data_root: Path, n: int, seed: int) -> list[Path]:
+    folders = sorted(p for p in (data_root / "emotion6" / "images").iterdir() if p.is_dir())
+    rng = np.random.default_rng(seed)
+    picks = []
+    per = [sorted(f.glob("*.jpg")) for f in folders]
+    while len(picks) < n:
+        for files in per:
+            if len(picks) < n:
+                picks.append(files.pop(int(rng.integers(len(files)))))
+    return picks
+
+
+def main(argv=None):
+    from emosynth.models.predictor import Predictor
+    from emosynth.models.registry import resolve_model
+    from emosynth.synth import EditConfig, edit_photos
+
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--photos", type=int, default=12)
+    ap.add_argument("--steps", type=int, default=40)
+    ap.add_argument("--lr", type=float, default=0.1)
+    ap.add_argument("--batch", type=int, default=16)
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--speed-edits", type=int, default=4, help="edits in the batched-vs-loop comparison")
+    ap.add_argument("--speed-steps", type=int, default=8)
+    ap.add_argument("--skip-quality", action="store_true")
+    ap.add_argument("--json", type=Path, default=None)
+    args = ap.parse_args(argv)
+    data_root = Path(os.environ.get("EMOSYNTH_DATA", Path(__file__).resolve().parents[2] / "shared" / "data"))
+
+    report = {"cpu": cpu_model(), "cores": os.cpu_count(), "torch_threads": torch.get_num_threads(),
+              "load_average_start": os.getloadavg(), "args": {k: str(v) for k, v in vars(args).items()}}
+
+    def save():
+        if args.json:
+            args.json.write_text(json.dumps(report, indent=2, default=float) + "\n")
+        print(json.dumps(report, indent=2, default=float), flush=True)
+
+    model = Predictor.load()
+    judge = model.module(flip=False)
+    check = model.module(flip=True)
+    photos = pick_photos(data_root, args.photos, args.seed)
+    targets = [{"valence": 8.0}, {"valence": 2.0}, {"arousal": 8.0}, {"arousal": 2.0}]
+    cfg = EditConfig(steps=args.steps, lr=args.lr, batch=args.batch, seed=args.seed)
+
+    if not args.skip_quality:
+        lite2 = Predictor.load(resolve_model("lite2")).module(flip=True)
+        t0 = time.perf_counter()
+        res = edit_photos(photos, targets, judge, cfg, held_out={"packaged": check, "lite2": lite2},
+                          names=[f"{p.parent.name}/{p.name}" for p in photos])
+        seconds = time.perf_counter() - t0
+        by = {}
+        for r in res:
+            key = next(iter(r.target.items()))
+            by.setdefault(key, []).append(r)
+        quality = {"edits": len(res), "seconds": seconds, "seconds_per_edit": seconds / len(res),
+                   "ssim_mean": float(np.mean([r.ssim for r in res])),
+                   "ssim_min": float(np.min([r.ssim for r in res])),
+                   "ssim_per_target": {f"{d}{v:g}": float(np.mean([r.ssim for r in rs])) for (d, v), rs in by.items()}}
+        for judge_name in ("packaged", "lite2"):
+            for j, d in enumerate(("valence", "arousal")):
+                hi = np.array([r.held_out[judge_name][1][j] for r in by[(d, 8.0)]])
+                lo = np.array([r.held_out[judge_name][1][j] for r in by[(d, 2.0)]])
+                before = np.array([r.held_out[judge_name][0][j] for r in by[(d, 8.0)]])
+                quality[f"{judge_name}_{d}_gap"] = float(np.mean(hi - lo))
+                quality[f"{judge_name}_{d}_gap_photos_positive"] = float(np.mean(hi > lo))
+                quality[f"{judge_name}_{d}_up"] = float(np.mean(hi - before))
+                quality[f"{judge_name}_{d}_down"] = float(np.mean(lo - before))
+        quality["recipes_toward"] = {f"{d}{v:g}": _mean_values(rs) for (d, v), rs in by.items()}
+        report["quality"] = quality
+        save()
+
+    # speed: one 512 px photo to one target (end to end, full-resolution apply included)
+    from PIL import Image
+
+    from emosynth.imageio import read_image
+
+    im = read_image(photos[0])
+    k = 512 / max(im.size)
+    big = im.resize((round(im.width * k), round(im.height * k)), Image.BICUBIC)
+    t0 = time.perf_counter()
+    edit_photos([big], [{"valence": 8.0}], judge, EditConfig(steps=args.steps, lr=args.lr, seed=args.seed))
+    report["seconds_one_512px_photo"] = time.perf_counter() - t0
+    report["steps"] = args.steps
+    save()
+
+    # edits/s: batched against a plain per-image loop, the same edits and steps
+    n, steps = args.speed_edits, args.speed_steps
+    sp = photos[:n]
+    t0 = time.perf_counter()
+    edit_photos(sp, [{"valence": 8.0}], judge, EditConfig(steps=steps, batch=n, seed=args.seed))
+    batched = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    for p in sp:
+        edit_photos([p], [{"valence": 8.0}], judge, EditConfig(steps=steps, batch=1, seed=args.seed))
+    loop = time.perf_counter() - t0
+    report["speed"] = {"edits": n, "steps": steps, "batched_edits_per_s": n / batched,
+                       "loop_edits_per_s": n / loop, "speedup": loop / batched}
+    report["load_average_end"] = os.getloadavg()
+    save()
+
+
+def _mean_values(results) -> dict:
+    vals = {}
+    for r in results:
+        for op in r.recipe["operations"]:
+            for k, v in op.items():
+                if k != "op":
+                    vals.setdefault(k, []).append(v)
+    return {k: round(float(np.mean(v)), 3) for k, v in vals.items()}
+
+
+if __name__ == "__main__":
+    main()

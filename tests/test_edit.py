@@ -1,0 +1,318 @@
+"""Photo edits (issue 18): each operation is the identity at its neutral value and monotone in its
+parameter, differentiable (gradients match finite differences), resolution-independent; recipes
+re-apply to the same pixels and refuse what they cannot read; a V–A sweep of a real photo through
+the packaged model moves judged valence with its target."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from emosynth.errors import EmosynthError, SynthError
+from emosynth.synth import (
+    HUE_BANDS,
+    NEUTRAL,
+    OPERATIONS,
+    PARAM_INDEX,
+    PARAMS,
+    EditEncoding,
+    apply_recipe,
+    edit_tensor,
+    genes_to_values,
+    load_recipe,
+    make_recipe,
+    recipe_summary,
+    recipe_values,
+    values_to_genes,
+)
+
+# BT.601 YCbCr, written out here (not taken from the code under test) for the measures below
+_YCC_M = torch.tensor([[0.299, 0.587, 0.114], [-0.168736, -0.331264, 0.5], [0.5, -0.418688, -0.081312]])
+
+
+def _ycc(x):
+    return torch.einsum("ij,njhw->nihw", _YCC_M.to(x.dtype), x)
+
+
+@pytest.fixture(scope="module")
+def photo(data_root):
+    from emosynth.imageio import read_image
+
+    path = data_root / "emotion6" / "images" / "joy" / "1.jpg"
+    if not path.is_file():
+        pytest.skip(f"Emotion6 photo {path} not found")
+    return read_image(path)
+
+
+@pytest.fixture(scope="module")
+def small(photo):
+    """The photo at 48 × 64, float (1, 3, H, W)."""
+    im = photo.resize((64, 48))
+    return torch.from_numpy(np.array(im)).float().permute(2, 0, 1)[None] / 255
+
+
+def _values(**kw) -> torch.Tensor:
+    v = torch.from_numpy(NEUTRAL.copy()).float()[None]
+    for k, x in kw.items():
+        v[0, PARAM_INDEX[k]] = x
+    return v
+
+
+def _at_gene(name: str, gene: float) -> torch.Tensor:
+    g = torch.zeros(1, len(PARAMS))
+    g[0, PARAM_INDEX[name]] = gene
+    return genes_to_values(g)
+
+
+def _luma(x):
+    return _ycc(x)[:, 0]
+
+
+def _chroma(x):
+    y = _ycc(x)
+    return float(torch.sqrt(y[:, 1] ** 2 + y[:, 2] ** 2).mean())
+
+
+def _hf(x):
+    """High-frequency energy: mean squared Laplacian of luminance."""
+    y = _luma(x)
+    lap = 4 * y[:, 1:-1, 1:-1] - y[:, :-2, 1:-1] - y[:, 2:, 1:-1] - y[:, 1:-1, :-2] - y[:, 1:-1, 2:]
+    return float((lap ** 2).mean())
+
+
+def _band_rotation(band: str):
+    """Mean hue change (radians) of the pixels whose hue lies within 20° of ``band``'s centre."""
+    primaries = {"red": (1, 0, 0), "yellow": (1, 1, 0), "green": (0, 1, 0), "cyan": (0, 1, 1), "blue": (0, 0, 1),
+                 "magenta": (1, 0, 1)}
+    assert set(primaries) == set(HUE_BANDS)
+    ycc = _YCC_M @ torch.tensor(primaries[band], dtype=torch.float32)
+    centre = float(torch.atan2(ycc[2], ycc[1]))
+
+    def measure(x, ref):
+        y0, y1 = _ycc(ref), _ycc(x)
+        a0 = torch.atan2(y0[:, 2], y0[:, 1])
+        a1 = torch.atan2(y1[:, 2], y1[:, 1])
+        c0 = torch.sqrt(y0[:, 1] ** 2 + y0[:, 2] ** 2)
+        near = (torch.remainder(a0 - centre + math.pi, 2 * math.pi) - math.pi).abs() < math.radians(20)
+        mask = near & (c0 > 0.02)
+        d = torch.remainder(a1 - a0 + math.pi, 2 * math.pi) - math.pi
+        return float(d[mask].mean())
+    return measure
+
+
+def _corner_luma(x):
+    y = _luma(x)
+    return float((y[:, :8, :8].mean() + y[:, -8:, -8:].mean() + y[:, :8, -8:].mean() + y[:, -8:, :8].mean()) / 4)
+
+
+# measure(edited, original) that must rise with the parameter
+MEASURES = {
+    "temperature_k": lambda x, r: float((x[:, 0] - x[:, 2]).mean()),
+    "tint": lambda x, r: -float(x[:, 1].mean()),
+    "exposure_ev": lambda x, r: float(_luma(x).mean()),
+    "vignette_ev": lambda x, r: _corner_luma(x),
+    "blacks": lambda x, r: float(_luma(x).mean()),
+    "shadows": lambda x, r: float(_luma(x).mean()),
+    "highlights": lambda x, r: float(_luma(x).mean()),
+    "contrast": lambda x, r: float(_luma(x).std()),
+    "saturation": lambda x, r: _chroma(x),
+    "vibrance": lambda x, r: _chroma(x),
+    "clarity": lambda x, r: _hf(x),
+    "sharpen": lambda x, r: _hf(x),
+}
+
+
+def _measure(name):
+    if name in MEASURES:
+        return MEASURES[name]
+    if name.startswith("light_"):
+        return lambda x, r: float(_luma(x).mean())
+    if name.startswith("hue_"):
+        return _band_rotation(name[4:-4])
+    raise KeyError(name)
+
+
+def test_parameters_documented_and_bounded():
+    assert len(PARAMS) == len(PARAM_INDEX) == 28
+    assert list(OPERATIONS) == ["white_balance", "exposure", "light", "vignette", "tone", "colour", "detail", "grain"]
+    for p in PARAMS:
+        assert p.lo < p.neutral < p.hi, p.name
+        assert p.doc
+    g = torch.rand(5, len(PARAMS)) * 2 - 1
+    v = genes_to_values(g)
+    lo = torch.tensor([p.lo for p in PARAMS])
+    hi = torch.tensor([p.hi for p in PARAMS])
+    assert bool(((v >= lo - 1e-5) & (v <= hi + 1e-5)).all())
+    assert np.allclose(values_to_genes(v.double().numpy()), g.numpy(), atol=1e-5)
+    assert torch.allclose(genes_to_values(torch.zeros(1, len(PARAMS))), _values(), atol=1e-6)
+    # out-of-range genes are clipped onto the ends of the ranges
+    assert torch.allclose(genes_to_values(torch.full((1, len(PARAMS)), 5.0))[0], hi)
+
+
+def test_neutral_edit_is_identity(small):
+    out = edit_tensor(small, _values())
+    assert (out - small).abs().max() < 1e-5
+
+
+@pytest.mark.parametrize("name", [p.name for p in PARAMS if p.name != "grain"])
+def test_each_operation_identity_at_neutral_and_monotone(small, name):
+    measure = _measure(name)
+    scores = []
+    for gene in (-1.0, -0.5, 0.0, 0.5, 1.0):
+        out = edit_tensor(small, _at_gene(name, gene))
+        if gene == 0.0:
+            assert (out - small).abs().max() < 1e-5, name
+        scores.append(measure(out, small))
+    assert all(b > a for a, b in zip(scores, scores[1:])), (name, scores)
+
+
+def test_grain_strength_monotone_and_deterministic(small):
+    energies = [_hf(edit_tensor(small, _at_gene("grain", g), seeds=[3])) for g in (0.0, 0.3, 0.6, 1.0)]
+    assert all(b > a for a, b in zip(energies, energies[1:])), energies
+    a = edit_tensor(small, _at_gene("grain", 0.5), seeds=[3])
+    b = edit_tensor(small, _at_gene("grain", 0.5), seeds=[3])
+    c = edit_tensor(small, _at_gene("grain", 0.5), seeds=[4])
+    assert torch.equal(a, b) and not torch.equal(a, c)
+    # the sign inverts the pattern; the strength is the same
+    d = edit_tensor(small, _at_gene("grain", -0.5), seeds=[3])
+    assert abs(_hf(d) - _hf(a)) / _hf(a) < 0.2
+
+
+@pytest.mark.parametrize("op", list(OPERATIONS))
+def test_gradients_match_finite_differences(op):
+    """torch.autograd.gradcheck in float64 on a tiny image, with respect to the operation's
+    parameters (at interior, non-neutral values) and to the image."""
+    torch.manual_seed(0)
+    img = (0.25 + 0.5 * torch.rand(2, 3, 9, 11, dtype=torch.float64)).requires_grad_(op == "colour")
+    names = OPERATIONS[op]
+    idx = [PARAM_INDEX[n] for n in names]
+    rng = np.random.default_rng(1)
+    genes = torch.from_numpy(rng.uniform(-0.35, 0.35, (2, len(names))))
+    genes = torch.where(genes.abs() < 0.1, genes + 0.15, genes)
+    full = torch.zeros(2, len(PARAMS), dtype=torch.float64)
+
+    def fn(g, x):
+        z = full.clone()
+        z[:, idx] = g
+        return edit_tensor(x, genes_to_values(z), seeds=[0, 1])
+
+    assert torch.autograd.gradcheck(fn, (genes.requires_grad_(True), img), eps=1e-6, atol=1e-4, rtol=1e-3)
+
+
+def test_resolution_independent(photo):
+    """The same edit rendered at the working size and at full resolution (then resized) agree."""
+    enc = EditEncoding(photo, seed=5)
+    genes = np.random.default_rng(0).uniform(-0.7, 0.7, (1, enc.solution_dim))
+    small = enc.render(genes, 96)
+    full = torch.from_numpy(enc.render_full(genes[0])).float().permute(2, 0, 1)[None] / 255
+    full_small = torch.nn.functional.interpolate(full, size=(96, 96), mode="bilinear", antialias=True)
+    assert small.shape == (1, 3, 96, 96)
+    assert float((small - full_small).abs().mean()) < 0.02
+    assert torch.allclose(enc.render(genes, 64), enc.render_torch(torch.from_numpy(genes).float(), 64))
+
+
+def test_recipe_round_trip_same_pixels(photo, tmp_path):
+    enc = EditEncoding(photo, seed=11)
+    genes = np.random.default_rng(2).uniform(-0.8, 0.8, enc.solution_dim)
+    recipe = enc.recipe(genes)
+    path = tmp_path / "r.json"
+    path.write_text(json.dumps(recipe))
+    again = load_recipe(path)
+    assert again["format"] == "emosynth-edit-recipe" and again["version"] == 1 and "emosynth_version" in again
+    a, b = apply_recipe(again, photo), apply_recipe(recipe, photo)
+    assert a.shape == (photo.height, photo.width, 3) and a.dtype == np.uint8
+    assert np.array_equal(a, b) and np.array_equal(a, enc.render_full(genes))
+    assert not np.array_equal(a, np.asarray(photo))
+    values, seed = recipe_values(recipe)
+    assert seed == 11 and np.allclose(values, genes_to_values(torch.from_numpy(genes)[None])[0].numpy(), atol=1e-5)
+    assert "EV" in recipe_summary(recipe) or "×" in recipe_summary(recipe)
+    assert recipe_summary(make_recipe(NEUTRAL)) == "no change"
+    # an operation left out is neutral
+    only = {**recipe, "operations": [{"op": "exposure", "exposure_ev": -0.4}]}
+    darker = apply_recipe(only, photo)
+    assert darker.mean() < np.asarray(photo).mean()
+
+
+def _bad(recipe, **change):
+    r = json.loads(json.dumps(recipe))
+    r.update(change)
+    return r
+
+
+@pytest.mark.parametrize("mutate, words", [
+    (lambda r: _bad(r, version=2), "version"),
+    (lambda r: _bad(r, format="something-else"), "format"),
+    (lambda r: _bad(r, operations=r["operations"] + [{"op": "liquify", "amount": 1}]), "unknown operation"),
+    (lambda r: _bad(r, operations=[{"op": "exposure", "exposure_stops": 1}]), "unknown parameter"),
+    (lambda r: _bad(r, operations=[{"op": "exposure", "exposure_ev": 9}]), "outside its range"),
+    (lambda r: _bad(r, operations=[{"op": "exposure", "exposure_ev": "bright"}]), "finite number"),
+    (lambda r: _bad(r, seed=1.5), "seed"),
+])
+def test_bad_recipe_one_line(photo, mutate, words):
+    recipe = make_recipe(NEUTRAL)
+    with pytest.raises(SynthError) as err:
+        apply_recipe(mutate(recipe), photo)
+    assert words in str(err.value) and "\n" not in str(err.value)
+    assert isinstance(err.value, EmosynthError)
+
+
+def test_bad_recipe_file(tmp_path):
+    p = tmp_path / "r.json"
+    p.write_text("{not json")
+    with pytest.raises(SynthError, match="not JSON"):
+        load_recipe(p)
+    with pytest.raises(SynthError, match="cannot read"):
+        load_recipe(tmp_path / "missing.json")
+
+
+def test_targets_and_config_checked(photo):
+    from emosynth.config import ConfigError
+    from emosynth.synth import EditConfig, edit_photos
+
+    judge = lambda x: {"vad_raw": x.mean(dim=(2, 3)) * 8 + 1}  # noqa: E731
+    with pytest.raises(ConfigError, match="valence"):
+        edit_photos([photo], [{"valence": 10}], judge, EditConfig(steps=1))
+    with pytest.raises(ConfigError, match="sets no dimension"):
+        edit_photos([photo], [{"valence": None}], judge, EditConfig(steps=1))
+    with pytest.raises(ConfigError, match="steps"):
+        edit_photos([photo], [{"valence": 5}], judge, EditConfig(steps=-1))
+
+
+def test_sweep_valence_rises_with_target(photo, tmp_path):
+    """A 2 × 2 V–A sweep of a real photo through the packaged model: judged valence is higher toward
+    valence 8 than toward 2 in both arousal rows; the run directory holds what issue 18 lists."""
+    import pandas as pd
+
+    from emosynth.models.predictor import Predictor
+    from emosynth.rundir import read_run
+    from emosynth.synth import EditConfig, sweep_photo, write_edit_run
+
+    p = Predictor.load()
+    judge = p.module(flip=False)
+    cfg = EditConfig(steps=8, lr=0.25, batch=4, seed=0)
+    res = sweep_photo(photo, judge, grid=2, config=cfg, names=["joy-1.jpg"])
+    assert [r.target for r in res] == [{"valence": 2.0, "arousal": 8.0}, {"valence": 8.0, "arousal": 8.0},
+                                       {"valence": 2.0, "arousal": 2.0}, {"valence": 8.0, "arousal": 2.0}]
+    for lo, hi in ((res[0], res[1]), (res[2], res[3])):
+        assert hi.after[0] > lo.after[0] + 0.2, (hi.after, lo.after)
+    for r in res:
+        assert r.image.shape == (photo.height, photo.width, 3)
+        assert 0.5 < r.ssim <= 1.0
+    out = write_edit_run(tmp_path / "atlas", res, cfg, models=["default"], labels=p.labels, method="sweep")
+    run = read_run(out)
+    assert run.meta["kind"] == "edit" and run.meta["method"] == "sweep"
+    items = pd.read_csv(out / "items.csv")
+    for col in ("source", "before_valence", "valence", "target_valence", "ssim", "recipe", "edit_exposure_ev"):
+        assert col in items.columns, col
+    assert set(items["source"]) == {"joy-1.jpg"}
+    assert (out / "before_after.png").is_file()
+    for f in items["recipe_file"]:
+        again = apply_recipe(load_recipe(out / f), photo)
+        from PIL import Image
+
+        saved = np.asarray(Image.open(out / "images" / f.replace("recipes/", "").replace(".json", ".png")))
+        assert np.array_equal(again, saved)
