@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from emosynth.errors import ModelError, SynthError
+from emosynth.errors import ConfigError, ModelError, SynthError
 from emosynth.models.predictor import DEFAULT_MODEL_DIR, Predictor
 from emosynth.rundir import read_run
 from emosynth.synth import CHECKPOINT, EvolveConfig, evolve
@@ -139,7 +139,7 @@ def test_workers_give_the_same_archive_as_serial(tmp_path):
 def test_bad_arguments_fail_with_one_clear_line(tmp_path):
     with pytest.raises(SynthError, match="unknown space 'mood'"):
         EvolveConfig(space="mood").validate()
-    with pytest.raises(SynthError, match="--cells must be at least 2"):
+    with pytest.raises(ConfigError, match="^cells must be at least 2"):  # the library names the parameter
         EvolveConfig(space="va", cells=1).validate()
     assert_one_line_error(run_cli("evolve", "--space", "mood", "--out", str(tmp_path / "x")), "unknown space 'mood'")
     assert_one_line_error(run_cli("evolve", "--space", "vad", "--cells", "1", "--out", str(tmp_path / "x")),

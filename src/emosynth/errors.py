@@ -9,20 +9,21 @@ class ConfigError(EmosynthError):
     """A setting out of range (a seed, a learning rate, a size): the message names the parameter
     (``lr must be a finite number > 0, got nan``); the CLI rewrites parameter names into its flags.
 
-    ``parameter``: the setting at fault; ``problem``: the rest of the sentence. ``{name}`` in
-    ``problem`` refers to another setting and is rendered as ``name`` here, as its flag in the CLI.
+    ``parameter``: the setting at fault; ``problem``: the rest of the sentence (``lead=False``: all of
+    it). ``{name}`` in ``problem`` refers to a setting: rendered as ``name`` here, as its flag in the CLI.
     """
 
-    def __init__(self, parameter: str, problem: str):
-        super().__init__(parameter, problem)
-        self.parameter, self.problem = parameter, problem
+    def __init__(self, parameter: str, problem: str, lead: bool = True):
+        super().__init__(parameter, problem, lead)
+        self.parameter, self.problem, self.lead = parameter, problem, lead
 
     def render(self, name=lambda parameter: parameter) -> str:
-        """The message with every parameter name passed through ``name`` (e.g. to a CLI flag)."""
+        """The message with every parameter name passed through ``name`` (e.g. to a CLI flag).
+        ``lead=False``: ``problem`` is the whole sentence (``unknown condition 'mood'; choose ...``)."""
         import re
 
         rest = re.sub(r"\{([a-z_]+)\}", lambda m: name(m.group(1)), self.problem)
-        return f"{name(self.parameter)} {rest}"
+        return f"{name(self.parameter)} {rest}" if self.lead else rest
 
     def __str__(self) -> str:
         return self.render()

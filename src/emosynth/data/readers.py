@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import io
 import re
 from pathlib import Path
@@ -40,7 +41,30 @@ def _numeric(df: pd.DataFrame, col: str, path: Path, row_offset: int = 2) -> np.
     if bad.any():
         i = int(np.flatnonzero(bad.to_numpy())[0])
         raise DataError(f"{path} row {i + row_offset}: {col} is {df[col].iloc[i]!r}, not a number")
-    return v.to_numpy(dtype=float)
+    values = v.to_numpy(dtype=float)
+    off = np.isinf(values)  # 'inf' parses as a number, but no rating scale reaches it
+    if off.any():
+        i = int(np.flatnonzero(off)[0])
+        raise ScaleError(f"{path} row {i + row_offset}: {col} is {df[col].iloc[i]!r}, not a finite rating")
+    return values
+
+
+def _check_row_lengths(text: str, path: Path):
+    """Every row has as many fields as the header: a short row is a mistake, not missing labels
+    (pandas would read its last columns as empty). Blank lines are skipped, as pandas does."""
+    rows = (r for r in csv.reader(io.StringIO(text)) if r)
+    try:
+        header = next(rows)
+    except (StopIteration, csv.Error):
+        return  # pandas reports an empty or unparsable file in its own words
+    try:
+        for k, row in enumerate(rows):
+            if len(row) < len(header):
+                raise DataError(f"{path} row {k + 2}: no value for column {header[len(row)].strip()!r} (the row has "
+                                f"{len(row)} of the header's {len(header)} fields); end it with commas if that is "
+                                "meant to be empty")
+    except csv.Error:
+        return  # the same
 
 
 def _scaled(values: np.ndarray, scale, col: str, path: Path, row_offset: int = 2) -> np.ndarray:
@@ -160,10 +184,12 @@ def read_table(path: str | Path, scale="1-9", *, path_column: str = "path",
     path = Path(path)
     if not path.is_file():
         raise DataError(f"table not found: {path}")
+    text = _read_text(path)
     try:
-        df = pd.read_csv(io.StringIO(_read_text(path)), dtype={path_column: str})
+        df = pd.read_csv(io.StringIO(text), dtype={path_column: str})
     except (pd.errors.ParserError, pd.errors.EmptyDataError) as err:
         raise DataError(f"{path}: not a readable CSV ({str(err).splitlines()[0]})") from None
+    _check_row_lengths(text, path)
     df.columns = [str(c).strip() for c in df.columns]
     _require_columns(df, [path_column], path)
     dims = [c for c in ("valence", "arousal", "dominance") if c in df.columns]
@@ -198,7 +224,8 @@ def read_table(path: str | Path, scale="1-9", *, path_column: str = "path",
             if pd.isna(lab) or lab == "":
                 continue
             if lab not in cats.names:
-                raise DataError(f"{path} row {i + 2}: unknown category {lab!r}; expected one of {', '.join(cats.names)}")
+                raise DataError(f"{path} row {i + 2}: unknown category {lab!r}; "
+                                f"expected one of {', '.join(cats.names)}")
             probs[i] = cats.one_hot(lab)
         sources["category"] = "rated (one label per image)"
     groups = df["group"].astype(str).to_numpy() if "group" in df.columns else np.array([str(p) for p in paths])

@@ -14,12 +14,14 @@ DEMO_RUNS = (
 
 
 def demo_configs(seed: int = 0, iterations: int | None = None) -> list[tuple[str, EvolveConfig]]:
-    """The demo's runs with ``seed`` (and optionally fewer or more iterations)."""
+    """The demo's runs with ``seed`` and ``iterations`` per run (None: 20), validated
+    (``ConfigError`` for a bad seed or fewer than 1 iteration)."""
     out = []
     for name, cfg in DEMO_RUNS:
         c = EvolveConfig(**{**cfg.__dict__, "seed": seed})
-        if iterations:
+        if iterations is not None:
             c.iterations = iterations
+        c.validate()
         out.append((name, c))
     return out
 
@@ -34,8 +36,9 @@ def run_demo(out: str | Path = "out/demo", seed: int = 0, iterations: int | None
 
     from ._evolve import evolve
 
+    configs = demo_configs(seed, iterations)  # validated before either run starts
     results = {}
-    for name, cfg in demo_configs(seed, iterations):
+    for name, cfg in configs:
         ctx = progress_for(name, cfg.iterations) if progress_for else nullcontext(None)
         with ctx as advance:
             # The command that regenerates this run alone (what the gallery's detail pages show).

@@ -16,6 +16,7 @@ import math
 import numpy as np
 from ribs.archives import GridArchive
 
+from ..config import ConfigError
 from ..emotions import DIMENSIONS, SAM_MAX, SAM_MIN
 from ..errors import ModelError, SynthError
 
@@ -202,12 +203,12 @@ def make_space(name: str, *, cells: int = 12, descriptor: str | None = None, bin
         if descriptor is not None and descriptor not in DESCRIPTORS:
             raise SynthError(f"unknown descriptor {descriptor!r}; choose {', '.join(DESCRIPTORS)}")
         if descriptor and bins < 2:
-            raise SynthError(f"--bins must be at least 2 with a descriptor, got {bins}")
+            raise ConfigError("bins", f"must be at least 2 with a {{descriptor}}, got {bins}")
         from ..emotions import EMOTION6_LABELS
 
         return CategorySpace(tuple(labels or EMOTION6_LABELS), bins if descriptor else 1)
-    if cells < 2:
-        raise SynthError(f"--cells must be at least 2 per dimension, got {cells}")
+    if not isinstance(cells, int) or cells < 2:
+        raise ConfigError("cells", f"must be at least 2 per dimension, got {cells}")
     if cells > 64:
-        raise SynthError(f"--cells {cells} is more than 64 per dimension; the archive would be mostly empty")
+        raise ConfigError("cells", f"{cells} is more than 64 per dimension; the archive would be mostly empty")
     return AffectSpace(name, cells)
