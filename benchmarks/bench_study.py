@@ -29,7 +29,7 @@ def make_run(out: Path, n: int) -> Path:
     import numpy as np
     from PIL import Image
 
-    from emosynth.rundir import write_items, write_png, write_run
+    from emosynth.rundir import run_header, write_items, write_png, write_run
     from emosynth.samples import sample_paths
 
     photos = [np.asarray(Image.open(p).convert("RGB").resize((256, 256))) for p in sample_paths()]
@@ -37,10 +37,11 @@ def make_run(out: Path, n: int) -> Path:
     for i in range(n):
         y, x = (i * 37) % 128, (i * 53) % 128
         write_png(out / "images" / f"{i:03d}.png", photos[i % len(photos)][y:y + 128, x:x + 128])
-        rows.append({"file": f"{i:03d}.png", "target_valence": 1 + 8 * (i % 4) / 3, "target_arousal": 1 + 8 * (i % 3) / 2,
+        rows.append({"file": f"{i:03d}.png", "target_valence": 1 + 8 * (i % 4) / 3,
+                     "target_arousal": 1 + 8 * (i % 3) / 2,
                      "valence": 5.0, "arousal": 5.0, "dominance": 5.0})
     write_items(out, rows)
-    write_run(out, {"method": "bench"})
+    write_run(out, run_header("bench", None, {}, None, []))
     return out
 
 
@@ -97,11 +98,9 @@ def main():
     args = ap.parse_args()
 
     import httpx
-
     from sqlalchemy import select
 
-    from emosynth.study import StudyConfig, create_study, dispose, sessions
-    from emosynth.study import Participant, Rating
+    from emosynth.study import Participant, Rating, StudyConfig, create_study, dispose, sessions
 
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
@@ -133,7 +132,8 @@ def main():
             server.wait()
         with sessions(db)() as s:  # every stored rating, keyed as the clients know them
             stored = s.execute(select(Participant.token, Rating.trial_id, Rating.valence, Rating.arousal,
-                                      Rating.dominance).join(Participant, Participant.id == Rating.participant_id)).all()
+                                      Rating.dominance)
+                               .join(Participant, Participant.id == Rating.participant_id)).all()
         dispose(db)
 
     expected = {(tok, tid): v for answers in (a1, an) for tok, m in answers.items() for tid, v in m.items()}

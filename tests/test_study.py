@@ -5,7 +5,6 @@ Real run directories (tests/_study_fixtures.py), a real SQLite database, a real 
 from __future__ import annotations
 
 import io
-import os
 import signal
 import socket
 import subprocess
@@ -18,8 +17,16 @@ import pytest
 
 from emosynth.cli import main
 from emosynth.errors import RunDirError, StudyError
-from emosynth.study import (StudyConfig, create_study, dispose, export_study, make_app, ratings_frame,
-                            sessions, set_paused)
+from emosynth.study import (
+    StudyConfig,
+    create_study,
+    dispose,
+    export_study,
+    make_app,
+    ratings_frame,
+    sessions,
+    set_paused,
+)
 
 sys.path.insert(0, str(Path(__file__).parent))
 from _study_fixtures import make_runs  # noqa: E402
@@ -91,7 +98,8 @@ def test_create_samples_per_target_and_copies_images(study, runs):
         assert targets == ["fearful: fear v=2.5 a=7.0 d=3.0", "va-pixels: v=2.0 a=2.0", "va-pixels: v=2.0 a=8.0",
                            "va-pixels: v=8.0 a=2.0", "va-pixels: v=8.0 a=8.0"]
         for im in ims:  # the copy is byte-identical to the run's image
-            assert (tmp / "pilot" / im.file).read_bytes() == (Path(im.source_run) / "images" / im.source_file).read_bytes()
+            source = Path(im.source_run) / "images" / im.source_file
+            assert (tmp / "pilot" / im.file).read_bytes() == source.read_bytes()
             assert im.pred_valence is not None
 
 
@@ -224,7 +232,8 @@ def test_values_are_validated(client, study):
     trial = _state(client, tok)["trial_id"]
     bad = [dict(valence=0, arousal=5, dominance=5), dict(valence=10, arousal=5, dominance=5),
            dict(valence=5, arousal=5.5, dominance=5), dict(valence=5, arousal="5.5", dominance=5),
-           dict(valence=5, arousal=5, dominance="nine"), dict(valence=5, arousal=5), dict(valence=True, arousal=5, dominance=5),
+           dict(valence=5, arousal=5, dominance="nine"), dict(valence=5, arousal=5),
+           dict(valence=True, arousal=5, dominance=5),
            dict(valence=-1, arousal=5, dominance=5)]
     for vals in bad:
         r = client.post(f"/p/{tok}/rate", json={"trial": trial} | vals)
@@ -232,7 +241,8 @@ def test_values_are_validated(client, study):
     for trial_value in ("x", -3, None, "../1", 2**40):
         r = client.post(f"/p/{tok}/rate", json={"trial": trial_value, "valence": 5, "arousal": 5, "dominance": 5})
         assert r.status_code == 422, trial_value
-    assert client.post(f"/p/{tok}/rate", content=b"{not json", headers={"content-type": "application/json"}).status_code == 422
+    assert client.post(f"/p/{tok}/rate", content=b"{not json",
+                       headers={"content-type": "application/json"}).status_code == 422
     # a form post with a bad value re-shows the same trial with the error
     r = client.post(f"/p/{tok}/rate", data={"trial": trial, "valence": 12, "arousal": 5, "dominance": 5})
     assert r.status_code == 422 and "1 to 9" in r.text and f'value="{trial}"' in r.text
@@ -262,6 +272,7 @@ def test_resubmission_is_not_a_duplicate_and_an_answer_cannot_change(client, stu
     assert len(df) == 1 and df[["valence", "arousal", "dominance"]].values.tolist() == [[7, 3, 2]]
     # the database itself refuses a second rating of a trial (unique participant + trial)
     from sqlalchemy.exc import IntegrityError
+
     from emosynth.study import Rating
     with pytest.raises(IntegrityError):
         with sessions(study[0]).begin() as s:
@@ -328,7 +339,7 @@ def _server(db: str, port: int) -> subprocess.Popen:
             return proc
         except httpx.TransportError:
             if proc.poll() is not None:
-                raise AssertionError(proc.stdout.read().decode())
+                raise AssertionError(proc.stdout.read().decode()) from None
             time.sleep(0.1)
     proc.kill()
     raise AssertionError("server did not start")

@@ -16,8 +16,7 @@ import pandas as pd
 import pytest
 
 from emosynth.errors import EmosynthError
-from emosynth.study import StudyConfig, create_study, dispose, make_app
-from emosynth.study._app import MAX_BODY
+from emosynth.study import MAX_BODY, StudyConfig, create_study, dispose, make_app
 
 sys.path.insert(0, str(Path(__file__).parent))
 from _study_fixtures import make_runs  # noqa: E402
