@@ -96,7 +96,7 @@ def test_handcrafted_is_a_backbone_like_the_others():
     direct = features_batch([ex.load_image(p) for p in paths])
     np.testing.assert_allclose(f, direct, rtol=1e-6, atol=1e-6)
     with pytest.raises(BackboneError, match="not differentiable"):
-        ex.net
+        ex.net  # noqa: B018 — the property raises
     both = FeatureExtractor(FeatureConfig("efficientnet-lite0+handcrafted"))
     g = both.extract(paths)
     assert g.shape == (4, 1280 + len(FEATURE_NAMES))

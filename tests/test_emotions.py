@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from emosynth.emotions import (EMOTION6_LABELS, CategorySet, Lexicon, from_sam, parse_scale, to_sam)
+from emosynth.emotions import EMOTION6_LABELS, CategorySet, Lexicon, from_sam, parse_scale, to_sam
 from emosynth.errors import DataError, ScaleError
 
 

@@ -8,8 +8,16 @@ import pytest
 import torch
 
 from emosynth.cli import main
-from emosynth.explore import (FourierImage, ObjectiveError, PixelImage, VisualizeConfig, decorrelated_to_rgb,
-                              parse_objective, rgb_to_decorrelated, visualize)
+from emosynth.explore import (
+    FourierImage,
+    ObjectiveError,
+    PixelImage,
+    VisualizeConfig,
+    decorrelated_to_rgb,
+    parse_objective,
+    rgb_to_decorrelated,
+    visualize,
+)
 from emosynth.rundir import read_run
 
 CATS = ["anger", "disgust", "fear", "joy", "sadness", "surprise", "neutral"]

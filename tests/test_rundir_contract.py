@@ -9,8 +9,16 @@ import numpy as np
 import pytest
 
 from emosynth.errors import RunDirError
-from emosynth.rundir import (DIMENSIONS, SCHEMA_FILE, prediction_columns, read_run, run_header, write_items,
-                             write_png, write_run)
+from emosynth.rundir import (
+    DIMENSIONS,
+    SCHEMA_FILE,
+    prediction_columns,
+    read_run,
+    run_header,
+    write_items,
+    write_png,
+    write_run,
+)
 
 HEADER = {"kind", "method", "command", "created", "seed", "emosynth_version", "model", "config", "metrics"}
 

@@ -3,8 +3,16 @@
 import numpy as np
 import pytest
 
-from emosynth.stats import (category_centroids, dimensions_from_categories, mean_ci, nearest_centroid,
-                            noise_ceiling_r, paired_test, reliability_of_means, split_half_reliability)
+from emosynth.stats import (
+    category_centroids,
+    dimensions_from_categories,
+    mean_ci,
+    nearest_centroid,
+    noise_ceiling_r,
+    paired_test,
+    reliability_of_means,
+    split_half_reliability,
+)
 
 
 def test_mean_ci_matches_the_t_interval():

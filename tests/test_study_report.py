@@ -10,9 +10,16 @@ import pandas as pd
 import pytest
 
 from emosynth.errors import StudyError
-from emosynth.study import (analyse, icc2k, krippendorff_alpha_interval, mae, pearson, share_on_intended_side,
-                            write_report)
-from emosynth.study import EXPORT_COLUMNS
+from emosynth.study import (
+    EXPORT_COLUMNS,
+    analyse,
+    icc2k,
+    krippendorff_alpha_interval,
+    mae,
+    pearson,
+    share_on_intended_side,
+    write_report,
+)
 
 sys.path.insert(0, str(Path(__file__).parent))
 

@@ -241,7 +241,7 @@ def evaluate(
     dataset: List[str] = typer.Option(..., "--dataset", help=DATASET_HELP),
     backbone: Optional[str] = typer.Option(None, help="Backbone name (see 'emosynth backbones'); join names with "
                                                       "+ to use several side by side. Default: the packaged model's "
-                                                      "recipe (its backbones, pooling, flip, target data, components)."),
+                                                      "recipe (backbones, pooling, flip, target data, components)."),
     weights: Optional[Path] = typer.Option(None, help="Checkpoint for torchvision-format backbones."),
     pooling: Optional[str] = typer.Option(None, help="avg or avgmax (default: the packaged model's; avg with "
                                                      "--backbone)."),
@@ -361,7 +361,8 @@ def compare(
         table.add_row(*r)
     out.print(table)
     t = result.timings
-    state = "warm: all features cached" if not t["images_computed"] else f"{t['images_computed']} image features computed"
+    state = ("warm: all features cached" if not t["images_computed"]
+             else f"{t['images_computed']} image features computed")
     out.print(f"{t['total_s']:.0f} s ({state}); report: {out_dir / 'report.md'}, {out_dir / 'report.html'}",
               highlight=False)
 
@@ -387,7 +388,8 @@ def visualize(
 ):
     """Activation maximisation: images that drive one output of the predictor (lucent-style Fourier
     parametrisation in decorrelated colour, random jitter / scale / rotation / flip each step)."""
-    from .explore import VisualizeConfig, visualize as run_visualize
+    from .explore import VisualizeConfig
+    from .explore import visualize as run_visualize
 
     cfg = VisualizeConfig(model=None if model == "default" else model, objectives=list(target or []), seeds=seeds,
                           steps=steps, size=size, lr=lr, naive=naive, seed=seed)

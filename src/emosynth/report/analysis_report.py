@@ -8,9 +8,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .analysis import KEY_FEATURES, agreement, effects, extract, gather, sentences
 from ..fsio import check_output, output_directory
 from ._document import Document
+from .analysis import KEY_FEATURES, agreement, effects, extract, gather, sentences
 
 #: the ownership kind of an analysis report (``emosynth.fsio``)
 REPORT_KIND = "analysis"

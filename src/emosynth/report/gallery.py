@@ -277,12 +277,14 @@ def _accuracy(items: pd.DataFrame, labels: list[str]) -> str | None:
         if ok.any():
             top = np.array(labels)[probs[ok].argmax(1)]
             hit = (top == rows["target_category"].astype(str).to_numpy()[ok]).mean()
-            return f"{hit:.0%} of {int(ok.sum())} images most likely their target category (chance {1 / len(labels):.0%})"
+            return (f"{hit:.0%} of {int(ok.sum())} images most likely their target category "
+                    f"(chance {1 / len(labels):.0%})")
     dims = [d for d in _VAD if items[f"target_{d}"].notna().any() and items[d].notna().any()]
     if dims:
         err = np.sqrt(sum((items[d] - items[f"target_{d}"]) ** 2 for d in dims)).dropna()
         if len(err):
-            return f"mean distance to target {err.mean():.2f} scale points ({'/'.join(d[0].upper() for d in dims)}, 1-9)"
+            dims_text = "/".join(d[0].upper() for d in dims)
+            return f"mean distance to target {err.mean():.2f} scale points ({dims_text}, 1-9)"
     return None
 
 

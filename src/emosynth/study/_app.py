@@ -250,7 +250,8 @@ def make_app(db: str, admin_token: str) -> FastAPI:
     @app.get("/admin/login", response_class=HTMLResponse)
     def login_page():
         return pages._page("Admin", "<h1>Admin</h1><form method='post' action='/admin/login'>"
-                                    "<label>Admin token <input name='token' type='password' autocomplete='off'></label> "
+                                    "<label>Admin token "
+                                    "<input name='token' type='password' autocomplete='off'></label> "
                                     "<button class='btn'>Sign in</button></form>")
 
     @app.post("/admin/login", openapi_extra=LOGIN_BODY)

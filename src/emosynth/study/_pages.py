@@ -86,7 +86,7 @@ def manikin(dim: str, level: int) -> str:
             fig.append(f'<path d="M25 28 h10" stroke="{ink}" stroke-width="1.6"/>')
     g = "".join(fig)
     if dim == "dominance":
-        parts.append(f'<rect x="1" y="1" width="58" height="78" fill="none" stroke="#bbb" stroke-width="1"/>')
+        parts.append('<rect x="1" y="1" width="58" height="78" fill="none" stroke="#bbb" stroke-width="1"/>')
     tx = 30 * (1 - scale)
     ty = 78 * (1 - scale)
     parts.append(f'<g transform="translate({tx:.1f} {ty:.1f}) scale({scale:.3f})">{g}</g>')

@@ -14,7 +14,8 @@ from dataclasses import dataclass
 import pandas as pd
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session as OrmSession, sessionmaker
+from sqlalchemy.orm import Session as OrmSession
+from sqlalchemy.orm import sessionmaker
 
 from ..errors import StudyError
 from ._db import Image, Participant, Rating, Study, Trial, now

@@ -134,8 +134,8 @@ class CPPNEncoding(Encoding):
     each, with a bias per unit; each layer's units are four equal blocks of sin, sigmoid,
     Gaussian exp(-z²) and linear units → 3 sigmoid output units (R, G, B). With the defaults (2 layers of
     16): 4·16 + 16 + 16·16 + 16 + 16·3 + 3 = 403 genes; a weight is its
-    gene × ``input_gain`` in the first layer and gene / sqrt(fan-in) after it; a bias is its gene. Because the image is a function of
-    continuous coordinates, it renders at any size.
+    gene × ``input_gain`` in the first layer and gene / sqrt(fan-in) after it; a bias is its gene. Because the
+    image is a function of continuous coordinates, it renders at any size.
     """
 
     hidden: int = 16

@@ -22,11 +22,11 @@ from ribs.emitters import GradientArborescenceEmitter
 from ..config import ConfigError, check_choice, check_int_at_least, check_positive, check_seed
 from ..errors import SynthError
 from ..fsio import check_output, mark_output
+from ..models.registry import model_id, resolve_model
 from ..rundir import IMAGES_DIR, prediction_columns, run_header, write_items, write_png, write_run
 from ..statefile import StateError, load_state, save_state
 from ._encodings import make_encoding
 from ._fitness import Evaluator, JudgeSpec
-from ..models.registry import model_id, resolve_model
 from ._spaces import make_space
 from ._visualize import archive_mosaic, progress_plot
 
@@ -213,7 +213,8 @@ def _load_checkpoint(path: Path, cfg: EvolveConfig) -> dict:
     ours = _identity(cfg)
     diff = [k for k in ours if theirs.get(k) != ours[k]]
     if diff:
-        raise SynthError(f"{path}: --resume with different settings ({', '.join(f'{k}: was {theirs.get(k)!r}, now {ours[k]!r}' for k in diff[:3])})")
+        changed = ", ".join(f"{k}: was {theirs.get(k)!r}, now {ours[k]!r}" for k in diff[:3])
+        raise SynthError(f"{path}: --resume with different settings ({changed})")
     return state
 
 
@@ -266,8 +267,8 @@ def evolve(config: EvolveConfig, out: str | Path, *, resume: bool = False, overw
 
     ``workers`` ≥ 1 scores on that many local processes (dask.distributed), ``scheduler_address``
     on an existing Dask cluster; neither changes the result. ``progress(k)`` is called as k more
-    iterations finish. ``command`` is recorded in run.json. ``stop_after`` stops (after a checkpoint) once that many iterations are
-    done in this call, as an interrupted run would.
+    iterations finish. ``command`` is recorded in run.json. ``stop_after`` stops (after a checkpoint) once that
+    many iterations are done in this call, as an interrupted run would.
     """
     from ..models.predictor import Predictor
 

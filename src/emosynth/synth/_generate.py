@@ -76,8 +76,8 @@ def generate(config: GenerateConfig, out_dir: str | Path, *, command: str | None
     empty, or (with ``overwrite``) an earlier generate run (``emosynth.fsio``'s ownership rule)."""
     from ..fsio import check_output, output_directory
     from ..models.predictor import Predictor
-    from ..rundir import prediction_columns, run_header, write_items, write_png, write_run
     from ..models.registry import model_id
+    from ..rundir import prediction_columns, run_header, write_items, write_png, write_run
     from ..transforms import to_uint8
 
     cfg = config

@@ -111,12 +111,14 @@ class GeneratorConfig:
         if self.predictor_size is not None:
             check_int_at_least("predictor_size", self.predictor_size, 16)
         if self.batch % 2:
-            raise ConfigError("batch", f"must be even (each condition is drawn with two noise vectors), got {self.batch}")
+            raise ConfigError("batch", f"must be even (each condition is drawn with two noise vectors), "
+                                       f"got {self.batch}")
         for name in ("lr", "d_lr", "fourier_scale"):
             check_positive(name, getattr(self, name))
         for name in ("diversity", "realism_weight", "jitter", "degrees", "colour"):
             check_positive(name, getattr(self, name), allow_zero=True)
-        if len(self.scale) != 2 or not 0 < check_positive("scale", self.scale[0]) <= check_positive("scale", self.scale[1]):
+        if len(self.scale) != 2 or \
+                not 0 < check_positive("scale", self.scale[0]) <= check_positive("scale", self.scale[1]):
             raise ConfigError("scale", f"must be two finite numbers 0 < low ≤ high, got {self.scale!r}")
 
 
@@ -399,7 +401,8 @@ def _paired_transforms(img: torch.Tensor, rng: np.random.Generator, tcfg) -> tor
     return torch.stack(halves, 1).reshape(img.shape)
 
 
-def step_losses(gen: Generator, judge: TrainingJudge, targets, z, rng, tcfg, train: bool = True, features: bool = False):
+def step_losses(gen: Generator, judge: TrainingJudge, targets, z, rng, tcfg, train: bool = True,
+                features: bool = False):
     """Condition loss (mean), diversity (mean pairwise feature distance / z distance) of one batch laid
     out as pairs: images 2i and 2i+1 share a target and differ in z. ``features``: also return the
     predictor's standardised features of the batch (what the realism discriminator judges)."""
@@ -527,7 +530,8 @@ def train_generator(config: GeneratorConfig, out: str | Path, *, resume: bool = 
             # data only: tensors, numbers, strings, lists and dicts — a pickle payload is refused, never run
             state = torch.load(ckpt, map_location="cpu", weights_only=True)
         except Exception as err:  # noqa: BLE001 — any unreadable checkpoint is the same user problem
-            raise SynthError(f"{ckpt}: unreadable checkpoint ({type(err).__name__}); remove it to start afresh") from None
+            raise SynthError(f"{ckpt}: unreadable checkpoint ({type(err).__name__}); "
+                             "remove it to start afresh") from None
         if state.get("format") != FORMAT:
             raise SynthError(f"{ckpt}: checkpoint from another emosynth version; remove it to start afresh")
         # settings added since the checkpoint was written take their defaults

@@ -102,7 +102,8 @@ def evaluate(cfg: GeneratorEvalConfig, progress=None) -> dict:
     cond, labels = gen.config.condition, gen.labels
     note = progress or (lambda msg: None)
     card_path = gen.card_.get("predictor", {}).get("path")
-    train_dir = card_path if card_path and (Path(card_path) / "model.json").is_file() else resolve_model(gen.config.model)
+    found = card_path and (Path(card_path) / "model.json").is_file()
+    train_dir = card_path if found else resolve_model(gen.config.model)
     predictors = {"training": Predictor.load(train_dir)}
     ids = {"training": model_id(train_dir)}
     if cfg.check_backbone:
