@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from emosynth.rundir import write_items, write_png, write_run
+from emosynth.rundir import run_header, write_items, write_png, write_run
 from emosynth.samples import sample_paths
 
 VA_TARGETS = [(2.0, 2.0), (2.0, 8.0), (8.0, 2.0), (8.0, 8.0)]
@@ -37,7 +37,7 @@ def make_runs(root: Path, per_target: int = 2) -> list[Path]:
                      "valence": 5 + 0.3 * (tv - 5) + 0.1 * i, "arousal": 5 + 0.2 * (ta - 5), "dominance": 5.0,
                      "fitness": -0.5, "cell": i % len(VA_TARGETS), "p_joy": 0.6, "p_fear": 0.4})
     write_items(va, rows)
-    write_run(va, {"method": "map-elites", "space": {"name": "va"}, "seed": 1})
+    write_run(va, {**run_header("evolve", None, {}, 1, ["default"], method="map-elites"), "space": {"name": "va"}})
     fe = root / "fearful"
     rows = []
     for i, img in enumerate(_crops(3, offset=1)):
@@ -47,5 +47,5 @@ def make_runs(root: Path, per_target: int = 2) -> list[Path]:
                      "target_dominance": 3.0, "category": "fear", "valence": 3.1 + 0.2 * i, "arousal": 5.5,
                      "dominance": 4.2, "fitness": 0.3, "p_joy": 0.2, "p_fear": 0.8})
     write_items(fe, rows)
-    write_run(fe, {"method": "generator", "seed": 2})
+    write_run(fe, run_header("generator", None, {}, 2, ["default"]))
     return [va, fe]

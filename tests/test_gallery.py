@@ -5,11 +5,11 @@ from __future__ import annotations
 
 import functools
 import os
+import re
 import shutil
 import subprocess
 import sys
 import threading
-import re
 import time
 from html.parser import HTMLParser
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
@@ -23,7 +23,7 @@ from PIL import Image
 
 from emosynth.errors import EmosynthError, ImageError, RunDirError
 from emosynth.report.gallery import EMOTION6_VA_CENTROIDS, MARKER, THUMB_SIZE, build_gallery, category_regions
-from emosynth.rundir import read_run, write_items, write_run
+from emosynth.rundir import read_run, run_header, write_items, write_run
 
 CHROMIUM = os.environ.get("EMOSYNTH_CHROMIUM", "/usr/bin/chromium")
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
@@ -52,8 +52,9 @@ def _generator_like_run(out: Path) -> Path:
                      **{f"p_{k}": v for k, v in r["probabilities"].items()},
                      "condition_seed": 100 + i, "condition_truncation": 0.7})
     write_items(out, rows)
-    write_run(out, {"method": "generator", "generator": {"name": "conditional-cppn-gan", "latent_dim": 64},
-                    "model": ["default"], "seed": 7, "metrics": {"accuracy": 0.25, "fid_proxy": 12.5}})
+    write_run(out, {**run_header("generator", None, {}, 7, ["default"]),
+                    "generator": {"name": "conditional-cppn-gan", "latent_dim": 64},
+                    "metrics": {"accuracy": 0.25, "fid_proxy": 12.5}})
     return out
 
 
@@ -487,7 +488,8 @@ def big_run(data_root, tmp_path_factory):
         Image.open(out / "images" / src["file"]).transpose(Image.Transpose.FLIP_LEFT_RIGHT).save(out / "images" / name)
         rows.append({**src, "file": name})
     write_items(out, rows)
-    write_run(out, {"method": "ratings", "source": "Emotion6 ground truth: raters' mean V/A, category distribution"})
+    write_run(out, {**run_header("ratings", None, {}, None, []),
+                    "source": "Emotion6 ground truth: raters' mean V/A, category distribution"})
     return out
 
 

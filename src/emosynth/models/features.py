@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import hashlib
 import os
-import tempfile
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Callable, Sequence
@@ -29,6 +28,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..errors import BackboneError
+from ..fsio import atomic_write_bytes
 from ..imageio import read_image, resize_square
 from .backbones import build_feature_net, get_backbone, weights_id
 
@@ -61,18 +61,6 @@ class FeatureConfig:
 
     def to_dict(self) -> dict:
         return asdict(self)
-
-
-def _atomic_write_bytes(path: Path, data: bytes):
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def file_digest(path: Path) -> str:
@@ -218,7 +206,7 @@ class FeatureExtractor:
             torch.onnx.export(self.net.cpu().eval(), (torch.rand(2, 3, s, s),), buf, dynamo=False,
                               input_names=["images"], output_names=["features"],
                               dynamic_axes={"images": {0: "n"}, "features": {0: "n"}}, opset_version=17)
-        _atomic_write_bytes(path, buf.getvalue())
+        atomic_write_bytes(path, buf.getvalue())
 
     def from_tensor(self, x: torch.Tensor) -> np.ndarray:
         """Features of a float batch (N, 3, S, S) in [0, 1] at the backbone's size, on the chosen engine."""
@@ -329,7 +317,7 @@ class FeatureExtractor:
                 feats[i] = f
                 if self.use_cache:
                     buf = _npy_bytes(f)
-                    _atomic_write_bytes(self._cache_file(digests[i]), buf)
+                    atomic_write_bytes(self._cache_file(digests[i]), buf)
             if progress:
                 progress(len(idx))
         if not feats:

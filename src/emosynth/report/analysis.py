@@ -70,7 +70,7 @@ def from_run(path: str | Path) -> ImageSet:
             raise ImageError(f"{err} (listed at {run.path / ITEMS_FILE} row {i + 2})") from None
     cat = items["target_category"].fillna("").astype(str).to_numpy()
     region = va_region(items["target_valence"], items["target_arousal"])
-    kind = run.meta.get("method") or run.meta.get("kind") or "run"
+    kind = run.meta["method"]  # read_run checked the header (rundir.run_header)
     return ImageSet(Path(path).name, str(kind), run.image_paths(), cat, region)
 
 

@@ -7,7 +7,6 @@ import json
 import re
 import secrets
 import shutil
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -17,6 +16,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import SQLAlchemyError
 
 from ..errors import ImageError, StudyError
+from ..fsio import output_directory
 from ..imageio import IMAGE_SUFFIXES, check_within, read_image
 from ..rundir import IMAGES_DIR, ITEMS_FILE, read_run
 from ..samples import sample_paths
@@ -31,6 +31,8 @@ DEFAULT_CONSENT = (
     "and used for research only.")
 #: The practice trials show two of the packaged CC0 sample photos, never a study image.
 PRACTICE = ("cat.jpg", "coffee.jpg")
+#: the ownership kind of a study's image folder (``emosynth.fsio``)
+STUDY_KIND = "study"
 
 
 @dataclass
@@ -127,7 +129,7 @@ def create_study(cfg: StudyConfig) -> dict:
     if not cfg.consent_text.strip():
         raise StudyError("the consent text is empty")
     folder = Path(cfg.folder if cfg.folder is not None else Path("studies") / cfg.name).resolve()
-    Session = sessions(cfg.db)
+    Session = sessions(cfg.db, create=True)  # the one command that may start a new database
     with Session() as s:
         if s.scalar(select(Study.id).where(Study.name == cfg.name)) is not None:
             raise StudyError(f"a study named {cfg.name!r} already exists in {cfg.db}")
@@ -135,9 +137,8 @@ def create_study(cfg: StudyConfig) -> dict:
         raise StudyError(f"{folder}: already exists; choose another --folder or remove it")
     chosen = sample_items(cfg.runs, cfg.per_target, cfg.seed)
 
-    folder.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(dir=folder.parent, prefix=f".{folder.name}.tmp-"))
-    try:
+    # the one folder primitive: built beside, renamed into place; on failure nothing remains
+    with output_directory(folder, STUDY_KIND, marker=False) as tmp:
         rows = []
         for i, c in enumerate(chosen, 1):
             src = _verified_image(c["run"].path, c["row"])
@@ -158,11 +159,6 @@ def create_study(cfg: StudyConfig) -> dict:
             shutil.copyfile(practice[pname], tmp / f"practice-{j}.jpg")
             rows.append(dict(file=f"practice-{j}.jpg", practice=True, source_run="emosynth sample photos",
                              source_file=pname, target="practice"))
-        tmp.chmod(0o755)
-        tmp.rename(folder)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     try:
         with Session.begin() as s:
             study = Study(name=cfg.name, folder=str(folder), consent_text=cfg.consent_text.strip(),

@@ -8,9 +8,21 @@ resubmission can never record a rating twice.
 from __future__ import annotations
 
 from datetime import datetime, timezone
+from pathlib import Path
 
-from sqlalchemy import (Boolean, CheckConstraint, DateTime, Float, ForeignKey, Integer, String, Text,
-                        UniqueConstraint, create_engine, event)
+from sqlalchemy import (
+    Boolean,
+    CheckConstraint,
+    DateTime,
+    Float,
+    ForeignKey,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+    create_engine,
+    event,
+)
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship, sessionmaker
 
@@ -144,8 +156,29 @@ def engine_for(url: str) -> Engine:
     return eng
 
 
-def sessions(url: str) -> sessionmaker:
+def sessions(url: str, create: bool = False) -> sessionmaker:
+    """Sessions on the study database ``url``. A SQLite file that does not exist is refused (a mistyped
+    path would otherwise become a new, empty database) unless ``create`` (``study create``)."""
+    if not create and url not in _ENGINES:
+        _check_sqlite_exists(url)
     return sessionmaker(engine_for(url), expire_on_commit=False)
+
+
+def _check_sqlite_exists(url: str) -> None:
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError
+
+    try:
+        parsed = make_url(url)
+    except ArgumentError:
+        return  # engine_for says what is wrong with the URL
+    if parsed.get_backend_name() != "sqlite":
+        return
+    db = parsed.database
+    if not db or db == ":memory:" or db.startswith("file:"):
+        return
+    if not Path(db).is_file():
+        raise StudyError(f"{url}: no study database at {db}; check --db (study create makes a new one)")
 
 
 def dispose(url: str) -> None:

@@ -8,9 +8,6 @@ attention checks never enter the statistics.
 
 from __future__ import annotations
 
-import json
-import shutil
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -18,13 +15,15 @@ import numpy as np
 import pandas as pd
 
 from ..errors import StudyError
-from ..rundir import write_json
+from ..fsio import output_directory, write_json
 from ..stats import mean_ci
 from ._db import sessions
 from ._service import DIMENSIONS, ratings_frame
 from ._stats import icc2k, krippendorff_alpha_interval, mae, pearson, share_on_intended_side
 
 MARKER = ".emosynth-study-report"
+#: the ownership kind of a study report (``emosynth.fsio``)
+REPORT_KIND = "study-report"
 
 
 @dataclass
@@ -180,9 +179,8 @@ def write_report(a: Analysis, out: Path, title: str) -> Path:
     out = Path(out)
     if out.exists() and not (out / MARKER).is_file():
         raise StudyError(f"{out}: exists and is not an earlier study report; choose another --out")
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}.tmp-"))
-    try:
+    # a report is a view of the database, rebuilt from it: an earlier one is replaced without asking
+    with output_directory(out, REPORT_KIND, overwrite=True) as tmp:
         plots = _plots(a, tmp)
         doc = Document(title)
         p = a.participants
@@ -236,17 +234,6 @@ def write_report(a: Analysis, out: Path, title: str) -> Path:
                                                               else v) for k, v in m.items()}
                                                       for d, m in a.metrics.items()}})
         (tmp / MARKER).write_text("")
-        tmp.chmod(0o755)
-        if out.exists():
-            old = out.with_name(f".{out.name}.old-{next(tempfile._get_candidate_names())}")
-            out.rename(old)
-            tmp.rename(out)
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            tmp.rename(out)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     return out
 
 
@@ -262,7 +249,7 @@ def report_study(db: str, name: str, out: Path, max_fail_share: float = 0.25) ->
 def export_study(db: str, name: str, out: Path) -> int:
     """Write the study's ratings (long format, one row per rated trial) to ``out`` atomically;
     returns the number of rows."""
-    from ..rundir import atomic_write_bytes
+    from ..fsio import atomic_write_bytes
     from ._service import ratings_frame as frame
 
     out = Path(out)

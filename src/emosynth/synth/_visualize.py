@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..rundir import atomic_write_bytes
+from ..fsio import atomic_write_bytes
 
 
 def _save(fig, path: Path):
