@@ -93,13 +93,15 @@ def _text(value) -> str:
 
 def _valid(kind, cfg, name, value) -> bool:
     """Would the command line accept ``value``: the option's type parses it and validate() passes?"""
-    if kind is int and not isinstance(value, int):
-        return False  # click refuses '1.5' for an integer option (a usage error, exit 2)
+    if kind is int and isinstance(value, float):
+        if not (math.isfinite(value) and value.is_integer()):
+            return False  # typer refuses '1.5' or 'nan' for an integer option (a usage error, exit 2)
+        value = int(value)  # but takes '0.0' or '-0.0' as 0
     if cfg is None:  # demo: its runs' configurations
         from emosynth.synth import demo_configs
 
         try:
-            demo_configs(0, value)
+            demo_configs(0, int(value))
             return True
         except ConfigError:
             return False
