@@ -360,7 +360,7 @@ def _contact_sheet(results, path: Path, thumb: int = 160, per_row: int = 6) -> N
         row = [(_thumb_of(rs[0], thumb, original=True), title)]
         for r in rs:
             tag = " ".join(f"{d[0].upper()}{r.target[d]:g}" for d in DIMENSIONS if d in r.target)
-            row.append((_thumb_of(r, thumb), f"→{tag}: V{r.after[0]:.1f} A{r.after[1]:.1f}"))
+            row.append((_thumb_of(r, thumb), f"to {tag}: V{r.after[0]:.1f} A{r.after[1]:.1f}"))
         for k in range(0, len(row), per_row + 1):
             cells.append(row[k:k + per_row + 1])
     cols = max(len(c) for c in cells)
