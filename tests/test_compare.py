@@ -99,7 +99,7 @@ def small_run(subsets, tmp_path_factory):
     first = run_compare(cfg, datasets=subsets)
     write_report(first, out, "emosynth compare (test)")
     again = run_compare(CompareConfig(**{**vars(cfg), "jobs": 1}), datasets=subsets)
-    write_report(again, out, "emosynth compare (test)")
+    write_report(again, out, "emosynth compare (test)", overwrite=True)  # replacing a report takes overwrite
     return first, again, out
 
 
