@@ -536,8 +536,10 @@ def evolve(
     descriptor: Optional[str] = typer.Option(None, help="category: a second measure, 'brightness', so each "
                                                         "label holds several different elites."),
     bins: int = typer.Option(5, help="Bins of the descriptor."),
-    encoding: str = typer.Option("cppn", help="cppn (a fixed-topology CPPN's weights) or pixels (a low-res "
-                                              "RGB grid, smoothly upsampled)."),
+    encoding: str = typer.Option("cppn", help="cppn (a fixed-topology CPPN's weights), pixels (a low-res "
+                                              "RGB grid, smoothly upsampled) or edit (retouching edits of "
+                                              "--photo, as 'emosynth edit' makes them)."),
+    photo: Optional[Path] = typer.Option(None, "--photo", help="edit: the photo whose edits are evolved."),
     grid: int = typer.Option(32, help="pixels: side of the low-resolution grid (over categories with CMA-MEGA, "
                                       "128 reaches higher probabilities: see the README)."),
     iterations: int = typer.Option(300, help="ask/tell iterations (each scores --batch images)."),
@@ -585,6 +587,7 @@ def evolve(
     from .synth import evolve as run_evolve
 
     cfg = EvolveConfig(space=space, cells=cells, descriptor=descriptor, bins=bins, encoding=encoding, grid=grid,
+                       photo=str(photo) if photo else None,
                        iterations=iterations, batch=batch, emitters=emitters, emitter=emitter, sigma=sigma,
                        lr=lr, seed=seed, model=model,
                        robust=robust, ensemble=[e.strip() for e in ensemble.split(",") if e.strip()],
@@ -873,6 +876,75 @@ def generate(
     if not quiet:
         _print_generator_metrics(meta["metrics"], out_dir)
         out.print(f"  {out_dir / 'contact_sheet.png'}, {out_dir / 'items.csv'}", highlight=False)
+
+
+# ---------------------------------------------------------------------------- edit (photographs)
+
+
+@app.command()
+def edit(
+    photos: List[Path] = typer.Argument(None, metavar="PHOTO...", help="Photos or folders of photos (searched "
+                                                                      "recursively)."),
+    out_dir: Path = typer.Option(..., "--out", help="Run directory: run.json, images/, recipes/, items.csv, "
+                                                    "before_after.png."),
+    valence: Optional[float] = typer.Option(None, help="Target valence, 1-9 (unset: the photo's own is kept)."),
+    arousal: Optional[float] = typer.Option(None, help="Target arousal, 1-9 (unset: the photo's own is kept)."),
+    dominance: Optional[float] = typer.Option(None, help="Target dominance, 1-9."),
+    sweep: bool = typer.Option(False, "--sweep", help="A --grid x --grid valence-arousal lattice (2-8) of edits "
+                                                      "of each photo."),
+    grid: int = typer.Option(5, help="--sweep: targets per dimension."),
+    recipe: Optional[Path] = typer.Option(None, "--recipe", help="Re-apply this saved recipe (a run's "
+                                                                 "recipes/NAME.json) to the photos: no "
+                                                                 "optimisation, the same pixels every time."),
+    judges: str = typer.Option("consensus", "--judges", help="What the edit is optimised against: 'consensus' "
+                               "(the packaged network under random transforms and the Valdez-Mehrabian colour "
+                               "judge must agree), 'default' (the packaged network alone) or a comma-separated "
+                               "list (see 'emosynth judges')."),
+    check_judges: str = typer.Option("default", "--check-judges", help="Held-out judges, reported in items.csv "
+                                     "and run.json and never optimised against: 'default' (judges.HELD_OUT: "
+                                     "lite2, ou), a comma-separated list, or 'none'."),
+    steps: int = typer.Option(24, help="Adam steps per edit."),
+    lr: float = typer.Option(0.2, help="Adam learning rate of the edit's genes."),
+    ssim_floor: float = typer.Option(0.8, "--ssim-floor", help="Content preservation: SSIM to the photo (grey, at "
+                                                               "the working size) below this is penalised."),
+    batch: int = typer.Option(16, help="Edits optimised together."),
+    max_side: Optional[int] = typer.Option(None, "--max-side", help="Longest side of the output images in px "
+                                           "(default: each photo's own; the edit is always optimised at 224 px)."),
+    seed: int = typer.Option(0, help="Seed of the transforms and the grain; the same photo and seed give the "
+                                     "same edit."),
+    overwrite: bool = typer.Option(False, "--overwrite", help=OVERWRITE_HELP),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar or summary."),
+):
+    """Edit photographs toward an emotion with bounded retouching operations (white balance, exposure,
+    local light, vignette, tone curves, hue bands, saturation, clarity, grain), keeping what they show.
+
+    Each edit's recipe (the values in readable units) is saved in recipes/ and summarised in items.csv
+    beside the photo's predicted emotion before and after, the held-out judges' verdicts and SSIM.
+    """
+    from .synth import EditConfig, run_edit
+
+    cfg = EditConfig(steps=steps, lr=lr, ssim_floor=ssim_floor, batch=batch, max_side=max_side, seed=seed)
+    target = {"valence": valence, "arousal": arousal, "dominance": dominance}
+    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
+                  console=err, transient=True, disable=quiet) as bar:
+        task = bar.add_task("editing", total=None)
+
+        def progress(done, steps_total):
+            bar.update(task, completed=done, total=steps_total)
+
+        meta = run_edit(list(photos or []), out_dir, target=target, sweep=sweep, grid=grid, recipe=recipe,
+                        judges=judges, check_judges=check_judges, config=cfg, overwrite=overwrite,
+                        command=_command(), progress=progress)
+    if not quiet:
+        m = meta["metrics"]
+        out.print(f"{out_dir}: {m['edits']} edit{'s' if m['edits'] != 1 else ''} of {m['photos']} photo"
+                  f"{'s' if m['photos'] != 1 else ''}, mean SSIM {m['ssim_mean']:.2f}, {m['seconds']:.0f} s",
+                  highlight=False)
+        for name, d in (m.get("valence_direction") or {}).items():
+            out.print(f"  held-out {name}: valence moves the target's way on {d['fraction_photos']:.0%} of "
+                      f"{d['photos']} photos", highlight=False)
+        out.print(f"  {out_dir / 'before_after.png'}, {out_dir / 'items.csv'}, {out_dir / 'recipes'}",
+                  highlight=False)
 
 
 if __name__ == "__main__":

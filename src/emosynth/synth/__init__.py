@@ -61,7 +61,12 @@ from ._photo_edit import (
     EditConfig,
     EditResult,
     check_target,
+    consensus_objective,
+    edit_judge,
     edit_photos,
+    photo_paths,
+    reapply_recipe,
+    run_edit,
     ssim_grey,
     sweep_photo,
     sweep_targets,
@@ -83,4 +88,5 @@ __all__ = ["ACTIVATIONS", "CHECKPOINT", "CHECKPOINT_FILE", "CONDITIONS", "DEFAUL
            "HUE_BANDS", "NEUTRAL", "OPERATIONS", "PARAM_INDEX", "PARAMS", "RECIPE_FORMAT", "RECIPE_VERSION",
            "EditConfig", "EditEncoding", "EditResult", "Param", "apply_recipe", "check_target", "edit_photos",
            "edit_tensor", "genes_to_values", "grain_field", "load_recipe", "make_recipe", "recipe_summary",
-           "recipe_values", "ssim_grey", "sweep_photo", "sweep_targets", "values_to_genes", "write_edit_run"]
+           "recipe_values", "ssim_grey", "sweep_photo", "sweep_targets", "values_to_genes", "write_edit_run",
+           "consensus_objective", "edit_judge", "photo_paths", "reapply_recipe", "run_edit"]

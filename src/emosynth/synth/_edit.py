@@ -461,6 +461,7 @@ class EditEncoding(Encoding):
             k = max_side / max(photo.size)
             photo = photo.resize((max(1, round(photo.width * k)), max(1, round(photo.height * k))), Image.BICUBIC)
         self.photo = photo
+        self.max_side = max_side
         self.seed = int(seed)
         self.frame = (photo.height, photo.width)
         self._full = _as_tensor(photo)
@@ -501,5 +502,19 @@ class EditEncoding(Encoding):
         g = torch.as_tensor(np.asarray(genome, dtype=np.float64).reshape(1, -1))
         return make_recipe(genes_to_values(g)[0].numpy(), self.seed)
 
+    def render_export(self, genomes, size: int) -> list[np.ndarray]:
+        """The edits at the photo's own geometry (longest side ``size`` px at most), uint8 (H, W, 3)
+        each: what a run exports, rather than the square the predictor sees."""
+        photo = self.photo
+        if max(photo.size) > size:
+            from PIL import Image
+
+            k = size / max(photo.size)
+            photo = photo.resize((max(1, round(photo.width * k)), max(1, round(photo.height * k))), Image.BICUBIC)
+        return [apply_recipe(self.recipe(g), photo) for g in np.asarray(genomes)]
+
     def spec(self):
-        return {"name": self.name, "photo": self.path, "seed": self.seed}
+        out = {"name": self.name, "photo": self.path, "seed": self.seed}
+        if self.max_side:
+            out["max_side"] = self.max_side
+        return out

@@ -211,13 +211,20 @@ class CPPNEncoding(Encoding):
                 "input_gain": self.input_gain}
 
 
-ENCODINGS = {"pixels": PixelEncoding, "cppn": CPPNEncoding}
+ENCODINGS = {"pixels": PixelEncoding, "cppn": CPPNEncoding, "edit": None}  # edit: _edit.EditEncoding
 
 
 def make_encoding(name: str, **params) -> Encoding:
-    """An encoding by name ('pixels', 'cppn') with its parameters (e.g. grid=32, hidden=16)."""
+    """An encoding by name ('pixels', 'cppn', 'edit') with its parameters (e.g. grid=32, hidden=16;
+    edit: photo=PATH, seed=0, max_side=None)."""
     if name not in ENCODINGS:
         raise SynthError(f"unknown encoding {name!r}; choose one of {', '.join(ENCODINGS)}")
+    if name == "edit":
+        from ._edit import EditEncoding  # it builds on this module: imported on use
+
+        if not params.get("photo"):
+            raise SynthError("the edit encoding needs a photo (--photo PATH)")
+        return EditEncoding(**params)
     enc = ENCODINGS[name](**params)
     if isinstance(enc, PixelEncoding) and not 2 <= enc.grid <= 256:
         raise SynthError(f"--grid must be between 2 and 256 pixels, got {enc.grid}")

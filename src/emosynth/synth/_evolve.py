@@ -36,7 +36,7 @@ LEGACY_CHECKPOINT = "checkpoint.pkl"
 CHECKPOINT_FORMAT = 2
 #: the ownership kind of an evolve run directory (``emosynth.fsio``)
 RUN_KIND = "run:evolve"
-ENCODING_NAMES = ("pixels", "cppn")
+ENCODING_NAMES = ("pixels", "cppn", "edit")
 EMITTER_NAMES = ("auto", "iso", "es", "mega")
 #: CMA-MEGA over category × brightness: iterations between an emitter's restarts at a lagging cell
 MEGA_REVISIT = 40
@@ -50,7 +50,8 @@ class EvolveConfig:
     cells: int = 12                  # va / vad: cells per dimension over 1–9
     descriptor: str | None = None    # category: a second measure ('brightness') …
     bins: int = 5                    # … in this many bins
-    encoding: str = "cppn"           # cppn or pixels
+    encoding: str = "cppn"           # cppn, pixels or edit (edits of --photo)
+    photo: str | None = None         # edit: the photo whose edits are evolved
     grid: int = 32                   # pixels: the low-resolution canvas side
     hidden: int = 16                 # cppn: units per hidden layer
     layers: int = 2                  # cppn: hidden layers
@@ -81,6 +82,9 @@ class EvolveConfig:
     def validate(self):
         """Check every setting before any model is loaded (``ConfigError`` naming the parameter)."""
         check_choice("encoding", self.encoding, ENCODING_NAMES)
+        if (self.encoding == "edit") != bool(self.photo):
+            raise ConfigError("photo", "is required with {encoding} edit, and only with it (the photo whose "
+                              "edits are evolved)")
         check_choice("emitter", self.emitter, EMITTER_NAMES)
         for name, least in (("iterations", 1), ("batch", 1), ("emitters", 1), ("checkpoint_every", 1),
                             ("export_size", 8), ("transforms", 1), ("grid", 2), ("hidden", 1), ("layers", 1),
@@ -118,6 +122,8 @@ def _identity(cfg: EvolveConfig) -> dict:
 
 
 def _encoding(cfg: EvolveConfig):
+    if cfg.encoding == "edit":  # an absolute path: Dask workers rebuild the encoding from its spec
+        return make_encoding("edit", photo=str(Path(cfg.photo).resolve()), seed=cfg.seed)
     if cfg.encoding == "pixels":
         return make_encoding("pixels", grid=cfg.grid)
     return make_encoding("cppn", hidden=cfg.hidden, layers=cfg.layers)
@@ -368,7 +374,8 @@ def _finish(cfg, out, space, enc, archive, history, models, data_root, seconds, 
     rows, thumbs = [], []
     for start in range(0, len(order), 16):
         sl = slice(start, start + 16)
-        big = enc.render_uint8(data["solution"][sl], cfg.export_size)
+        big = (enc.render_export(data["solution"][sl], cfg.export_size) if hasattr(enc, "render_export")
+               else enc.render_uint8(data["solution"][sl], cfg.export_size))
         thumbs.append(enc.render_uint8(data["solution"][sl], 64))
         for j, img in enumerate(big):
             i = start + j
@@ -380,6 +387,8 @@ def _finish(cfg, out, space, enc, archive, history, models, data_root, seconds, 
             for name_, m in zip(space.measure_names, data["measures"][i]):
                 row[f"measure_{name_}"] = (labels[int(m)] if name_ == "category" else float(m))
             row["brightness"] = float(data["brightness"][i])  # mean luminance 0-1, whatever the space
+            if cfg.photo:  # the edit encoding: the photo each elite is an edit of
+                row["source"] = cfg.photo
             rows.append(row)
     write_items(out, rows)
     thumbs = np.concatenate(thumbs) if thumbs else np.zeros((0, 64, 64, 3), np.uint8)

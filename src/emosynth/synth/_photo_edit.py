@@ -14,6 +14,16 @@ is re-applied at the photo's full resolution from its recipe, judged again and i
 that size. A judge is any callable taking float (N, 3, H, W) in [0, 1] and returning a dict with
 ``"vad_raw"`` (N, 3), unclamped V/A/D on the SAM 1–9 scale (``Predictor.module(flip=False)``).
 
+Or several judges at once: a ``judges.Consensus``. Then the target term is the consensus objective
+(``Consensus.objective``: each judge's −mean squared error over the target dimensions it covers,
+combined by a soft minimum, so an edit gains only what every judge agrees on), the keep term is the
+mean over judges of each judge's own Σ_unset (V_d − before_d)², and each result records the consensus
+objective of the full-size edit (resized to the working size, judged one image at a time) and every
+judge's verdict before and after.
+
+``run_edit`` is the whole ``emosynth edit`` command: photos (files or folders) toward a target, a
+V–A sweep or a saved recipe, judged by ``--judges`` and reported against held-out judges.
+
 ``write_edit_run`` writes the run directory: run.json, images/, recipes/<name>.json, items.csv
 (``source``, before/after predictions, target, SSIM, the recipe's values) and before_after.png.
 """
@@ -40,9 +50,10 @@ Judge = Callable[[torch.Tensor], Mapping[str, torch.Tensor]]
 class EditConfig:
     """How to edit. Targets and SSIM are on the SAM 1–9 scale and SSIM's 0–1 respectively."""
 
-    steps: int = 48
+    #: Adam steps; 24 at lr 0.2 are the settings benchmarks/bench_edit.py measured (README)
+    steps: int = 24
     #: Adam's learning rate on the unbounded genes u (genes = tanh(u))
-    lr: float = 0.1
+    lr: float = 0.2
     #: the side of the square the edit is optimised at (the judge's input size)
     size: int = 224
     #: content preservation: SSIM below this floor is penalised (× ssim_weight per unit of SSIM)
@@ -128,6 +139,11 @@ class EditResult:
     held_out: dict = field(default_factory=dict)
     #: the photo before the edit, uint8 (H, W, 3) at the output size
     original: np.ndarray | None = None
+    #: the target term of the result (higher is better, 0 on target; points²): the consensus
+    #: objective under a ``Consensus``, else −Σ_set (V_d − target_d)² under the one judge
+    objective: float | None = None
+    #: with a ``Consensus``: each optimised judge's name → (before V/A/D, after V/A/D), unclamped
+    judged: dict = field(default_factory=dict)
 
     @property
     def summary(self) -> str:
@@ -153,6 +169,34 @@ def _square(images: torch.Tensor, size: int) -> torch.Tensor:
     return resize(images, size).clamp(0, 1)
 
 
+def _consensus(judge) -> bool:
+    from ..judges import Consensus
+
+    return isinstance(judge, Consensus)
+
+
+def _target_rows(jobs) -> torch.Tensor:
+    """(N, 3) targets on 1–9, NaN where a job leaves a dimension unset."""
+    return torch.tensor([[t.get(d, np.nan) for d in DIMENSIONS] for _, t in jobs], dtype=torch.float32)
+
+
+def consensus_objective(consensus, images: torch.Tensor, targets: torch.Tensor, outputs=None) -> torch.Tensor:
+    """(N,) ``consensus.objective`` of each image toward its own target row (N, 3; NaN: not targeted);
+    rows that target different dimensions are combined apart (a consensus covers one set of
+    dimensions per call). Differentiable."""
+    outputs = outputs if outputs is not None else consensus.outputs(images)
+    pattern = torch.isfinite(targets)
+    keys = [tuple(r.tolist()) for r in pattern]
+    if len(set(keys)) == 1:
+        return consensus.objective(images, targets, outputs=outputs)
+    obj = torch.zeros(len(images), dtype=images.dtype)
+    for key in dict.fromkeys(keys):
+        rows = torch.tensor([i for i, k in enumerate(keys) if k == key])
+        part = [{k: v[rows] for k, v in o.items()} for o in outputs]
+        obj = obj.index_put((rows,), consensus.objective(images[rows], targets[rows], outputs=part))
+    return obj
+
+
 def edit_photos(photos: Sequence, targets: Sequence[Mapping[str, float | None]], judge: Judge,
                 config: EditConfig | None = None, *, held_out: Mapping[str, Judge] | None = None,
                 names: Sequence[str] | None = None, progress=None) -> list[EditResult]:
@@ -160,8 +204,9 @@ def edit_photos(photos: Sequence, targets: Sequence[Mapping[str, float | None]],
 
     ``photos``: paths, PIL images or uint8 (H, W, 3) arrays; ``targets``: dicts such as
     ``{"valence": 8}`` or ``{"valence": 2, "arousal": 7}`` (1–9; unset dimensions keep the photo's own
-    predicted value); ``judge``: see the module docstring; ``held_out``: judges never optimised
-    against, reported before and after; ``progress(done, total)``: called once per step."""
+    predicted value); ``judge``: one judge or a ``judges.Consensus`` (see the module docstring);
+    ``held_out``: judges never optimised against, reported before and after; ``progress(done,
+    total)``: called once per step."""
     from ..transforms import TransformConfig, random_flip, random_transforms
 
     cfg = config or EditConfig()
@@ -173,7 +218,9 @@ def edit_photos(photos: Sequence, targets: Sequence[Mapping[str, float | None]],
     names = list(names) if names is not None else [Path(e.path).name if e.path else f"photo{i}"
                                                    for i, e in enumerate(encs)]
     squares = torch.cat([e.square(cfg.size) for e in encs])
-    before = _judge_all(judge, squares)
+    consensus = _consensus(judge)
+    judges = list(judge.judges) if consensus else [judge]
+    before_each = [_judge_all(j, squares) for j in judges]
     jobs = [(i, t) for i in range(len(encs)) for t in targets]
     rng = np.random.default_rng(cfg.seed)
     tcfg = TransformConfig(jitter=cfg.jitter, scale=tuple(cfg.scale), degrees=cfg.degrees, colour=cfg.colour)
@@ -187,11 +234,11 @@ def edit_photos(photos: Sequence, targets: Sequence[Mapping[str, float | None]],
         idx = [i for i, _ in part]
         base = squares[idx]
         frames, seeds = [encs[i].frame for i in idx], [cfg.seed] * len(part)
-        tgt = torch.tensor([[t.get(d, np.nan) for d in DIMENSIONS] for _, t in part], dtype=torch.float32)
-        own = torch.from_numpy(before["vad_raw"][idx]).float()
+        tgt = _target_rows(part)
         set_ = ~torch.isnan(tgt)
         keep = (~set_) & torch.tensor([True, True, False])[None]  # unset valence / arousal stay
-        goal = torch.where(set_, tgt, own)
+        owns = [torch.from_numpy(b["vad_raw"][idx]).float() for b in before_each]
+        goal = torch.where(set_, tgt, owns[0])
         weight = set_.float() + cfg.keep_weight * keep.float()
         u = torch.zeros(len(part), len(PARAMS), requires_grad=True)
         opt = torch.optim.Adam([u], lr=cfg.lr)
@@ -202,9 +249,18 @@ def edit_photos(photos: Sequence, targets: Sequence[Mapping[str, float | None]],
             ssim = ssim_grey(x, base)
             if cfg.transforms:
                 x = random_flip(random_transforms(x, rng, tcfg), rng)
-            vad = judge(x)["vad_raw"]
-            per = ((vad - goal) ** 2 * weight).sum(1) + cfg.ssim_weight * torch.relu(cfg.ssim_floor - ssim) \
-                + cfg.gene_l2 * (genes ** 2).mean(1)
+            if consensus:
+                outs = judge.outputs(x)
+                kept = []
+                for o, own in zip(outs, owns):
+                    raw = o["vad_raw"]
+                    ok = keep & torch.isfinite(own) & torch.isfinite(raw.detach())
+                    d = torch.where(ok, raw - own, torch.zeros_like(raw))  # NaN never reaches a gradient
+                    kept.append((d ** 2).sum(1))
+                fit = -consensus_objective(judge, x, tgt, outs) + cfg.keep_weight * torch.stack(kept).mean(0)
+            else:
+                fit = ((judge(x)["vad_raw"] - goal) ** 2 * weight).sum(1)
+            per = fit + cfg.ssim_weight * torch.relu(cfg.ssim_floor - ssim) + cfg.gene_l2 * (genes ** 2).mean(1)
             opt.zero_grad()
             per.sum().backward()
             opt.step()
@@ -218,16 +274,46 @@ def edit_photos(photos: Sequence, targets: Sequence[Mapping[str, float | None]],
         genes_out[start:start + len(part)] = genes.detach().numpy()
         losses[start:start + len(part)] = per.detach().numpy()
 
-    # re-apply each recipe at full resolution; judge and measure there
     recipes = [make_recipe(genes_to_values(torch.from_numpy(g)[None])[0].numpy(), cfg.seed) for g in genes_out]
     images = [apply_recipe(r, encs[i].photo) for r, (i, _) in zip(recipes, jobs)]
+    return _results(encs, names, jobs, recipes, images, judge, before_each, cfg, held_out,
+                    ssim_work=ssim_work, losses=losses)
+
+
+def _results(encs, names, jobs, recipes, images, judge, before_each, cfg, held_out, ssim_work=None,
+             losses=None) -> list[EditResult]:
+    """Judge each full-resolution edit (resized to the working size, no transforms), measure its SSIM
+    there, and gather the results."""
+    squares = torch.cat([e.square(cfg.size) for e in encs])
     small = torch.cat([_square(_to_tensor(im), cfg.size) for im in images])
-    after = _judge_all(judge, small)
+    consensus = _consensus(judge)
+    judges = list(judge.judges) if consensus else [judge]
+    tgt = _target_rows(jobs)
+    # a consensus' network ensemble draws its views per batch: judge one image at a time, so that a
+    # result's verdict and objective do not depend on what it was batched with
+    after_each = [_judge_all(j, small, chunk=1 if consensus else 32) for j in judges]
+    before, after = before_each[0], after_each[0]
+    if consensus:
+        with torch.no_grad():
+            outs = [{k: torch.from_numpy(v) for k, v in a.items()} for a in after_each]
+            objective = np.full(len(jobs), np.nan)
+            has = torch.isfinite(tgt).any(1)
+            if bool(has.any()):
+                rows = torch.nonzero(has)[:, 0]
+                objective[rows.numpy()] = consensus_objective(
+                    judge, small[rows], tgt[rows], [{k: v[rows] for k, v in o.items()} for o in outs]).numpy()
+    else:
+        raw = torch.from_numpy(after["vad_raw"])
+        set_ = torch.isfinite(tgt)
+        objective = -torch.where(set_, (raw - tgt.nan_to_num()) ** 2, torch.zeros_like(raw)).sum(1).numpy()
+        objective[~set_.any(1).numpy()] = np.nan
     ssim_full = [float(ssim_grey(_to_tensor(im), encs[i]._full)[0]) for im, (i, _) in zip(images, jobs)]
+    if ssim_work is None:
+        ssim_work = ssim_grey(small, squares[[i for i, _ in jobs]]).numpy()
     held = {}
     for name, hj in (held_out or {}).items():
-        b, a = _judge_all(hj, squares)["vad_raw"], _judge_all(hj, small)["vad_raw"]
-        held[name] = (b, a)
+        held[name] = (_judge_all(hj, squares)["vad_raw"], _judge_all(hj, small)["vad_raw"])
+    names_each = [getattr(j, "name", f"judge{k}") for k, j in enumerate(judges)] if consensus else []
     originals = [np.asarray(e.photo) for e in encs]
     out = []
     for k, (i, t) in enumerate(jobs):
@@ -235,12 +321,39 @@ def edit_photos(photos: Sequence, targets: Sequence[Mapping[str, float | None]],
         out.append(EditResult(
             source=names[i], target=dict(t), recipe=recipes[k], image=images[k],
             before=np.clip(before["vad_raw"][i], 1, 9), after=np.clip(after["vad_raw"][k], 1, 9),
-            ssim=ssim_full[k], ssim_work=float(ssim_work[k]), loss=float(losses[k]),
+            ssim=ssim_full[k], ssim_work=float(ssim_work[k]),
+            loss=float("nan") if losses is None else float(losses[k]),
             before_probabilities=None if probs_b is None else probs_b[i],
             after_probabilities=None if probs_a is None else probs_a[k],
             held_out={n: (np.clip(b[i], 1, 9), np.clip(a[k], 1, 9)) for n, (b, a) in held.items()},
-            original=originals[i]))
+            original=originals[i],
+            objective=None if not np.isfinite(objective[k]) else float(objective[k]),
+            judged={n: (b["vad_raw"][i], a["vad_raw"][k]) for n, b, a in zip(names_each, before_each, after_each)}))
     return out
+
+
+def reapply_recipe(photos: Sequence, recipe: dict, judge: Judge, config: EditConfig | None = None, *,
+                   held_out: Mapping[str, Judge] | None = None, names: Sequence[str] | None = None
+                   ) -> list[EditResult]:
+    """Apply one saved recipe to every photo (no optimisation: the same photo and recipe give the same
+    pixels) and judge the results as ``edit_photos`` does; the results' targets are empty."""
+    from ._edit import recipe_values
+
+    cfg = config or EditConfig()
+    cfg.validate()
+    recipe_values(recipe)  # one line for a recipe this version cannot read
+    if not photos:
+        raise ConfigError("photos", "must list at least one photo")
+    encs = [EditEncoding(p, seed=cfg.seed, max_side=cfg.max_side) for p in photos]
+    names = list(names) if names is not None else [Path(e.path).name if e.path else f"photo{i}"
+                                                   for i, e in enumerate(encs)]
+    judges = list(judge.judges) if _consensus(judge) else [judge]
+    squares = torch.cat([e.square(cfg.size) for e in encs])
+    before_each = [_judge_all(j, squares) for j in judges]
+    jobs = [(i, {}) for i in range(len(encs))]
+    recipes = [dict(recipe) for _ in jobs]
+    images = [apply_recipe(recipe, e.photo) for e in encs]
+    return _results(encs, names, jobs, recipes, images, judge, before_each, cfg, held_out)
 
 
 def sweep_targets(grid: int = 5, span: tuple[float, float] = (2.0, 8.0)) -> list[dict]:
@@ -272,9 +385,11 @@ def _target_tag(target: dict) -> str:
 
 def write_edit_run(out_dir: str | Path, results: Sequence[EditResult], config: EditConfig, *,
                    models: Sequence[str] = (), labels: Sequence[str] = (), targets_learnt=DIMENSIONS,
-                   method: str = "edit", overwrite: bool = False, seconds: float | None = None) -> Path:
+                   method: str = "edit", overwrite: bool = False, seconds: float | None = None,
+                   judges: Mapping | None = None) -> Path:
     """Write an edit run directory (see the module docstring); ``models``: the judge's id(s)
-    (``model_id``); ``labels``: its category names, for the ``p_<label>`` columns."""
+    (``model_id``); ``labels``: its category names, for the ``p_<label>`` columns; ``judges``: how the
+    edits were judged (recorded in run.json's config under "judges")."""
     from ..fsio import output_directory, write_json
     from ..rundir import prediction_columns, run_header, write_items, write_png, write_run
 
@@ -283,10 +398,11 @@ def write_edit_run(out_dir: str | Path, results: Sequence[EditResult], config: E
         rows, seen = [], set()
         for r in results:
             stem = _slug(Path(r.source).stem)
-            name = f"{stem}_{_target_tag(r.target)}"
+            tag = _target_tag(r.target)
+            name = f"{stem}_{tag}" if tag else stem
             k = 2
             while name in seen:
-                name, k = f"{stem}_{_target_tag(r.target)}_{k}", k + 1
+                name, k = (f"{stem}_{tag}_{k}" if tag else f"{stem}_{k}"), k + 1
             seen.add(name)
             write_png(tmp / "images" / f"{name}.png", r.image)
             write_json(tmp / "recipes" / f"{name}.json", r.recipe)
@@ -296,8 +412,12 @@ def write_edit_run(out_dir: str | Path, results: Sequence[EditResult], config: E
             row.update({f"before_{d}": float(r.before[j]) for j, d in enumerate(DIMENSIONS) if d in targets_learnt})
             if len(labels) and r.before_probabilities is not None:
                 row["before_category"] = labels[int(np.argmax(r.before_probabilities))]
-            row.update({"fitness": -r.loss, "ssim": r.ssim, "recipe_file": f"recipes/{name}.json",
-                        "recipe": r.summary})
+            row.update({"fitness": None if not np.isfinite(r.loss) else -r.loss, "objective": r.objective,
+                        "ssim": r.ssim, "recipe_file": f"recipes/{name}.json", "recipe": r.summary})
+            for n, (b, a) in r.judged.items():
+                for j, d in enumerate(DIMENSIONS):
+                    if np.isfinite(a[j]):
+                        row[f"judge_{n}_{d}_before"], row[f"judge_{n}_{d}"] = float(b[j]), float(a[j])
             for n, (b, a) in r.held_out.items():
                 for j, d in enumerate(DIMENSIONS[:2]):
                     row[f"{n}_{d}_before"], row[f"{n}_{d}"] = float(b[j]), float(a[j])
@@ -307,8 +427,13 @@ def write_edit_run(out_dir: str | Path, results: Sequence[EditResult], config: E
         write_items(tmp, rows)
         _contact_sheet(results, tmp / "before_after.png")
         cfg = asdict(config)
+        if judges is not None:
+            cfg["judges"] = dict(judges)
         meta = run_header("edit", config.command, cfg, config.seed, list(models), method=method)
         meta["metrics"] = _metrics(results, seconds)
+        direction = _valence_direction(results)
+        if direction:
+            meta["metrics"]["valence_direction"] = direction
         meta["transfer"] = _transfer(results) or None
         meta["edit"] = {"operations": [{"name": p.name, "op": p.op, "unit": p.unit, "range": [p.lo, p.hi],
                                         "neutral": p.neutral, "doc": p.doc} for p in PARAMS],
@@ -338,6 +463,29 @@ def _metrics(results, seconds) -> dict:
             "judge": _shift_toward(results, lambda r: (r.before, r.after)), "seconds": seconds}
 
 
+def _valence_direction(results) -> dict:
+    """Per held-out judge: the share of photos whose judged valence is higher after the edit toward
+    their highest valence target than after the one toward their lowest (issue 18's "agrees in
+    direction", goal ≥ 90 %); only photos edited toward two or more valence levels count."""
+    groups: dict[str, list[EditResult]] = {}
+    for r in results:
+        if "valence" in r.target:
+            groups.setdefault(r.source, []).append(r)
+    groups = {s: rs for s, rs in groups.items() if len({r.target["valence"] for r in rs}) > 1}
+    if not groups:
+        return {}
+    out = {}
+    for n in sorted({n for r in results for n in r.held_out}):
+        agree = []
+        for rs in groups.values():
+            hi, lo = max(r.target["valence"] for r in rs), min(r.target["valence"] for r in rs)
+            up = np.mean([r.held_out[n][1][0] for r in rs if r.target["valence"] == hi])
+            down = np.mean([r.held_out[n][1][0] for r in rs if r.target["valence"] == lo])
+            agree.append(bool(up > down))
+        out[n] = {"fraction_photos": float(np.mean(agree)), "photos": len(agree), "goal": 0.9}
+    return out
+
+
 def _transfer(results) -> dict:
     names = sorted({n for r in results for n in r.held_out})
     return {n: _shift_toward([r for r in results if n in r.held_out], lambda r, n=n: r.held_out[n]) for n in names}
@@ -360,7 +508,8 @@ def _contact_sheet(results, path: Path, thumb: int = 160, per_row: int = 6) -> N
         row = [(_thumb_of(rs[0], thumb, original=True), title)]
         for r in rs:
             tag = " ".join(f"{d[0].upper()}{r.target[d]:g}" for d in DIMENSIONS if d in r.target)
-            row.append((_thumb_of(r, thumb), f"to {tag}: V{r.after[0]:.1f} A{r.after[1]:.1f}"))
+            head = f"to {tag}" if tag else "recipe"
+            row.append((_thumb_of(r, thumb), f"{head}: V{r.after[0]:.1f} A{r.after[1]:.1f}"))
         for k in range(0, len(row), per_row + 1):
             cells.append(row[k:k + per_row + 1])
     cols = max(len(c) for c in cells)
@@ -383,3 +532,154 @@ def _thumb_of(r: EditResult, size: int, original: bool = False):
     im = Image.fromarray(r.original if original and r.original is not None else r.image)
     im.thumbnail((size, size))
     return im
+
+
+# ------------------------------------------------------------------------------------ the command
+
+def photo_paths(inputs: Sequence[str | Path]) -> list[Path]:
+    """Image files from files and folders (folders searched recursively, in sorted order)."""
+    from ..errors import ImageError
+    from ..imageio import IMAGE_SUFFIXES
+
+    paths: list[Path] = []
+    for p in map(Path, inputs):
+        if p.is_dir():
+            found = sorted(q for q in p.rglob("*") if q.is_file() and q.suffix.lower() in IMAGE_SUFFIXES)
+            if not found:
+                raise ImageError(f"{p}: folder holds no images ({', '.join(sorted(IMAGE_SUFFIXES))})")
+            paths.extend(found)
+        elif p.exists():
+            paths.append(p)
+        else:
+            raise ImageError(f"{p}: no such file or folder")
+    if not paths:
+        raise ConfigError("photos", "give at least one photo or folder of photos", lead=False)
+    return paths
+
+
+def _judge_names(spec) -> list[str]:
+    """The lower-case names a --judges / --check-judges value stands for (presets expanded)."""
+    from ..judges import PRESETS
+
+    if spec is None:
+        return []
+    items = [spec] if isinstance(spec, str) else list(spec)
+    names = []
+    for item in items:
+        for n in str(item).split(","):
+            n = n.strip().lower()
+            if n in ("", "none"):
+                continue
+            names.extend(PRESETS.get(n, (n,)))
+    return names
+
+
+def _members(judge) -> list:
+    """A judge and, for an ensemble, its members (recursively)."""
+    out = [judge]
+    for m in getattr(judge, "members", ()):
+        out += _members(m)
+    return out
+
+
+def _model_ids(judges) -> list[str]:
+    from ..models.registry import model_id
+
+    ids = []
+    for j in judges:
+        for m in _members(j):
+            folder = getattr(m, "folder", None)
+            if folder is not None:
+                ids.append(model_id(folder))
+            elif not getattr(m, "members", None):
+                ids.append(str(m.name))
+    return list(dict.fromkeys(ids))
+
+
+def edit_judge(spec: str = "consensus", method: str = "softmin"):
+    """The judge ``edit_photos`` optimises against for a ``--judges`` value, and the judges it is made
+    of: one network judge alone (e.g. ``"default"``) is its predictor's one-view module (the edit
+    mirrors its views at random already), exactly what ``edit_photos`` took before consensus; any
+    other list (``"consensus"``: the packaged network under transforms and the Valdez–Mehrabian colour
+    judge) is their ``judges.Consensus``."""
+    from ..judges import Consensus, NetworkJudge, parse_judges
+
+    judges = parse_judges(spec)
+    if len(judges) == 1 and isinstance(judges[0], NetworkJudge):
+        return judges[0].predictor.module(flip=False), judges
+    return Consensus(judges, method=method), judges
+
+
+def run_edit(inputs: Sequence[str | Path], out: str | Path, *, target: Mapping[str, float | None] | None = None,
+             sweep: bool = False, grid: int = 5, recipe: str | Path | dict | None = None,
+             judges: str = "consensus", check_judges="default", config: EditConfig | None = None,
+             overwrite: bool = False, command: str | None = None, progress=None) -> dict:
+    """``emosynth edit``: edit photos (files or folders) toward ``target`` ({dimension: 1–9}; unset
+    dimensions keep each photo's own), over a ``grid`` × ``grid`` V–A ``sweep``, or by re-applying a
+    saved ``recipe`` (a file or dict; no optimisation), and write the run directory ``out``.
+
+    ``judges``: what the edit is optimised against (``edit_judge``); ``check_judges``: held-out judges
+    (names, comma-separated or a list; ``"default"``: ``judges.HELD_OUT``; ``"none"``), reported and
+    never optimised against. Bad input (a setting, a photo, a recipe, ``out`` not ours) raises one
+    ``EmosynthError`` before any model loads; nothing is written then. Returns run.json's contents."""
+    import dataclasses
+    import json
+    import time
+
+    from ..fsio import check_output
+    from ..imageio import read_image
+    from ..judges import HELD_OUT, make_judge
+    from ._edit import load_recipe, recipe_values
+
+    cfg = dataclasses.replace(config or EditConfig(), command=command) if command else (config or EditConfig())
+    cfg.validate()
+    target = {k: v for k, v in dict(target or {}).items() if v is not None}
+    given = [m for m, on in (("target", bool(target)), ("sweep", sweep), ("recipe", recipe is not None)) if on]
+    if not given:
+        raise ConfigError("valence", "give a target ({valence}, {arousal} or {dominance} on the 1-9 scale), "
+                          "{sweep} or {recipe}", lead=False)
+    if "recipe" in given and len(given) > 1:
+        raise ConfigError("recipe", "is applied as it is: leave out {sweep} and the targets")
+    if "sweep" in given and len(given) > 1:
+        raise ConfigError("sweep", "sets valence and arousal over a grid: leave out the targets")
+    targets = sweep_targets(grid) if sweep else [check_target(target)] if target else []
+    check = list(HELD_OUT) if check_judges == "default" else _judge_names(check_judges)
+    both = sorted(set(check) & set(_judge_names(judges)))
+    if both:
+        raise ConfigError("check_judges", f"names {', '.join(both)}, also in {{judges}}: a held-out judge is "
+                          "never optimised against")
+    check_output(out, RUN_KIND, overwrite)  # the ownership rule, before any photo or model is read
+    if isinstance(recipe, dict):
+        recipe_values(recipe)
+    elif recipe is not None:
+        recipe = load_recipe(recipe)
+    paths = photo_paths(inputs)
+    photos = [read_image(p) for p in paths]
+
+    judge, parts = edit_judge(judges)
+    opt_names = {str(m.name).lower() for j in parts for m in _members(j)}
+    held = {}
+    for n in check:
+        hj = make_judge(n)
+        clash = {str(m.name).lower() for m in _members(hj)} & opt_names
+        if clash:
+            raise ConfigError("check_judges", f"{n!r} judges with {', '.join(sorted(clash))}, which {{judges}} "
+                              "optimises against: a held-out judge must be another one")
+        held[str(hj.name)] = hj
+    names = [str(p) for p in paths]
+    t0 = time.perf_counter()
+    if recipe is not None:
+        results = reapply_recipe(photos, recipe, judge, cfg, held_out=held, names=names)
+    else:
+        results = edit_photos(photos, targets, judge, cfg, held_out=held, names=names, progress=progress)
+    seconds = time.perf_counter() - t0
+    info = {"judges": judges, "objective": ("consensus" if _consensus(judge) else "squared error"),
+            "names": [str(j.name) for j in parts], "check_judges": list(held),
+            "mode": given[0], "grid": grid if sweep else None,
+            "recipe": None if recipe is None else recipe_summary(recipe)}
+    if _consensus(judge):
+        info.update({"method": judge.method, "tau": judge.tau, "lam": judge.lam})
+    labels = next((list(j.labels) for j in parts if getattr(j, "labels", None)), [])
+    write_edit_run(out, results, cfg, models=_model_ids(parts), labels=labels, overwrite=overwrite,
+                   seconds=seconds, judges=info, method=given[0])
+    return json.loads((Path(out) / "run.json").read_text())
