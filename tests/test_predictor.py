@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from emosynth.data import combine, grouped_folds
-from emosynth.errors import ModelError
+from emosynth.errors import ModelError, OutputError
 from emosynth.evaluate import category_metrics, cross_validate, regression_metrics
 from emosynth.models.heads import fit_ridge, ridge_path
 from emosynth.models.predictor import Predictor, PredictorConfig
@@ -93,8 +93,10 @@ def test_saved_model_loads_and_predicts_the_same(subset, tmp_path):
         assert ra["category"] == rb["category"]
         for k in ("valence", "arousal", "dominance"):
             assert ra[k] == pytest.approx(rb[k], abs=1e-9)
-    # Saving over an existing model replaces it whole.
-    model.save(tmp_path / "m")
+    # Saving over an existing model needs overwrite (the ownership rule) and then replaces it whole.
+    with pytest.raises(OutputError, match="overwrite"):
+        model.save(tmp_path / "m")
+    model.save(tmp_path / "m", overwrite=True)
     assert "note" not in Predictor.load(tmp_path / "m").card_
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]
 

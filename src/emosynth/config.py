@@ -20,7 +20,7 @@ from collections.abc import Sequence
 from .errors import ConfigError
 
 __all__ = ["ConfigError", "SEED_LIMIT", "command_string", "check_seed", "check_finite", "check_positive",
-           "check_range", "check_int_at_least", "check_choice"]
+           "check_range", "check_sam", "check_int_at_least", "check_choice"]
 
 #: Seeds are integers 0 ≤ seed < 2**32: what numpy's legacy RandomState, scikit-learn's
 #: ``random_state`` and ``torch.manual_seed`` all accept, so one seed means the same everywhere.
@@ -67,6 +67,14 @@ def check_range(name: str, v, lo: float, hi: float) -> float:
     """A finite number with lo ≤ v ≤ hi."""
     if not _is_real(v) or not math.isfinite(v) or not lo <= v <= hi:
         raise ConfigError(name, f"must be a number from {lo:g} to {hi:g}, got {v!r}")
+    return float(v)
+
+
+def check_sam(name: str, v) -> float:
+    """A value on the SAM 1–9 scale (a V/A/D target): ``valence 12 is off the SAM 1-9 scale``."""
+    if not _is_real(v) or not math.isfinite(v) or not 1 <= v <= 9:
+        shown = f"{v:g}" if _is_real(v) else repr(v)
+        raise ConfigError(name, f"{{{name}}} {shown} is off the SAM 1-9 scale", lead=False)
     return float(v)
 
 

@@ -18,8 +18,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ..config import ConfigError, check_int_at_least, check_range, check_seed
-from ..emotions import DIMENSIONS, SAM_MAX, SAM_MIN
+from ..config import ConfigError, check_int_at_least, check_sam, check_seed
+from ..emotions import DIMENSIONS
 from ._generator import GENERATOR_FILE, Generator, grid_targets, resolve_generator
 
 #: the ownership kind of a generate run directory (``emosynth.fsio``)
@@ -53,7 +53,7 @@ class GenerateConfig:
         check_seed("seed", self.seed)
         for name in DIMENSIONS:
             if getattr(self, name) is not None:
-                check_range(name, getattr(self, name), SAM_MIN, SAM_MAX)
+                check_sam(name, getattr(self, name))
 
 
 def generator_id(directory: str | Path) -> str:
