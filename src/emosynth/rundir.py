@@ -6,7 +6,8 @@ RUN/run.json      one header for every kind (``run_header``; schema: emosynth/ru
                   config, metrics — and whatever the method adds beside them
 RUN/images/*.png  the images
 RUN/items.csv     one row per image (ITEM_COLUMNS, then p_<label> per category, then measure_<name>);
-                  the prediction columns of a row come from ``prediction_columns``
+                  the prediction columns of a row come from ``prediction_columns``, each held-out
+                  judge's V/A from ``judge_columns`` (``<judge>_valence``, ``<judge>_arousal``)
 ```
 
 Writers replace files atomically (``emosynth.fsio``), so a reader never sees a half-written file;
@@ -72,6 +73,15 @@ def prediction_columns(labels: Sequence[str], vad, probabilities=None, targets: 
     for j, d in enumerate(DIMENSIONS):
         out[d] = float(vad[j]) if d in targets and j < len(vad) else None
     return out
+
+
+def judge_columns(judge: str, vad, dims: Sequence[str] = DIMENSIONS) -> dict:
+    """One items.csv row's columns for a held-out judge's verdict: ``<judge>_valence`` and
+    ``<judge>_arousal`` (1–9; None for a dimension that judge does not judge, e.g. a colour model
+    without an arousal term). They follow the standard columns (``write_items``: "any others")."""
+    vad = np.asarray(vad, dtype=float)
+    return {f"{judge}_{d}": float(vad[j]) if d in dims and np.isfinite(vad[j]) else None
+            for j, d in enumerate(DIMENSIONS[:2])}
 
 
 @lru_cache(maxsize=1)

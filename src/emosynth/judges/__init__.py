@@ -8,11 +8,20 @@ objective that rewards an image only for what they all agree on. ``parse_judges(
 lists the names and what each judge is.
 """
 
-from ._base import HELD_OUT, PRESETS, Judge, JudgeError, available_judges, make_judge, parse_judges
+from ._base import (
+    HELD_OUT,
+    PRESETS,
+    Judge,
+    JudgeError,
+    available_judges,
+    describe_judges,
+    make_judge,
+    parse_judges,
+)
 from ._colour import OuColourJudge, ValdezMehrabianJudge, flat_fields, srgb_to_lab
 from ._consensus import METHODS, Consensus, combine, judge_objective, target_tensor
 from ._network import EnsembleJudge, NetworkJudge
 
 __all__ = ["HELD_OUT", "METHODS", "PRESETS", "Consensus", "EnsembleJudge", "Judge", "JudgeError",
-           "NetworkJudge", "OuColourJudge", "ValdezMehrabianJudge", "available_judges", "combine",
+           "NetworkJudge", "OuColourJudge", "ValdezMehrabianJudge", "available_judges", "combine", "describe_judges",
            "flat_fields", "judge_objective", "make_judge", "parse_judges", "srgb_to_lab", "target_tensor"]

@@ -144,6 +144,25 @@ def available_judges() -> list[tuple[str, str]]:
     return [(name, desc) for name, (_, desc) in JUDGES.items()]
 
 
+def describe_judges() -> list[dict]:
+    """Every named judge as a dict: ``name``, ``description``, ``dims`` (what it judges), ``labels``
+    (its categories, ``[]`` for none), ``made_from`` (the data or study it was made from, with its
+    calibration onto 1-9), ``held_out`` (in ``HELD_OUT``) and ``presets`` (the presets naming it).
+    Each judge is built to read these (a network judge loads its model; ``lite2`` is trained and
+    cached on first use); one that cannot be built says why in ``error``."""
+    rows = []
+    for name, desc in available_judges():
+        row = {"name": name, "description": desc, "held_out": name in HELD_OUT,
+               "presets": [p for p, names in PRESETS.items() if name in names]}
+        try:
+            j = make_judge(name)
+            row.update({"dims": list(j.dims), "labels": list(j.labels), "made_from": j.made_from})
+        except EmosynthError as err:
+            row.update({"dims": None, "labels": None, "made_from": None, "error": str(err).splitlines()[0]})
+        rows.append(row)
+    return rows
+
+
 def make_judge(name: str, **kw) -> Judge:
     """The judge called ``name`` (or an alias), built with ``kw``; a saved model folder or a
     backbone name gives a ``NetworkJudge`` on it."""

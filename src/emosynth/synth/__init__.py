@@ -32,7 +32,7 @@ from ._edit import (
 )
 from ._encodings import ACTIVATIONS, CPPNEncoding, Encoding, PixelEncoding, make_encoding
 from ._evolve import CHECKPOINT, EvolveConfig, emitter_kind, evolve, make_scheduler, step, transfer_check
-from ._fitness import LUMA, Evaluator, Judge, JudgeSpec, score_chunk
+from ._fitness import LUMA, Evaluator, Judge, JudgeSpec, judge_outputs, judge_scores, judges_input_size, score_chunk
 from ._generate import GenerateConfig, generate, generator_id
 from ._generator import (
     CHECKPOINT_FILE,
@@ -72,7 +72,16 @@ from ._photo_edit import (
     sweep_targets,
     write_edit_run,
 )
-from ._spaces import SPACES, AffectSpace, CategorySpace, Space, make_space
+from ._spaces import (
+    CONSENSUS_METHOD,
+    CONSENSUS_TAU,
+    SPACES,
+    AffectSpace,
+    CategorySpace,
+    ConsensusSpace,
+    Space,
+    make_space,
+)
 
 __all__ = ["ACTIVATIONS", "CHECKPOINT", "CHECKPOINT_FILE", "CONDITIONS", "DEFAULT_GENERATOR_DIR", "DEMO_RUNS",
            "EVAL_FILE", "LOG_FILE", "LUMA", "SPACES", "TRAIN_RANGES", "AffectSpace", "CPPNEncoding", "CategorySpace",
@@ -84,6 +93,8 @@ __all__ = ["ACTIVATIONS", "CHECKPOINT", "CHECKPOINT_FILE", "CONDITIONS", "DEFAUL
            "real_features", "resolve_generator", "resolve_model", "run_demo", "run_generator_evaluation",
            "sample_targets", "score_chunk", "step", "step_losses", "train_generator", "training_judge",
            "transfer_check",
+           # judges in the objective and held out (issue 17)
+           "CONSENSUS_METHOD", "CONSENSUS_TAU", "ConsensusSpace", "judge_outputs", "judge_scores", "judges_input_size",
            # photo editing (issue 18)
            "HUE_BANDS", "NEUTRAL", "OPERATIONS", "PARAM_INDEX", "PARAMS", "RECIPE_FORMAT", "RECIPE_VERSION",
            "EditConfig", "EditEncoding", "EditResult", "Param", "apply_recipe", "check_target", "edit_photos",

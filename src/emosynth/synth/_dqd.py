@@ -16,7 +16,7 @@ import torch
 from ribs.emitters import GradientArborescenceEmitter
 
 from ._encodings import make_encoding
-from ._fitness import LUMA, JudgeSpec
+from ._fitness import LUMA, JudgeSpec, judge_outputs, judges_input_size
 
 
 class MegaEmitter(GradientArborescenceEmitter):
@@ -76,7 +76,15 @@ class GradientJudge:
 
         self.spec, self.space = spec, space
         self.encoding = make_encoding(**json.loads(spec.encoding))
-        self.ensemble = PredictorEnsemble([Predictor.load(m) for m in spec.models], transforms=spec.transforms)
+        if spec.judges:
+            from ..judges import parse_judges
+
+            self.judges, self.ensemble = parse_judges(spec.judges), None
+            self.input_size = judges_input_size(self.judges)
+        else:
+            self.judges = None
+            self.ensemble = PredictorEnsemble([Predictor.load(m) for m in spec.models], transforms=spec.transforms)
+            self.input_size = self.ensemble.input_size
 
     def jacobian(self, genomes: np.ndarray, key: tuple[int, ...], labels=None, chunk: int = 4) -> np.ndarray:
         """(n, 1 + measures, solution_dim): the objective's gradient, then each measure's (zero
@@ -87,8 +95,10 @@ class GradientJudge:
         views, took 8 GB at once). Rows are independent images (eval mode), so the gradient of a
         chunk's sum is each row's own; the random transforms are drawn once for the whole batch."""
         g = torch.tensor(np.asarray(genomes), dtype=torch.float32, requires_grad=True)
-        x = self.encoding.render_torch(g, self.ensemble.input_size)
+        x = self.encoding.render_torch(g, self.input_size)
         brightness = (x * LUMA).sum(1).mean(dim=(1, 2))
+        if self.judges is not None:
+            return self._judges_jacobian(g, x, brightness, labels)
         rng = np.random.default_rng([*key, 1 << 21])  # apart from the scoring chunks (seed, it, chunk)
         views = self.ensemble.views(x, rng)
         n = len(genomes)
@@ -106,4 +116,17 @@ class GradientJudge:
                     (grad,) = torch.autograd.grad(f.sum(), g, retain_graph=True)
                     jac[rows, j] = grad[rows].numpy()
             del outputs, objective, measures, funcs  # frees this chunk's activations
+        return jac
+
+    def _judges_jacobian(self, g, x, brightness, labels) -> np.ndarray:
+        """With judges: the gradient of the function the points were scored by (``judge_outputs``:
+        an ensemble judge's fixed views per image), the colour judges' own gradients included."""
+        outputs = judge_outputs(self.judges, x)
+        objective, measures = self.space.differentiable(outputs, brightness, labels)
+        funcs = [objective, *measures]
+        jac = np.zeros((g.shape[0], len(funcs), g.shape[1]))
+        for j, f in enumerate(funcs):
+            if f is not None:
+                (grad,) = torch.autograd.grad(f.sum(), g, retain_graph=j < len(funcs) - 1)
+                jac[:, j] = grad.numpy()
         return jac

@@ -20,11 +20,13 @@ import numpy as np
 from ribs.emitters import GradientArborescenceEmitter
 
 from ..config import ConfigError, check_choice, check_int_at_least, check_positive, check_seed
+from ..emotions import DIMENSIONS
 from ..errors import SynthError
 from ..fsio import check_output, mark_output
 from ..models.registry import model_id, resolve_model
 from ..rundir import IMAGES_DIR, prediction_columns, run_header, write_items, write_png, write_run
 from ..statefile import StateError, load_state, save_state
+from . import _transfer
 from ._encodings import make_encoding
 from ._fitness import Evaluator, JudgeSpec
 from ._spaces import make_space
@@ -70,14 +72,23 @@ class EvolveConfig:
     robust: bool = False             # fitness: mean over an ensemble × random transforms
     ensemble: list[str] = field(default_factory=lambda: ["efficientnet-lite0", "mobilenetv2"])
     transforms: int = 2              # random transforms per image and model under --robust
-    check_backbone: str | None = None  # transfer check: a second predictor (backbone name or folder)
+    check_backbone: str | None = None  # the earlier transfer flag: one held-out predictor (name or folder)
+    judges: str = "default"          # the objective's judges: 'default' (the predictor(s) above, as
+                                     # ever), 'consensus' or a comma list (emosynth.judges.parse_judges)
+    check_judges: str | None = None  # held-out judges scored after the run: None / 'held-out' (judges.
+                                     # HELD_OUT, or check_backbone when given), 'none', or a comma list
     checkpoint_every: int = 10
     export_size: int = 512           # px side of the exported elites
     chunk: int = 32                  # genomes per scoring task (fixed, so workers do not change results)
     engine: str = "auto"
 
     #: fields that may change when a run is resumed (they do not change its result)
-    RESUMABLE = ("iterations", "checkpoint_every", "check_backbone", "export_size")
+    RESUMABLE = ("iterations", "checkpoint_every", "check_backbone", "check_judges", "export_size")
+
+    @property
+    def uses_judges(self) -> bool:
+        """True when ``judges`` names judges other than the default predictor path."""
+        return self.judges.strip().lower() != "default"
 
     def validate(self):
         """Check every setting before any model is loaded (``ConfigError`` naming the parameter)."""
@@ -104,6 +115,18 @@ class EvolveConfig:
         if self.robust and len(self.ensemble) < 1:
             raise ConfigError("ensemble", "needs at least one predictor with {robust}")
         make_space(self.space, cells=self.cells, descriptor=self.descriptor, bins=self.bins)  # fail before loading
+        if not isinstance(self.judges, str) or not self.judges.strip():
+            raise ConfigError("judges", "needs 'default', 'consensus' or a comma-separated list of judges "
+                              "(see emosynth judges)")
+        if self.check_judges is not None and (not isinstance(self.check_judges, str) or not self.check_judges.strip()):
+            raise ConfigError("check_judges", "needs 'held-out', 'none' or a comma-separated list of judges")
+        if self.uses_judges:
+            if self.space == "category":
+                raise ConfigError("judges", f"{self.judges!r} cannot judge {{space}} category: the colour judges "
+                                  "have no categories; use {space} va or vad, or {judges} default")
+            if self.robust or self.model is not None:
+                raise ConfigError("judges", f"{self.judges!r} leaves no place for {{robust}} or {{model}} (they "
+                                  "choose the default judge): name the networks in the list instead (e.g. ensemble)")
 
 
 def _check_scheduler_address(address: str):
@@ -215,7 +238,7 @@ def _load_checkpoint(path: Path, cfg: EvolveConfig) -> dict:
         raise SynthError(f"{path}: unreadable checkpoint ({err}); remove it to start afresh") from None
     if not isinstance(state, dict) or state.get("format") != CHECKPOINT_FORMAT:
         raise SynthError(f"{path}: checkpoint from another emosynth version; remove it to start afresh")
-    theirs = state["identity"]
+    theirs = {"judges": "default", **state["identity"]}  # checkpoints from before --judges: the default
     ours = _identity(cfg)
     diff = [k for k in ours if theirs.get(k) != ours[k]]
     if diff:
@@ -233,7 +256,7 @@ def _save_checkpoint(path: Path, cfg, scheduler, iteration, history, evaluations
 
 def _tell(tell, scheduler, space, solutions, scores, labels, jacobian=None):
     insertions = space.assess(scores, labels)
-    fields = {"vad": scores["vad"].mean(0), "probabilities": scores["probabilities"].mean(0),
+    fields = {"vad": space.mean_vad(scores), "probabilities": scores["probabilities"].mean(0),
               "brightness": scores["brightness"]}
     objective, measures, _ = insertions[0]
     if jacobian is None:
@@ -295,18 +318,37 @@ def evolve(config: EvolveConfig, out: str | Path, *, resume: bool = False, overw
     enc = _encoding(cfg)
 
     state = _load_checkpoint(ckpt, cfg) if resume and ckpt.exists() else None
-    if state:
-        models = state["models"]
+    if cfg.uses_judges:
+        from ..judges import parse_judges
+
+        judges = parse_judges(cfg.judges)  # an unknown name stops here, before any work
+        models = [str(f) for j in judges for f in _judge_folders(j)]
+        labels = next((tuple(j.labels) for j in judges if j.labels), None)
+        space = make_space(cfg.space, cells=cfg.cells, labels=labels, judges=[(j.name, j.dims) for j in judges])
+        objective_names = _transfer.judge_names(judges)
+        info = {"labels": list(labels or []), "targets": [d for d in DIMENSIONS if any(d in j.dims for j in judges)],
+                "ids": [model_id(f) for j in judges for f in _judge_folders(j)]
+                + [j.name for j in judges if not _judge_folders(j)]}
     else:
-        specs = cfg.ensemble if cfg.robust else [cfg.model]
-        models = [resolve_model(s, data_root) for s in specs]
-    predictors = [Predictor.load(m) for m in models]
-    first = predictors[0]
-    labels = tuple(first.labels) or None
-    space = make_space(cfg.space, cells=cfg.cells, descriptor=cfg.descriptor, bins=cfg.bins, labels=labels)
-    for m, p in zip(models, predictors):
-        space.check(p, f"model {m}")
+        if state:
+            models = state["models"]
+        else:
+            specs = cfg.ensemble if cfg.robust else [cfg.model]
+            models = [resolve_model(s, data_root) for s in specs]
+        predictors = [Predictor.load(m) for m in models]
+        first = predictors[0]
+        labels = tuple(first.labels) or None
+        space = make_space(cfg.space, cells=cfg.cells, descriptor=cfg.descriptor, bins=cfg.bins, labels=labels)
+        for m, p in zip(models, predictors):
+            space.check(p, f"model {m}")
+        objective_names = ({str(s).strip().lower() for s in cfg.ensemble} if cfg.robust
+                           else {str(cfg.model or "default").strip().lower()})
+        info = {"labels": list(first.labels), "targets": list(first.targets_), "ids": [model_id(m) for m in models]}
     n_cat = len(labels) if labels else 1
+    # The held-out judges, built (and refused when also in the objective) before any work.
+    check_names = _transfer.check_spec_names(cfg.check_judges, cfg.check_backbone)
+    explicit = cfg.check_judges is not None and cfg.check_judges.strip().lower() != _transfer.HELD_OUT_SPEC
+    check = _transfer.make_check_judges(check_names, objective_names, required=explicit or bool(cfg.check_backbone))
 
     if state:
         scheduler, history = state["scheduler"], state["history"]
@@ -322,7 +364,8 @@ def evolve(config: EvolveConfig, out: str | Path, *, resume: bool = False, overw
         progress(min(done, cfg.iterations))
 
     spec = JudgeSpec(encoding=json.dumps(enc.spec(), sort_keys=True), models=tuple(models),
-                     transforms=cfg.transforms if cfg.robust else 0, engine=cfg.engine)
+                     transforms=cfg.transforms if cfg.robust else 0, engine=cfg.engine,
+                     judges=cfg.judges.strip() if cfg.uses_judges else None)
     ran, start_evaluations = 0, evaluations
     t0 = time.perf_counter()
     gradients = None
@@ -345,7 +388,15 @@ def evolve(config: EvolveConfig, out: str | Path, *, resume: bool = False, overw
         _save_checkpoint(ckpt, cfg, scheduler, done, history, evaluations, models)
         return {"complete": False, "iteration": done}
     return _finish(cfg, out, space, enc, archive, history, models, data_root, time.perf_counter() - t0,
-                   evaluations - start_evaluations, command, emitters=_emitters_used(scheduler))
+                   evaluations - start_evaluations, command, emitters=_emitters_used(scheduler), info=info,
+                   check=check)
+
+
+def _judge_folders(judge) -> list:
+    """The model folders of the network judges inside ``judge`` (none for a colour judge)."""
+    from ..judges import NetworkJudge
+
+    return [m.folder for m in judge.modules() if isinstance(m, NetworkJudge) and m.folder is not None]
 
 
 def _emitters_used(scheduler) -> dict:
@@ -357,16 +408,18 @@ def _emitters_used(scheduler) -> dict:
 
 
 def _finish(cfg, out, space, enc, archive, history, models, data_root, seconds, new_evaluations,
-            command, emitters=None) -> dict:
-    """Export elites (PNG at ``export_size``), items.csv, figures, transfer check and run.json."""
-    from ..models.predictor import Predictor
+            command, emitters=None, info=None, check=None) -> dict:
+    """Export elites (PNG at ``export_size``), items.csv, figures, held-out judges and run.json.
 
+    ``info``: the objective's ``labels``, learnt ``targets`` and model ``ids``; ``check``: (held-out
+    judges, notes for the default ones that could not be built)."""
     data = archive.data()
     order = np.argsort(data["index"])
     data = {k: v[order] for k, v in data.items()}
     grid = archive.int_to_grid_index(data["index"]) if len(order) else np.zeros((0, len(space.dims)), int)
-    first = Predictor.load(models[0])
-    labels = first.labels
+    labels, targets = info["labels"], info["targets"]
+    check_judges, check_notes = check if check is not None else ([], {})
+    held = _transfer.verdicts(check_judges, enc, data["solution"])
     images = out / IMAGES_DIR
     images.mkdir(parents=True, exist_ok=True)
     for old in images.glob("*.png"):  # a resumed or re-run export replaces the previous elites
@@ -382,13 +435,15 @@ def _finish(cfg, out, space, enc, archive, history, models, data_root, seconds, 
             name = f"{int(data['index'][i]):04d}-{space.cell_name(grid[i])}.png"
             write_png(images / name, img)
             row = {"file": name, **space.target(grid[i]),
-                   **prediction_columns(labels, data["vad"][i], data["probabilities"][i], first.targets_),
+                   **prediction_columns(labels, data["vad"][i], data["probabilities"][i], targets),
                    "fitness": float(data["objective"][i]), "cell": int(data["index"][i])}
             for name_, m in zip(space.measure_names, data["measures"][i]):
                 row[f"measure_{name_}"] = (labels[int(m)] if name_ == "category" else float(m))
             row["brightness"] = float(data["brightness"][i])  # mean luminance 0-1, whatever the space
             if cfg.photo:  # the edit encoding: the photo each elite is an edit of
                 row["source"] = cfg.photo
+            for j, v in zip(check_judges, held):  # each held-out judge's V/A
+                row.update(_transfer.item_columns(j, v["vad"][i]))
             rows.append(row)
     write_items(out, rows)
     thumbs = np.concatenate(thumbs) if thumbs else np.zeros((0, 64, 64, 3), np.uint8)
@@ -397,7 +452,7 @@ def _finish(cfg, out, space, enc, archive, history, models, data_root, seconds, 
     archive_mosaic(space, grid, thumbs, out / "archive.png", what)
 
     meta = {
-        **run_header("evolve", command, asdict(cfg), cfg.seed, [model_id(m) for m in models]),
+        **run_header("evolve", command, asdict(cfg), cfg.seed, info["ids"]),
         "model_dirs": models,
         "space": space.describe(),
         "encoding": {**enc.spec(), "solution_dim": enc.solution_dim},
@@ -410,8 +465,13 @@ def _finish(cfg, out, space, enc, archive, history, models, data_root, seconds, 
     }
     if cfg.space != "category":
         meta["rated"] = _rated_cells(space, archive, data_root)
-    if cfg.check_backbone:
-        meta["transfer"] = transfer_check(cfg, space, enc, data, grid, labels, data_root)
+    transfer = dict(check_notes)
+    for j, v in zip(check_judges, held):
+        transfer[_transfer.column_prefix(j)] = _transfer.summary(j, v, space, grid, data["vad"], labels)
+    if cfg.check_backbone and check_judges and cfg.check_judges is None:
+        # the earlier flag's flat keys, beside the per-judge entry, for readers of earlier runs
+        transfer.update(_transfer.legacy_view(transfer[_transfer.column_prefix(check_judges[0])]))
+    meta["transfer"] = transfer or None
     write_run(out, meta)
     return meta
 

@@ -31,6 +31,43 @@ class JudgeSpec:
     transforms: int = 0  # random transforms per image and model (0: the image as rendered)
     engine: str = "auto"
     threads: int | None = None  # torch / ONNX Runtime threads in a worker (None: leave as is)
+    judges: str | None = None  # ``--judges`` spec ('consensus', 'a,b'); None: the predictors above (default)
+
+
+def judges_input_size(judges) -> int:
+    """The side (px) to render at for ``judges``: the largest network input among them (224 when
+    only colour judges judge: they take any size)."""
+    sizes = [int(m.input_size) for j in judges for m in j.modules() if isinstance(getattr(m, "input_size", None), int)]
+    return max(sizes, default=224)
+
+
+def judge_outputs(judges, images: torch.Tensor) -> list[dict[str, torch.Tensor]]:
+    """Each judge's output dict on ``images``. A judge that draws random views per call (an ensemble
+    under transforms: its views depend on the batch's size) judges each image alone, so every image
+    gets the same fixed views and its verdict does not depend on the batch it came in: scoring, the
+    gradients, workers and a re-check of the archive all see one function of the image."""
+    outs = []
+    for j in judges:
+        if len(images) > 1 and any(getattr(m, "transforms", 0) for m in j.modules()):
+            parts = [j(images[i:i + 1]) for i in range(len(images))]
+            outs.append({k: torch.cat([p[k] for p in parts]) for k in ("vad_raw", "vad", "probabilities")
+                         if k in parts[0]})
+        else:
+            outs.append(j(images))
+    return outs
+
+
+def judge_scores(judges, images: torch.Tensor) -> dict[str, np.ndarray]:
+    """Each judge's verdict on ``images`` (N, 3, H, W) in [0, 1]: ``vad`` (J, n, 3) on 1–9, NaN where
+    a judge does not judge that dimension; ``probabilities`` (1, n, K): the mean of the judges with
+    the first categorised judge's labels (zeros (1, n, 1) when none has categories)."""
+    with torch.no_grad():
+        outs = judge_outputs(judges, images)
+    vad = np.stack([o["vad"].double().numpy() for o in outs])
+    labels = next((j.labels for j in judges if j.labels), [])
+    probs = [o["probabilities"].double().numpy() for j, o in zip(judges, outs) if labels and j.labels == labels]
+    p = np.mean(probs, axis=0) if probs else np.zeros((images.shape[0], 1))
+    return {"vad": vad, "probabilities": p[None]}
 
 
 class Judge:
@@ -44,13 +81,25 @@ class Judge:
             torch.set_num_threads(spec.threads)
         self.spec = spec
         self.encoding = make_encoding(**json.loads(spec.encoding))
-        self.ensemble = PredictorEnsemble([Predictor.load(m) for m in spec.models], transforms=spec.transforms)
+        if spec.judges:
+            from ..judges import parse_judges
+
+            self.judges, self.ensemble = parse_judges(spec.judges), None
+            self.input_size = judges_input_size(self.judges)
+        else:
+            self.judges = None
+            self.ensemble = PredictorEnsemble([Predictor.load(m) for m in spec.models], transforms=spec.transforms)
+            self.input_size = self.ensemble.input_size
 
     def score(self, genomes: np.ndarray, key: tuple[int, ...]) -> dict[str, np.ndarray]:
         """Per genome: ``vad`` (R, n, 3) on 1–9 and ``probabilities`` (R, n, K) for each of the R
-        (transform, model) pairs, and ``brightness`` (n,) the mean luminance in [0, 1] of the image."""
-        x = self.encoding.render(genomes, self.ensemble.input_size)
+        (transform, model) pairs, and ``brightness`` (n,) the mean luminance in [0, 1] of the image.
+        With judges (``spec.judges``): R is the judges, each judged through its own torch function
+        (its transforms are its own, fixed by its seed), the colour judges on the same rendered image."""
+        x = self.encoding.render(genomes, self.input_size)
         brightness = (x * LUMA).sum(1).mean(dim=(1, 2)).numpy().astype(np.float64)
+        if self.judges is not None:
+            return {**judge_scores(self.judges, x), "brightness": brightness}
         scores = self.ensemble.predict_members(x, np.random.default_rng(list(key)), engine=self.spec.engine)
         return {**scores, "brightness": brightness}
 

@@ -7,6 +7,13 @@
   distance (scale points) between its predictions and that cell's centre, the cell's target.
   With random transforms or an ensemble, the cell comes from the mean prediction and the
   objective is the mean over the (model, transform) pairs of minus that distance.
+* ``va`` / ``vad`` with judges (``ConsensusSpace``, ``evolve --judges``) — the cell comes from the
+  mean over the judges of each judge's V/A(/D) (a dimension is averaged over the judges that judge
+  it), each judge's objective is minus its distance to the cell's centre over the dimensions it
+  judges, and the judges' objectives are combined by ``emosynth.judges.combine`` (softmin: never
+  better than the worst judge's objective plus ``tau``·log J, so an image one judge places far
+  from its cell gets a low objective whatever the others say). A category space has no judges
+  other than the default: the colour judges have no categories (``evolve`` refuses the combination).
 """
 
 from __future__ import annotations
@@ -23,6 +30,12 @@ from ..errors import ModelError, SynthError
 SPACES = ("category", "va", "vad")
 DESCRIPTORS = ("brightness",)
 GRID_EPSILON = 1e-6  # GridArchive's default epsilon
+#: consensus (``ConsensusSpace``): the rule of ``emosynth.judges.combine`` and its temperature, in scale
+#: points. The objective here is a distance (points), not the squared error (points²) the judges
+#: package measured its τ = 1 on; 0.5 points keeps softmin's bound (worst judge + τ·log J: 0.35 points
+#: for two judges) within half a cell of an 8 × 8 grid while its gradient still reaches every judge.
+CONSENSUS_METHOD = "softmin"
+CONSENSUS_TAU = 0.5
 
 
 class Space:
@@ -55,6 +68,10 @@ class Space:
         emitters, the rest (if any) go straight into the archive. ``labels`` (category only): the
         label each row's emitter works for, told in place of the argmax label."""
         raise NotImplementedError
+
+    def mean_vad(self, scores: dict) -> np.ndarray:
+        """(n, 3) the V/A/D stored with each elite: the mean over the judging pairs (or judges)."""
+        return scores["vad"].mean(0)
 
     def differentiable(self, outputs: list[dict], brightness, labels: np.ndarray | None = None):
         """The told objective and measures as torch functions of the predictor's outputs, for their
@@ -194,11 +211,96 @@ class AffectSpace(Space):
         return "_".join(f"{d[0]}{v:.2f}" for d, v in zip(self.measure_names, c))
 
 
+class ConsensusSpace(AffectSpace):
+    """A V–A(–D) grid judged by several judges at once (see the module docstring).
+
+    ``judges``: (name, dims) per judge, in the order their scores come (``dims``: the dimensions
+    that judge judges, e.g. ``("valence", "arousal")``); ``method`` / ``tau``: the consensus rule of
+    ``emosynth.judges.combine``. Scores are ``vad`` (J, n, 3), NaN where a judge does not judge."""
+
+    def __init__(self, name: str, cells: int, judges, method: str = CONSENSUS_METHOD, tau: float = CONSENSUS_TAU):
+        super().__init__(name, cells)
+        self.judge_names = [str(n) for n, _ in judges]
+        # (J, d): which of the space's dimensions each judge judges
+        self.cover = np.array([[d in dims for d in self.measure_names] for _, dims in judges], dtype=bool)
+        self.method, self.tau = method, float(tau)
+        if not len(self.judge_names):
+            raise SynthError("a consensus space needs at least one judge")
+        for n, row in zip(self.judge_names, self.cover):
+            if not row.any():
+                raise SynthError(f"judge {n} judges none of {', '.join(self.measure_names)}, which --space "
+                                 f"{self.name} needs; leave it out of --judges")
+        for j, d in enumerate(self.measure_names):
+            if not self.cover[:, j].any():
+                raise SynthError(f"no judge in --judges judges {d}, which --space {self.name} needs")
+
+    def check(self, model, where):  # the judges were checked when the space was made
+        pass
+
+    def _mean(self, vad):
+        """(J, n, d) → (n, d): per dimension, the mean over the judges that judge it."""
+        m = self.cover[:, None, :]
+        return np.where(m, vad, 0.0).sum(0) / m.sum(0)
+
+    def mean_vad(self, scores):
+        vad = scores["vad"]  # (J, n, 3)
+        ok = np.isfinite(vad)
+        count = ok.sum(0)
+        total = np.where(ok, vad, 0.0).sum(0)
+        return np.divide(total, count, out=np.full(total.shape, np.nan), where=count > 0)
+
+    def _combine(self, objectives):
+
+        from ..judges import combine
+
+        return combine(objectives, self.method, self.tau)
+
+    def assess(self, scores, labels=None):
+        import torch
+
+        vad = np.asarray(scores["vad"], dtype=np.float64)[:, :, : self.ndim]  # (J, n, d)
+        measures = np.clip(self._mean(vad), SAM_MIN, SAM_MAX)
+        target = self._targets(measures)
+        diff = np.where(self.cover[:, None, :], vad - target[None], 0.0)
+        per_judge = -np.sqrt((diff * diff).sum(2))  # (J, n) minus each judge's distance, scale points
+        objective = self._combine(torch.from_numpy(per_judge)).numpy()
+        return [(objective, measures, np.arange(len(objective)))]
+
+    def per_judge(self, scores) -> np.ndarray:
+        """(J, n) each judge's objective (minus its distance to the cell centre), as ``assess`` combines."""
+        vad = np.asarray(scores["vad"], dtype=np.float64)[:, :, : self.ndim]
+        target = self._targets(np.clip(self._mean(vad), SAM_MIN, SAM_MAX))
+        diff = np.where(self.cover[:, None, :], vad - target[None], 0.0)
+        return -np.sqrt((diff * diff).sum(2))
+
+    def differentiable(self, outputs, brightness, labels=None):
+        import torch
+
+        # one output per judge; unclamped heads, as the default space
+        vad = torch.stack([o["vad_raw"].float()[:, : self.ndim] for o in outputs])  # (J, n, d), NaN: not judged
+        m = torch.as_tensor(self.cover)[:, None, :]
+        zero = torch.zeros_like(vad)
+        measures = torch.where(m, vad, zero).sum(0) / m.sum(0)
+        target = torch.as_tensor(self._targets(np.clip(measures.detach().numpy(), SAM_MIN, SAM_MAX)),
+                                 dtype=vad.dtype)
+        diff = torch.where(m, vad - target[None], zero)
+        objective = self._combine(-torch.linalg.vector_norm(diff, dim=2))
+        return objective, [measures[:, j] for j in range(self.ndim)]
+
+    def describe(self):
+        return {**super().describe(), "judges": self.judge_names,
+                "consensus": {"method": self.method, "tau": self.tau, "units": "scale points (1-9)"}}
+
+
 def make_space(name: str, *, cells: int = 12, descriptor: str | None = None, bins: int = 5,
-               labels: tuple[str, ...] | None = None) -> Space:
-    """A space by name; ``labels`` are the category head's labels (category space only)."""
+               labels: tuple[str, ...] | None = None, judges=None) -> Space:
+    """A space by name; ``labels`` are the category head's labels (category space only); ``judges``
+    ((name, dims) per judge, va / vad only) makes a ``ConsensusSpace``."""
     if name not in SPACES:
         raise SynthError(f"unknown space {name!r}; choose one of {', '.join(SPACES)}")
+    if name == "category" and judges is not None:
+        raise SynthError("--space category cannot be judged by --judges other than default: the colour judges "
+                         "have no categories (use --space va or vad, or --judges default)")
     if name == "category":
         if descriptor is not None and descriptor not in DESCRIPTORS:
             raise SynthError(f"unknown descriptor {descriptor!r}; choose {', '.join(DESCRIPTORS)}")
@@ -211,4 +313,6 @@ def make_space(name: str, *, cells: int = 12, descriptor: str | None = None, bin
         raise ConfigError("cells", f"must be at least 2 per dimension, got {cells}")
     if cells > 64:
         raise ConfigError("cells", f"{cells} is more than 64 per dimension; the archive would be mostly empty")
+    if judges is not None:
+        return ConsensusSpace(name, cells, judges)
     return AffectSpace(name, cells)
