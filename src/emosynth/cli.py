@@ -501,6 +501,34 @@ def main(argv: list[str] | None = None):
 
 
 
+# ---------------------------------------------------------------------------- judges
+
+
+@app.command("judges")
+def judges_command(
+    as_json: bool = typer.Option(False, "--json", help="One JSON list: name, description, dims, labels, made_from, "
+                                                     "held_out, presets per judge."),
+):
+    """The judges available to --judges and --check-judges: what each judges (dimensions on the SAM 1-9 scale,
+    categories) and what it was made from. Presets: consensus = ensemble + valdez-mehrabian, default = the
+    packaged predictor; held out by default: lite2 and ou. Any saved model folder or backbone name is a
+    network judge too."""
+    from .judges import describe_judges
+
+    rows = describe_judges()
+    if as_json:
+        sys.stdout.write(json.dumps(rows, indent=1) + "\n")
+        return
+    for r in rows:
+        tags = ", ".join(filter(None, ["held out" if r["held_out"] else "",
+                                       *(f"in {p}" for p in r["presets"])]))
+        dims = "/".join(d[0].upper() for d in r["dims"]) if r["dims"] else "?"
+        cats = f" + {len(r['labels'])} categories" if r.get("labels") else ""
+        out.print(f"{r['name']:17s} {dims}{cats}{' (' + tags + ')' if tags else ''}", highlight=False)
+        out.print(f"{'':17s} {r['description']}" + (f" [not available: {r['error']}]" if r.get("error") else ""),
+                  highlight=False)
+
+
 # ---------------------------------------------------------------------------- evolve / demo (synthesis)
 
 
@@ -515,15 +543,18 @@ def _print_run(meta: dict, out_dir: Path):
     if rated.get("cells"):
         out.print(f"  cells spanned by rated training images: {rated['filled']} of {rated['cells']} filled "
                   f"({rated['coverage']:.0%})", highlight=False)
-    t = meta.get("transfer")
-    if t:
-        if "agreement" in t and t["agreement"] is not None:
-            out.print(f"  transfer ({t['check_model']}): agrees on {t['agreement']:.0%} of elites "
-                      f"(chance {t['chance']:.0%})", highlight=False)
+    for name, t in (meta.get("transfer") or {}).items():  # one entry per held-out judge
+        if not isinstance(t, dict):
+            continue  # the flat keys of the earlier --check-backbone view
+        if t.get("agreement") is not None:
+            out.print(f"  held-out {name}: agrees on {t['agreement']:.0%} of elites (chance {t['chance']:.0%})",
+                      highlight=False)
+        elif t.get("note"):
+            out.print(f"  held-out {name}: {t['note']}", highlight=False)
         else:
             rs = ", ".join(f"{k[2:]} r = {v:.2f}" for k, v in t.items()
-                           if k.startswith("r_") and not k.endswith("_judge") and v is not None)
-            out.print(f"  transfer ({t['check_model']}): cell target vs check prediction: {rs}", highlight=False)
+                           if k.startswith("r_") and not k.endswith("_objective") and v is not None)
+            out.print(f"  held-out {name}: cell target vs judged: {rs or 'too few elites for r'}", highlight=False)
     out.print(f"  {out_dir / 'archive.png'}, {out_dir / 'progress.png'}, {out_dir / 'items.csv'}", highlight=False)
 
 
@@ -563,9 +594,17 @@ def evolve(
     ensemble: str = typer.Option("efficientnet-lite0,mobilenetv2", help="--robust: comma-separated predictors "
                                  "(backbone names, trained on OASIS + Emotion6 and cached, or model folders)."),
     transforms: int = typer.Option(2, help="--robust: random transforms per image and predictor."),
-    check_backbone: Optional[str] = typer.Option(None, "--check-backbone", help="Transfer check: score the final "
-                                                 "elites under a second predictor (a backbone name or a model "
-                                                 "folder); written as 'transfer' in run.json."),
+    judges: str = typer.Option("default", "--judges", help="The objective's judges: 'default' (the predictor "
+                               "chosen by --model / --robust, as ever), 'consensus' (the network ensemble and the "
+                               "Valdez-Mehrabian colour judge: an image is rewarded only for what all agree on) or "
+                               "a comma-separated list; see 'emosynth judges'. va / vad only."),
+    check_judges: Optional[str] = typer.Option(None, "--check-judges", help="Held-out judges that score the final "
+                                               "elites (never in the objective): comma-separated, or 'none'; "
+                                               "default lite2,ou. Written per judge as 'transfer' in run.json and "
+                                               "as <judge>_valence / <judge>_arousal in items.csv."),
+    check_backbone: Optional[str] = typer.Option(None, "--check-backbone", help="The earlier name of "
+                                                 "--check-judges for one predictor (a backbone name or a model "
+                                                 "folder)."),
     checkpoint_every: int = typer.Option(10, help="Write checkpoint.pkl every N iterations."),
     export_size: int = typer.Option(512, help="Side in pixels of the exported elite images."),
     resume: bool = typer.Option(False, "--resume", help="Continue the run in --out from its checkpoint."),
@@ -592,7 +631,7 @@ def evolve(
                        lr=lr, seed=seed, model=model,
                        robust=robust, ensemble=[e.strip() for e in ensemble.split(",") if e.strip()],
                        transforms=transforms, check_backbone=check_backbone, checkpoint_every=checkpoint_every,
-                       export_size=export_size, engine=engine)
+                       export_size=export_size, engine=engine, judges=judges, check_judges=check_judges)
     with _progress(iterations, f"evolving ({space}, {encoding})", quiet) as advance:
         meta = run_evolve(cfg, out_dir, resume=resume, workers=workers, scheduler_address=scheduler,
                           data_root=data_root, progress=advance, command=_command())
