@@ -425,7 +425,8 @@ def write_edit_run(out_dir: str | Path, results: Sequence[EditResult], config: E
             row.update({f"edit_{k}": v for k, v in values.items()})
             rows.append(row)
         write_items(tmp, rows)
-        _contact_sheet(results, tmp / "before_after.png")
+        # a sweep's edits one lattice row per sheet row (arousal falling down, valence rising along)
+        _contact_sheet(results, tmp / "before_after.png", per_row=(judges or {}).get("grid") or 6)
         cfg = asdict(config)
         if judges is not None:
             cfg["judges"] = dict(judges)
@@ -492,7 +493,8 @@ def _transfer(results) -> dict:
 
 
 def _contact_sheet(results, path: Path, thumb: int = 160, per_row: int = 6) -> None:
-    """One block per source photo: the original, then its edits, each titled with the judged V/A."""
+    """One block per source photo: the original, then its edits ``per_row`` to a row (later rows leave
+    the original's column empty), each titled with the judged V/A."""
     import io
 
     from PIL import Image, ImageDraw
@@ -505,19 +507,23 @@ def _contact_sheet(results, path: Path, thumb: int = 160, per_row: int = 6) -> N
     cells = []  # (image, title) rows, one list per output row
     for src, rs in groups.items():
         title = f"{Path(src).stem[:14]} V{rs[0].before[0]:.1f} A{rs[0].before[1]:.1f}"
-        row = [(_thumb_of(rs[0], thumb, original=True), title)]
+        edits = []
         for r in rs:
             tag = " ".join(f"{d[0].upper()}{r.target[d]:g}" for d in DIMENSIONS if d in r.target)
             head = f"to {tag}" if tag else "recipe"
-            row.append((_thumb_of(r, thumb), f"{head}: V{r.after[0]:.1f} A{r.after[1]:.1f}"))
-        for k in range(0, len(row), per_row + 1):
-            cells.append(row[k:k + per_row + 1])
+            edits.append((_thumb_of(r, thumb), f"{head}: V{r.after[0]:.1f} A{r.after[1]:.1f}"))
+        for k in range(0, len(edits), per_row):
+            first = (_thumb_of(rs[0], thumb, original=True), title) if k == 0 else None
+            cells.append([first, *edits[k:k + per_row]])
     cols = max(len(c) for c in cells)
     pad, label = 4, 14
     sheet = Image.new("RGB", (cols * (thumb + pad) + pad, len(cells) * (thumb + label + pad) + pad), "white")
     draw = ImageDraw.Draw(sheet)
     for y, row in enumerate(cells):
-        for x, (im, title) in enumerate(row):
+        for x, cell in enumerate(row):
+            if cell is None:
+                continue
+            im, title = cell
             ox, oy = pad + x * (thumb + pad), pad + y * (thumb + label + pad)
             sheet.paste(im, (ox + (thumb - im.width) // 2, oy + label))
             draw.text((ox, oy), title, fill="black")
