@@ -337,6 +337,10 @@ def compare(
     from .report.compare_report import REPORT_KIND
 
     check_output(out_dir, REPORT_KIND, overwrite)  # before the folds run: never replace what is not ours
+    if publish:
+        from .report import check_publish
+
+        check_publish(publish)
     bars: dict = {}
     with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
                   console=err, transient=True, disable=quiet) as bar:
@@ -421,8 +425,11 @@ def analyze(
     """Visual statistics per emotion (colour, texture, composition): effect sizes per category and VA
     region, and whether synthesised images move them the way rated real images do."""
     from .report import analyze as run_analyze
+    from .report import check_publish
     from .report import publish as publish_report
 
+    if publish:
+        check_publish(publish)  # before the work: an unwritable --publish is one line, not a lost analysis
     result = run_analyze(list(runs or []), list(dataset or []), out_dir, data_root,
                          command=_command(), overwrite=overwrite)
     if publish:

@@ -42,8 +42,21 @@ HANDCRAFTED_WORKERS = max(1, min(4, os.cpu_count() or 1))
 
 
 def cache_root() -> Path:
-    """``$EMOSYNTH_CACHE`` or ``~/.cache/emosynth``."""
-    return Path(os.environ.get("EMOSYNTH_CACHE") or Path.home() / ".cache" / "emosynth").expanduser()
+    """``$EMOSYNTH_CACHE`` or ``~/.cache/emosynth``; a cache that is a file, or under one, or cannot be
+    made, is one ``OutputError`` line naming the variable (the path alone would not say where it came from)."""
+    from ..errors import OutputError
+
+    root = Path(os.environ.get("EMOSYNTH_CACHE") or Path.home() / ".cache" / "emosynth").expanduser()
+    if root.is_dir() and os.access(root, os.W_OK | os.X_OK):
+        return root
+    try:
+        root.mkdir(parents=True, exist_ok=True)
+        if not os.access(root, os.W_OK | os.X_OK):
+            raise PermissionError("not writable")
+    except OSError as err:
+        raise OutputError(f"{root}: cannot be used as the feature cache ({err.strerror or err}); set EMOSYNTH_CACHE "
+                          "to a writable folder") from None
+    return root
 
 
 @dataclass(frozen=True)

@@ -430,6 +430,19 @@ def _all_metrics(doc: Document, result: CompareResult):
              "`summary.csv` (mean, CI, best, paired test against the best), the PNG plots, `timings.json`.")
 
 
+def check_publish(markdown_path: str | Path) -> None:
+    """Stop (one ``OutputError`` line) before any work when ``publish`` could not write there: a folder
+    in place of the Markdown file, an unwritable place, a plots folder emosynth did not write."""
+    md = Path(markdown_path)
+    if md.is_dir():
+        raise OutputError(f"{md}: is a folder; give the Markdown file to publish to")
+    assets = md.with_suffix("")
+    if assets.is_dir() and output_kind(assets) is None and any(assets.iterdir()) and all(
+            p.is_file() and p.suffix == ".png" for p in assets.iterdir()):
+        return  # an earlier emosynth's published plots: publish marks and replaces them
+    check_output(assets, ASSETS_KIND, overwrite=True)
+
+
 def publish(out_dir: str | Path, markdown_path: str | Path) -> Path:
     """Copy a report to ``markdown_path`` (e.g. docs/results.md), its images beside it in a folder of
     the same stem, with the links rewritten."""
