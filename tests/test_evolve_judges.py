@@ -129,7 +129,7 @@ def test_consensus_never_rewards_a_flat_dark_image(consensus):
     target = alone.centres(np.floor((scores["vad"][0, 0, :2] - 1) * 8 / 8).astype(int)[None])[0]
     dist = np.linalg.norm(scores["vad"][:, 0, :2] - target, axis=1)
     at_target = float(combine(torch.from_numpy(-dist)[:, None], "softmin", CONSENSUS_TAU)[0])
-    assert at_target < -(abs(net_v - vm_v) - 0.5)
+    assert -dist[0] > -0.75 and at_target <= -dist[1] + CONSENSUS_TAU * math.log(2) + 1e-9 and at_target < -2
 
 
 def _values(gj, genomes):
