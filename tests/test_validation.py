@@ -154,7 +154,7 @@ def test_evolve_scheduler_that_is_not_an_address_is_one_line(capsys, tmp_path):
 
 
 def test_generate_checks_its_targets_and_seed():
-    with pytest.raises(ConfigError, match="^valence must be a number from 1 to 9, got nan"):
+    with pytest.raises(ConfigError, match="^valence nan is off the SAM 1-9 scale"):
         GenerateConfig(valence=math.nan, arousal=5).validate()
     with pytest.raises(ConfigError, match="^sweep covers the generator's whole training range"):
         GenerateConfig(sweep=True, valence=5).validate()
