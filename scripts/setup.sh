@@ -19,5 +19,11 @@ if ! command -v chromium >/dev/null && [ "$(id -u)" = 0 ] && command -v apt-get 
   { export DEBIAN_FRONTEND=noninteractive; apt-get install -y -q chromium || { apt-get update -q && apt-get install -y -q chromium; }; } >/dev/null 2>&1 \
     || echo "setup: could not install chromium; the gallery's browser tests will fail" >&2
 fi
+# The study's tests run on SQLite and on a throwaway PostgreSQL cluster (initdb + pg_ctl in a temp folder,
+# 127.0.0.1 only, started by the tests themselves): Debian's postgresql provides the binaries.
+if ! ls /usr/lib/postgresql/*/bin/pg_ctl >/dev/null 2>&1 && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+  { export DEBIAN_FRONTEND=noninteractive; apt-get install -y -q postgresql || { apt-get update -q && apt-get install -y -q postgresql; }; } >/dev/null 2>&1 \
+    || echo "setup: could not install postgresql; the study's PostgreSQL tests will fail" >&2
+fi
 python -c "import emosynth, torch, onnxruntime, efficientnet_lite_pytorch" \
   || { echo "setup failed: emosynth does not import" >&2; exit 1; }
