@@ -58,28 +58,59 @@ def _mean_sd(per_fold: list[dict]) -> dict:
     return out
 
 
+def _origin(data: Dataset) -> np.ndarray:
+    """The source data set of each row as an index, in order of first appearance (as ``combine``'s)."""
+    names = list(dict.fromkeys(data.dataset_of.tolist()))
+    return np.array([names.index(x) for x in data.dataset_of])
+
+
+def out_of_fold(predictor_factory, data: Dataset, features: np.ndarray, folds: int = 5, seed: int = 0,
+                progress=None) -> dict:
+    """Each row predicted by a model fitted on the other grouped folds (stratified by category and source
+    data set, as ``cross_validate``): {"vad" (n, 3), "logits" (n, k) or None, "distance" (n,) (the
+    familiarity model's d(x)), "fold" (n,) the row's fold}."""
+    n = len(data)
+    out = {"vad": np.full((n, 3), np.nan), "logits": None, "distance": np.full(n, np.nan),
+           "fold": np.full(n, -1)}
+    for k, (tr, te) in enumerate(grouped_folds(data, folds, seed, origin=_origin(data))):
+        model = predictor_factory().fit_inputs(data.subset(tr), features[tr])
+        raw = model.raw_inputs(features[te])
+        out["vad"][te], out["distance"][te], out["fold"][te] = raw["vad"], raw["distance"], k
+        if raw["logits"] is not None:
+            if out["logits"] is None:
+                out["logits"] = np.full((n, raw["logits"].shape[1]), np.nan)
+            out["logits"][te] = raw["logits"]
+        if progress:
+            progress(1)
+    return out
+
+
 def cross_validate(predictor_factory, datasets: list[Dataset], features: np.ndarray, folds: int = 5,
-                   seed: int = 0, progress=None) -> dict:
+                   seed: int = 0, progress=None, return_oof: bool = False):
     """Grouped k-fold CV over the union of ``datasets``; metrics per data set, mean ± sd over folds.
 
     ``features``: ``Predictor.inputs()`` of the combined rows (in ``combine`` order): backbone
     features, or frozen activations when fine-tuning (then each fold fine-tunes on its own rows).
     ``predictor_factory()`` returns an unfitted ``Predictor``. Each fold trains on the training
-    rows of every data set and is scored on each data set's own test rows.
+    rows of every data set and is scored on each data set's own test rows. ``return_oof``: also
+    return ``out_of_fold``'s predictions (for ``Predictor.fit_trust``), as (metrics, oof).
     """
+    from .models.heads import softmax
+
     data, origin = combine(datasets)
+    oof = out_of_fold(predictor_factory, data, features, folds, seed, progress=progress)
     per_set: dict[str, list[dict]] = {d.name: [] for d in datasets}
-    for k, (tr, te) in enumerate(grouped_folds(data, folds, seed, origin=origin)):
-        model = predictor_factory().fit_inputs(data.subset(tr), features[tr])
-        pred = model.predict_inputs(features[te])
+    for k in range(folds):
+        te = np.flatnonzero(oof["fold"] == k)
+        pred = {"vad": oof["vad"][te]}
+        if oof["logits"] is not None:
+            pred["probabilities"] = softmax(oof["logits"][te])
         test = data.subset(te)
         for i, d in enumerate(datasets):
             m = origin[te] == i
-            sub = {key: v[m] for key, v in pred.items()}
-            per_set[d.name].append(score_dataset(test.subset(m), sub))
-        if progress:
-            progress(k + 1)
-    return {name: _mean_sd(v) for name, v in per_set.items()}
+            per_set[d.name].append(score_dataset(test.subset(m), {key: v[m] for key, v in pred.items()}))
+    metrics = {name: _mean_sd(v) for name, v in per_set.items()}
+    return (metrics, oof) if return_oof else metrics
 
 
 def constant_baseline(datasets: list[Dataset], folds: int = 5, seed: int = 0) -> dict:

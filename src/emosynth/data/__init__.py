@@ -8,13 +8,16 @@ from pathlib import Path
 from ..emotions import Lexicon
 from ..errors import DataError
 from ._dataset import Dataset, combine
-from .readers import read_emotion6, read_folders, read_oasis, read_table, theme_group
+from .readers import bass_group, read_bass, read_emotion6, read_folders, read_oasis, read_table, theme_group
 from .splits import grouped_folds
 
 __all__ = ["Dataset", "combine", "load_dataset", "load_datasets", "resolve_data_root", "grouped_folds",
-           "read_oasis", "read_emotion6", "read_table", "read_folders", "theme_group"]
+           "read_oasis", "read_emotion6", "read_bass", "read_table", "read_folders", "theme_group", "bass_group"]
 
-BUILTIN = ("oasis", "emotion6")
+#: data sets known by name under the data root; ``bass`` is BASS with its US raters, ``bass-ch`` with its
+#: Chinese raters (both read ``bass/``)
+BUILTIN = ("oasis", "emotion6", "bass", "bass-ch")
+FOLDER = {"bass-ch": "bass"}
 
 
 def resolve_data_root(data_root: str | Path | None = None) -> Path | None:
@@ -31,7 +34,8 @@ def _lexicon(root: Path | None) -> Lexicon | None:
 
 
 def load_dataset(spec: str, data_root: str | Path | None = None, *, scale: str = "1-9") -> Dataset:
-    """Load a data set by name (``oasis``, ``emotion6``: under the data root) or by path.
+    """Load a data set by name (``oasis``, ``emotion6``, ``bass`` (US raters), ``bass-ch`` (Chinese raters):
+    under the data root) or by path.
 
     A path may be an OASIS or Emotion6 folder in its official layout, a CSV table (``scale``
     declares its V/A/D scale) or a folder with one sub-folder per category.
@@ -42,9 +46,11 @@ def load_dataset(spec: str, data_root: str | Path | None = None, *, scale: str =
         if root is None:
             raise DataError(f"data set {spec!r} needs a data root: pass --data-root DIR or set EMOSYNTH_DATA "
                             f"(DIR holds {name}/ in its official layout)")
-        folder = root / name
+        folder = root / FOLDER.get(name, name)
         if not folder.is_dir():
             raise DataError(f"data set {spec!r} not found: {folder} does not exist")
+        if name.startswith("bass"):
+            return read_bass(folder, lexicon=_lexicon(root), sample="ch" if name == "bass-ch" else "us")
         reader = read_oasis if name == "oasis" else read_emotion6
         return reader(folder, lexicon=_lexicon(root))
     p = Path(spec).expanduser()
@@ -59,10 +65,12 @@ def load_dataset(spec: str, data_root: str | Path | None = None, *, scale: str =
         return read_oasis(p, lexicon=lex)
     if (p / "ground_truth.txt").is_file():
         return read_emotion6(p, lexicon=lex)
+    if (p / "BASS_data.csv").is_file():
+        return read_bass(p, lexicon=lex)
     return read_folders(p)
 
 
 def load_datasets(specs: list[str], data_root=None, *, scale: str = "1-9") -> list[Dataset]:
     if not specs:
-        raise DataError("no data set given: pass --dataset NAME (oasis, emotion6) or a path")
+        raise DataError("no data set given: pass --dataset NAME (oasis, emotion6, bass, bass-ch) or a path")
     return [load_dataset(s, data_root, scale=scale) for s in specs]

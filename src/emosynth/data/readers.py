@@ -254,3 +254,69 @@ def read_folders(root: str | Path) -> Dataset:
     return Dataset(name=root.name, paths=paths, where=[f"folder {p.parent.name}/" for p in paths],
                    groups=np.array([str(p) for p in paths]), vad=np.full((len(paths), 3), np.nan),
                    probabilities=probs, categories=cats, sources={"category": "folder name"})
+
+
+#: BASS (Kawai, Lukács & Ansorge 2021) was rated on 9-point scales, so its means are already on 1-9
+#: (observed: valence 1.11-8.35, arousal 2.51-7.23 in the US sample; a 7-point scale could not reach 8.35).
+BASS_SCALE = (1.0, 9.0)
+BASS_SAMPLES = ("us", "ch")
+
+
+def bass_group(file_name: str) -> str:
+    """BASS grouping key: the file name without its number and suffix ("abuse2.png" -> "abuse"); the
+    numbered variants of one concept are near-duplicates (the same idea drawn again)."""
+    stem = Path(file_name.strip()).stem.lower()
+    return re.sub(r"[\s_-]*\d+$", "", stem) or stem
+
+
+def read_bass(root: str | Path, lexicon: Lexicon | None = None, sample: str = "us") -> Dataset:
+    """BASS in its official layout: ``BASS_data.csv`` and ``images/<file_name>``.
+
+    583 black-and-white silhouettes and shapes with mean valence and arousal from a US (default) or a
+    Chinese (``sample="ch"``; the data set is then named ``bass-ch``) sample, on the paper's 9-point scales
+    (kept as they are: already 1–9).
+    Dominance (not rated) is estimated from the image's keywords when ``lexicon`` is given, as for
+    OASIS's themes. Groups join the numbered variants of one concept (``abuse``, ``abuse2``).
+    """
+    root = Path(root)
+    sample = str(sample).strip().lower()
+    if sample not in BASS_SAMPLES:
+        raise DataError(f"BASS sample {sample!r}: use 'us' (US raters, the default) or 'ch' (Chinese raters)")
+    table = root / "BASS_data.csv"
+    if not table.is_file():
+        raise DataError(f"BASS table not found: {table} (expected the official layout: BASS_data.csv and images/)")
+    df = pd.read_csv(io.StringIO(_read_text(table)), dtype={"file_name": str, "keywords": str})
+    df.columns = [str(c).strip() for c in df.columns]
+    vcol, acol = f"val_mean_{sample}", f"aro_mean_{sample}"
+    _require_columns(df, ["file_name", vcol, acol], table)
+    if len(df) == 0:
+        raise DataError(f"{table}: no rows")
+    paths, where = [], []
+    names = df["file_name"].fillna("").astype(str).str.strip()
+    for i, name in enumerate(names):
+        if not name:
+            raise DataError(f"{table} row {i + 2}: empty file_name")
+        p = root / "images" / name
+        if not p.is_file():
+            raise DataError(f"{table} row {i + 2}: image not found: {p}")
+        paths.append(p)
+        where.append(f"{table.name} row {i + 2}")
+    v = _scaled(_numeric(df, vcol, table), BASS_SCALE, vcol, table)
+    a = _scaled(_numeric(df, acol, table), BASS_SCALE, acol, table)
+    who = "US" if sample == "us" else "Chinese"
+    sources = {"valence": f"rated (1-9, {who} sample)", "arousal": f"rated (1-9, {who} sample)"}
+    d = np.full(len(df), np.nan)
+    keywords = df["keywords"].fillna("").astype(str) if "keywords" in df.columns else pd.Series([""] * len(df))
+    if lexicon is not None:
+        # the keywords, else the file name's words (a handful of rows list none)
+        d = np.array([lexicon.dominance_of_theme(k if k.strip() else bass_group(n))
+                      for k, n in zip(keywords, names)])
+        sources["dominance"] = LEXICON_NOTE + " from the image's keywords"
+    original = df.copy()
+    original["sample"] = sample
+    return Dataset(
+        name="bass" if sample == "us" else "bass-ch", paths=paths, where=where,
+        groups=np.array([bass_group(n) for n in names]),
+        vad=np.stack([v, a, d], axis=1), probabilities=None, categories=None,
+        sources=sources, original=original,
+    )

@@ -27,12 +27,13 @@ import numpy as np
 import torch
 from torch import nn
 
-from ..config import ConfigError, check_int_at_least, check_positive, check_seed
+from ..config import ConfigError, check_int_at_least, check_positive, check_range, check_seed
 from ..data import Dataset, combine
 from ..emotions import DIMENSIONS, SAM_MAX, SAM_MIN, CategorySet
 from ..errors import DataError, ModelError
 from ..fsio import atomic_write_bytes, atomic_write_text, output_directory
 from ..rundir import prediction_columns
+from . import _conformal, _familiarity
 from .features import FeatureConfig, FeatureExtractor, cache_root
 from .heads import RIDGE_ALPHAS, SOFTMAX_L2, fit_ridge, fit_softmax, principal_axes, softmax
 
@@ -64,6 +65,8 @@ class PredictorConfig:
     #: fit the heads on the leading principal components of the standardised training features
     #: (0: on all features). The fitted heads are mapped back, so a saved model is the same shape.
     components: int = 512
+    #: the nominal coverage of the V/A/D prediction intervals (split-conformal; see ``fit_trust``)
+    coverage: float = 0.9
 
     def validate(self):
         """Check every setting before any feature is computed (``ConfigError`` naming the parameter)."""
@@ -72,6 +75,7 @@ class PredictorConfig:
         check_int_at_least("finetune_epochs", self.finetune_epochs, 1)
         check_int_at_least("components", self.components, 0, "(0: all features)")
         check_int_at_least("inner_folds", self.inner_folds, 2)
+        check_range("coverage", self.coverage, 0.5, 0.995)
         for name in ("ridge_alphas", "softmax_l2"):
             values = getattr(self, name)
             if not values:
@@ -236,9 +240,13 @@ class Predictor:
         self.feature_scale_ = X.std(0) + 1e-6
         Z = (X - self.feature_mean_) / self.feature_scale_
         self._check_target_datasets(data)
+        for key in ("familiarity_calibration_", "conformal_", "calibration_", "trust_", "raw_cat_"):
+            self.__dict__.pop(key, None)  # what fit_trust calibrated belongs to the previous heads
         basis = None  # (D, k) orthonormal; heads fitted on Z @ basis map back through it
         if 0 < c.components < min(Z.shape):
             basis = principal_axes(Z, c.components, c.seed)
+        self.familiarity_model_ = _familiarity.fit(Z, basis, seed=c.seed)
+        if basis is not None:
             Z = Z @ basis
         has = {t: self._rows(data, t) for t in (*DIMENSIONS, "category")}
         self.targets_ = [t for t, m in has.items() if m.any()]
@@ -295,13 +303,146 @@ class Predictor:
     # ------------------------------------------------------------------ prediction
 
     def predict_features(self, features: np.ndarray) -> dict[str, np.ndarray]:
-        """{"vad": (n, 3) on 1–9, "probabilities": (n, k)} from backbone features."""
+        """Predictions from backbone features.
+
+        Always ``"vad"`` (n, 3) on 1–9 and, with a category head, ``"probabilities"`` (n, k) (temperature-
+        calibrated when the model was, see ``fit_trust``). A model fitted with ``fit_trust`` adds:
+
+        * ``"interval_valence"``, ``"interval_arousal"``, ``"interval_dominance"``: (n, 2) [lo, hi] on 1–9,
+          split-conformal intervals of nominal coverage ``config.coverage`` (for the dimensions it learnt);
+        * ``"familiarity"`` (n,): in (0, 1], higher = more like the training images — the share of held-out
+          training images at least as far from the training data in the heads' feature space;
+        * ``"unfamiliar"`` (n,) bool: farther than 99 % of those held-out images.
+        """
         self._check_fitted()
         Z = (np.asarray(features, np.float64) - self.feature_mean_) / self.feature_scale_
         vad = np.clip(Z @ self.vad_coef_.T + self.vad_intercept_, SAM_MIN, SAM_MAX)
         out = {"vad": vad}
         if self.categories_ is not None:
             out["probabilities"] = softmax(Z @ self.cat_coef_.T + self.cat_intercept_)
+        if getattr(self, "familiarity_calibration_", None) is not None:
+            d = _familiarity.distance(self.familiarity_model_, Z)
+            out["familiarity"] = _familiarity.familiarity(self.familiarity_calibration_, d)
+            out["unfamiliar"] = d > self.unfamiliar_threshold_
+            if getattr(self, "conformal_", None):
+                P = _familiarity.project(self.familiarity_model_, Z)
+                for dim, cm in self.conformal_.items():
+                    j = DIMENSIONS.index(dim)
+                    sigma = _conformal.sigma_of(P, d, cm["coef"], cm["intercept"], cm["low"], cm["high"])
+                    q = _conformal.conformal_quantile(cm["scores"], self.config.coverage)
+                    out[f"interval_{dim}"] = _conformal.intervals(vad[:, j], sigma, q)
+        return out
+
+    def raw_features(self, features: np.ndarray) -> dict[str, np.ndarray]:
+        """What ``fit_trust`` calibrates: {"vad", "logits" (None without a category head), "distance"
+        (the familiarity model's uncalibrated d(x))} from backbone features."""
+        self._check_fitted()
+        Z = (np.asarray(features, np.float64) - self.feature_mean_) / self.feature_scale_
+        return {"vad": np.clip(Z @ self.vad_coef_.T + self.vad_intercept_, SAM_MIN, SAM_MAX),
+                "logits": Z @ self.cat_coef_.T + self.cat_intercept_ if self.categories_ is not None else None,
+                "distance": _familiarity.distance(self.familiarity_model_, Z) if hasattr(self, "familiarity_model_")
+                else None, "Z": Z}
+
+    def raw_inputs(self, inputs: np.ndarray) -> dict[str, np.ndarray]:
+        """``raw_features`` from ``inputs()`` (through the fine-tuned tail when there is one)."""
+        return self.raw_features(self._features_of(inputs))
+
+    def _features_of(self, inputs: np.ndarray) -> np.ndarray:
+        if self.config.finetune:
+            from .finetune import tail_features
+
+            return tail_features(self._tail, inputs, self.config.pooling, self.config.flip)
+        return inputs
+
+    @property
+    def has_trust(self) -> bool:
+        """Whether this model carries intervals, familiarity and a calibrated category head."""
+        return getattr(self, "familiarity_calibration_", None) is not None
+
+    def set_coverage(self, coverage: float) -> "Predictor":
+        """Intervals of another nominal coverage (0.5–0.995) from the same calibration scores."""
+        check_range("coverage", coverage, 0.5, 0.995)
+        self.config.coverage = float(coverage)
+        return self
+
+    # ------------------------------------------------------------------ trust: intervals, familiarity, calibration
+
+    def fit_trust(self, data: Dataset, inputs: np.ndarray, folds: int = 5, oof: dict | None = None,
+                  progress=None) -> "Predictor":
+        """Calibrate what tells a user how far to trust a prediction, on held-out grouped folds of the
+        training data (a fitted predictor, ``data`` and ``inputs`` as given to ``fit_inputs``):
+
+        * split-conformal V/A/D intervals (``emosynth.models._conformal``): out-of-fold residuals, each
+          from a model fitted without the image's fold, so a theme's near-duplicates never calibrate
+          each other;
+        * the familiarity score and the ``unfamiliar`` threshold (99th percentile of held-out
+          training images, ``emosynth.models._familiarity``);
+        * temperature scaling of the category head (``emosynth.models._calibration``), folded into its
+          weights, with the expected calibration error before and after.
+
+        ``oof``: ``emosynth.evaluate.out_of_fold``'s result for these rows, when already computed (the
+        same folds as the cross-validation, so training does each fold once).
+        """
+        from ..evaluate import out_of_fold
+        from . import _calibration
+
+        self._check_fitted()
+        if not hasattr(self, "familiarity_model_"):
+            raise ModelError("this model was saved without its feature-space summary (an earlier version): "
+                             "train it again to calibrate intervals and familiarity")
+        c = self.config
+        if oof is None:
+            oof = out_of_fold(lambda: Predictor(c), data, inputs, folds, c.seed, progress=progress)
+        fold = oof["fold"]
+        raw = self.raw_inputs(inputs)
+        self.familiarity_calibration_ = np.sort(oof["distance"])
+        self.unfamiliar_threshold_ = _familiarity.threshold(self.familiarity_calibration_)
+        P = _familiarity.project(self.familiarity_model_, raw["Z"])
+        self.conformal_ = {}
+        coverage = {}
+        for j, dim in enumerate(DIMENSIONS):
+            m = data.has(dim)
+            if dim not in self.targets_ or m.sum() < 20:
+                continue
+            residual = data.vad[m, j] - oof["vad"][m, j]
+            self.conformal_[dim] = _conformal.calibrate(P[m], oof["distance"][m], residual, fold[m])
+            coverage[dim] = self._held_out_coverage(P[m], oof["distance"][m], residual, fold[m],
+                                                    data.dataset_of[m])
+        self.calibration_ = None
+        if self.categories_ is not None and oof.get("logits") is not None:
+            m = data.has("category")
+            if m.sum() >= 20:
+                if not hasattr(self, "raw_cat_"):
+                    self.raw_cat_ = (self.cat_coef_.copy(), self.cat_intercept_.copy())
+                self.calibration_ = _calibration.calibrate(oof["logits"][m], data.probabilities[m], fold[m],
+                                                           self.labels)
+                T = self.calibration_["temperature"]
+                self.cat_coef_, self.cat_intercept_ = self.raw_cat_[0] / T, self.raw_cat_[1] / T
+                self.__dict__.pop("_modules", None)
+        self.trust_ = {
+            "folds": int(len(np.unique(fold))), "seed": c.seed,
+            "protocol": "out-of-fold predictions on grouped folds of the training data (OASIS by theme, BASS by "
+                        "concept), each fold scored by a model fitted on the others",
+            "unfamiliar_quantile": _familiarity.UNFAMILIAR_QUANTILE,
+            "unfamiliar_threshold": self.unfamiliar_threshold_,
+            "familiarity_components": int(self.familiarity_model_["basis"].shape[1]),
+            "held_out_coverage": coverage,
+        }
+        return self
+
+    def _held_out_coverage(self, P, dist, residual, fold, names) -> dict:
+        """Empirical coverage on each held-out fold of intervals calibrated on the other folds (their σ
+        model and scores), per data set and over all; at the model's nominal coverage."""
+        inside = np.zeros(len(residual), bool)
+        for k in np.unique(fold):
+            te = fold == k
+            cm = _conformal.calibrate(P[~te], dist[~te], residual[~te], fold[~te])
+            sigma = _conformal.sigma_of(P[te], dist[te], cm["coef"], cm["intercept"], cm["low"], cm["high"])
+            q = _conformal.conformal_quantile(cm["scores"], self.config.coverage)
+            inside[te] = np.abs(residual[te]) <= q * sigma
+        out = {"all": float(inside.mean())}
+        for name in dict.fromkeys(names):
+            out[str(name)] = float(inside[names == name].mean())
         return out
 
     def predict(self, paths: Sequence[str | Path], engine: str = "auto", progress=None) -> list[dict]:
@@ -329,6 +470,13 @@ class Predictor:
                 rec["category"] = cols["category"]
                 rec["probabilities"] = {c: cols[f"p_{c}"] for c in self.labels}
             rec.update({d: cols[d] for d in DIMENSIONS})
+            if "familiarity" in pred:
+                # the interval of a dimension the model never learnt is null, as its value is
+                rec["interval"] = {d: ([float(pred[f"interval_{d}"][i, 0]), float(pred[f"interval_{d}"][i, 1])]
+                                       if f"interval_{d}" in pred and rec[d] is not None else None)
+                                   for d in DIMENSIONS}
+                rec["familiarity"] = float(pred["familiarity"][i])
+                rec["unfamiliar"] = bool(pred["unfamiliar"][i])
             out.append(rec)
         return out
 
@@ -396,9 +544,18 @@ class Predictor:
         self._check_fitted()
         directory = Path(directory)
         with output_directory(directory, MODEL_KIND, overwrite) as tmp:
-            np.savez(tmp / "heads.npz", feature_mean=self.feature_mean_, feature_scale=self.feature_scale_,
-                     vad_coef=self.vad_coef_, vad_intercept=self.vad_intercept_,
-                     cat_coef=self.cat_coef_, cat_intercept=self.cat_intercept_)
+            arrays = dict(feature_mean=self.feature_mean_, feature_scale=self.feature_scale_,
+                          vad_coef=self.vad_coef_, vad_intercept=self.vad_intercept_,
+                          cat_coef=self.cat_coef_, cat_intercept=self.cat_intercept_)
+            if self.has_trust:
+                fm = self.familiarity_model_
+                arrays.update(fam_basis=fm["basis"], fam_var=fm["var"], fam_resid_mean=np.array(fm["resid_mean"]),
+                              fam_calibration=self.familiarity_calibration_,
+                              fam_threshold=np.array(self.unfamiliar_threshold_))
+                for dim, cm in self.conformal_.items():
+                    arrays.update({f"conf_{dim}_coef": cm["coef"], f"conf_{dim}_scores": cm["scores"],
+                                   f"conf_{dim}_bounds": np.array([cm["intercept"], cm["low"], cm["high"]])})
+            np.savez(tmp / "heads.npz", **arrays)
             meta = {
                 "kind": MODEL_KIND,
                 "format": MODEL_FORMAT,
@@ -413,6 +570,10 @@ class Predictor:
                          "dominance: controlled-in control)",
                 "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
             }
+            if self.has_trust:
+                meta["trust"] = {**self.trust_, "coverage": self.config.coverage,
+                                 "intervals": sorted(self.conformal_),
+                                 "calibration": self.calibration_}
             meta.update(card or {})
             if self.tail_path_ is not None:
                 shutil.copyfile(self.tail_path_, tmp / TAIL_FILE)
@@ -437,6 +598,23 @@ class Predictor:
             self.vad_intercept_ = arrays["vad_intercept"]
             self.cat_coef_ = arrays["cat_coef"]
             self.cat_intercept_ = arrays["cat_intercept"]
+            if "fam_basis" in arrays.files:
+                self.familiarity_model_ = {"basis": arrays["fam_basis"], "var": arrays["fam_var"],
+                                           "resid_mean": float(arrays["fam_resid_mean"])}
+                self.familiarity_calibration_ = arrays["fam_calibration"]
+                self.unfamiliar_threshold_ = float(arrays["fam_threshold"])
+                self.conformal_ = {}
+                for dim in DIMENSIONS:
+                    if f"conf_{dim}_coef" in arrays.files:
+                        b, lo, hi = arrays[f"conf_{dim}_bounds"].tolist()
+                        self.conformal_[dim] = {"coef": arrays[f"conf_{dim}_coef"], "intercept": b, "low": lo,
+                                                "high": hi, "scores": arrays[f"conf_{dim}_scores"]}
+                trust = meta.get("trust") or {}
+                self.trust_ = {k: v for k, v in trust.items() if k not in ("coverage", "intervals", "calibration")}
+                self.calibration_ = trust.get("calibration")
+                if self.calibration_:  # the head as fitted, before its temperature was folded in
+                    T = float(self.calibration_["temperature"])
+                    self.raw_cat_ = (self.cat_coef_ * T, self.cat_intercept_ * T)
         except (ValueError, KeyError, TypeError, OSError, EOFError, zipfile.BadZipFile, zlib.error) as err:
             # a truncated heads.npz is a BadZipFile or zlib error: one line, not a traceback
             raise ModelError(f"{directory}: malformed model ({type(err).__name__}: {str(err)[:120]}); "
