@@ -3,10 +3,12 @@ VA targets (a VA run) and a category target (a category run), written with ``emo
 
 from __future__ import annotations
 
+from datetime import datetime, timezone
 from pathlib import Path
 
 import numpy as np
 from PIL import Image
+from sqlalchemy.orm import Mapped  # the legacy models' annotations resolve here
 
 from emosynth.rundir import run_header, write_items, write_png, write_run
 from emosynth.samples import sample_paths
@@ -49,3 +51,114 @@ def make_runs(root: Path, per_target: int = 2) -> list[Path]:
     write_items(fe, rows)
     write_run(fe, run_header("generator", None, {}, 2, ["default"]))
     return [va, fe]
+
+
+def legacy_schema_v1(url: str) -> None:
+    """Make the study tables exactly as emosynth's ``create_all`` made them before it had migrations (a
+    verbatim copy of that release's ``study/_db.py`` models, in their own metadata), with one study, one
+    participant and one rating in them."""
+    from sqlalchemy import (
+        Boolean,
+        CheckConstraint,
+        DateTime,
+        Float,
+        ForeignKey,
+        Integer,
+        String,
+        Text,
+        UniqueConstraint,
+        create_engine,
+        insert,
+    )
+    from sqlalchemy.orm import DeclarativeBase, mapped_column
+
+    def now():
+        return datetime.now(timezone.utc)
+
+    class Base(DeclarativeBase):
+        pass
+
+    class Study(Base):
+        __tablename__ = "studies"
+        id: Mapped[int] = mapped_column(Integer, primary_key=True)
+        name: Mapped[str] = mapped_column(String(100), unique=True)
+        created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=now)
+        folder: Mapped[str] = mapped_column(Text)
+        consent_text: Mapped[str] = mapped_column(Text)
+        completion_code: Mapped[str | None] = mapped_column(String(200), nullable=True)
+        attention_checks: Mapped[int] = mapped_column(Integer, default=0)
+        seed: Mapped[int] = mapped_column(Integer, default=0)
+        sources: Mapped[str] = mapped_column(Text, default="[]")
+        paused: Mapped[bool] = mapped_column(Boolean, default=False)
+
+    class Image(Base):
+        __tablename__ = "images"
+        id: Mapped[int] = mapped_column(Integer, primary_key=True)
+        study_id: Mapped[int] = mapped_column(ForeignKey("studies.id"), index=True)
+        public_id: Mapped[str] = mapped_column(String(40), unique=True)
+        file: Mapped[str] = mapped_column(String(100))
+        practice: Mapped[bool] = mapped_column(Boolean, default=False)
+        source_run: Mapped[str] = mapped_column(Text, default="")
+        source_file: Mapped[str] = mapped_column(Text, default="")
+        target: Mapped[str] = mapped_column(Text, default="")
+        target_category: Mapped[str | None] = mapped_column(String(40), nullable=True)
+        target_valence: Mapped[float | None] = mapped_column(Float, nullable=True)
+        target_arousal: Mapped[float | None] = mapped_column(Float, nullable=True)
+        target_dominance: Mapped[float | None] = mapped_column(Float, nullable=True)
+        pred_category: Mapped[str | None] = mapped_column(String(40), nullable=True)
+        pred_valence: Mapped[float | None] = mapped_column(Float, nullable=True)
+        pred_arousal: Mapped[float | None] = mapped_column(Float, nullable=True)
+        pred_dominance: Mapped[float | None] = mapped_column(Float, nullable=True)
+
+    class Participant(Base):
+        __tablename__ = "participants"
+        id: Mapped[int] = mapped_column(Integer, primary_key=True)
+        study_id: Mapped[int] = mapped_column(ForeignKey("studies.id"), index=True)
+        number: Mapped[int] = mapped_column(Integer)
+        token: Mapped[str] = mapped_column(String(64), unique=True)
+        created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=now)
+        consented_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+        instructed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+        finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+        __table_args__ = (UniqueConstraint("study_id", "number"),)
+
+    class Trial(Base):
+        __tablename__ = "trials"
+        id: Mapped[int] = mapped_column(Integer, primary_key=True)
+        participant_id: Mapped[int] = mapped_column(ForeignKey("participants.id"), index=True)
+        position: Mapped[int] = mapped_column(Integer)
+        kind: Mapped[str] = mapped_column(String(12))
+        image_id: Mapped[int] = mapped_column(ForeignKey("images.id"))
+        __table_args__ = (UniqueConstraint("participant_id", "position"),
+                          CheckConstraint("kind IN ('practice', 'main', 'attention')"))
+
+    class Rating(Base):
+        __tablename__ = "ratings"
+        id: Mapped[int] = mapped_column(Integer, primary_key=True)
+        participant_id: Mapped[int] = mapped_column(ForeignKey("participants.id"), index=True)
+        trial_id: Mapped[int] = mapped_column(ForeignKey("trials.id"))
+        valence: Mapped[int] = mapped_column(Integer)
+        arousal: Mapped[int] = mapped_column(Integer)
+        dominance: Mapped[int] = mapped_column(Integer)
+        created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=now)
+        __table_args__ = (UniqueConstraint("participant_id", "trial_id"),
+                          CheckConstraint("valence BETWEEN 1 AND 9 AND arousal BETWEEN 1 AND 9 "
+                                          "AND dominance BETWEEN 1 AND 9"))
+
+    eng = create_engine(url)
+    Base.metadata.create_all(eng)
+    t = now()
+    with eng.begin() as c:
+        c.execute(insert(Study.__table__).values(id=1, name="old", created_at=t, folder="/nonexistent",
+                                                 consent_text="ok", attention_checks=0, seed=0, sources="[]",
+                                                 paused=False))
+        c.execute(insert(Image.__table__), [dict(id=i, study_id=1, public_id=f"img{i}", file=f"{i:04d}.png",
+                                                 practice=False, source_run="r", source_file=f"{i}.png",
+                                                 target="t") for i in (1, 2)])
+        c.execute(insert(Participant.__table__).values(id=1, study_id=1, number=1, token="tok-old", created_at=t,
+                                                       consented_at=t, instructed_at=t))
+        c.execute(insert(Trial.__table__), [dict(id=i, participant_id=1, position=i - 1, kind="main", image_id=i)
+                                            for i in (1, 2)])
+        c.execute(insert(Rating.__table__).values(participant_id=1, trial_id=1, valence=3, arousal=4, dominance=5,
+                                                  created_at=t))
+    eng.dispose()

@@ -99,8 +99,14 @@ def _form(properties: dict, required: list[str]) -> dict:
 
 
 _SAM = {"type": "integer", "minimum": 1, "maximum": 9}
-RATE_BODY = _form({"trial": {"type": "integer", "minimum": 1}, "valence": _SAM, "arousal": _SAM, "dominance": _SAM},
+_MS = {"type": "integer", "minimum": 0}
+RATE_BODY = _form({"trial": {"type": "integer", "minimum": 1}, "valence": _SAM, "arousal": _SAM, "dominance": _SAM,
+                   "rt_client_ms": _MS, "window_w": _MS, "window_h": _MS},
                   ["trial", "valence", "arousal", "dominance"])
+JOIN_BODY = _form({k: {"type": "string", "maxLength": 300} for k in
+                   ("screen_w", "screen_h", "window_w", "window_h", "dpr", "touch", "user_agent",
+                    "PROLIFIC_PID", "STUDY_ID", "SESSION_ID", "workerId", "assignmentId", "hitId", "turkSubmitTo",
+                    "id")}, [])
 LOGIN_BODY = _form({"token": {"type": "string", "maxLength": 256}}, ["token"])
 
 
@@ -126,11 +132,12 @@ async def _body(request: Request) -> dict:
 
 
 # Over 80 lines by design: each route is a closure over this app's Session and token, declared where it is served.
-def make_app(db: str, admin_token: str) -> FastAPI:
-    """The web app over the study database ``db``; ``admin_token`` guards every admin route."""
+def make_app(db: str, admin_token: str, upgrade: bool = False) -> FastAPI:
+    """The web app over the study database ``db``; ``admin_token`` guards every admin route. A database
+    of an older schema is upgraded only with ``upgrade``; one of a newer schema is refused."""
     if not admin_token or len(admin_token) < 16:
         raise svc.StudyError("the admin token must be at least 16 characters")
-    Session = sessions(db)
+    Session = sessions(db, upgrade=upgrade)
     app = FastAPI(title="emosynth study", docs_url=None, redoc_url=None, openapi_url=None)
 
     @app.middleware("http")
@@ -164,19 +171,31 @@ def make_app(db: str, admin_token: str) -> FastAPI:
             study = svc.get_study(s, name)
             if study.paused:
                 return HTMLResponse(pages.paused_page(), status_code=423)
-        known = request.cookies.get(_cookie(name))
-        if known:  # the same browser coming back without its link: resume, do not start anew
-            try:
-                svc.state(Session, known)
+            platform = svc.PLATFORMS.get(study.platform, svc.PLATFORMS["none"])
+        params = {k: v for k, v in request.query_params.items() if k in platform.params}
+        if platform.id_param:
+            if not params.get(platform.id_param):
+                raise svc.Invalid(f"this link lacks your {platform.label} ID ({platform.id_param}); "
+                                  f"open the study from {platform.label}")
+            known = svc.platform_participant(Session, name, params[platform.id_param])
+            if known:  # one platform ID, one participation: a second visit resumes the first
                 return RedirectResponse(f"/p/{quote(known)}", status_code=303)
-            except svc.NotFound:
-                pass
-        return HTMLResponse(pages._page("Welcome", f"<h1>Welcome</h1><form method='post' action='/join/{quote(name)}'>"
-                                                   "<button class='btn' id='join' autofocus>Start</button></form>"))
+        else:
+            known = request.cookies.get(_cookie(name))
+            if known:  # the same browser coming back without its link: resume, do not start anew
+                try:
+                    svc.state(Session, known)
+                    return RedirectResponse(f"/p/{quote(known)}", status_code=303)
+                except svc.NotFound:
+                    pass
+        return HTMLResponse(pages.welcome_page(name, params))
 
-    @app.post("/join/{name}")
-    def join(name: str, request: Request):
-        token = svc.join(Session, name)
+    @app.post("/join/{name}", openapi_extra=JOIN_BODY)
+    async def join(name: str, request: Request):
+        data = await _body(request)
+        params = {k: v for k, v in request.query_params.items()} | {k: v for k, v in data.items()
+                                                                    if isinstance(v, str)}
+        token, _resumed = await run_in_threadpool(svc.join, Session, name, params, data)
         resp = RedirectResponse(f"/p/{quote(token)}", status_code=303)
         resp.set_cookie(_cookie(name), token, httponly=True, samesite="lax", max_age=30 * 86400)
         return resp
@@ -217,10 +236,12 @@ def make_app(db: str, admin_token: str) -> FastAPI:
             if st.stage != "trial":
                 raise
             return HTMLResponse(pages.trial_page(token, st, error=str(e)), status_code=422)
-        result = await run_in_threadpool(svc.submit, Session, token, trial_id, rating)
-        # committed: only now is the next trial served
+        rt = svc.parse_optional_int(data.get("rt_client_ms"), 0, 24 * 3600 * 1000)
+        window = (svc.parse_optional_int(data.get("window_w"), 1, 100_000),
+                  svc.parse_optional_int(data.get("window_h"), 1, 100_000))
+        # one transaction: the rating is committed, and the next trial read, before anything is served
+        result, st = await run_in_threadpool(svc.submit, Session, token, trial_id, rating, rt, window)
         if as_json:
-            st = await run_in_threadpool(svc.state, Session, token)
             return JSONResponse({"result": result, "next": st.__dict__ | {"consent_text": None}})
         return RedirectResponse(f"/p/{quote(token)}", status_code=303)
 
@@ -298,9 +319,10 @@ def make_app(db: str, admin_token: str) -> FastAPI:
 
 
 def serve(db: str, host: str = "127.0.0.1", port: int = 8000, admin_token: str | None = None,
-          announce=print) -> None:
+          announce=print, upgrade: bool = False) -> None:
     """Run the web app with uvicorn until interrupted; ``announce`` receives the admin token and the
-    participant links (one line each)."""
+    participant links (one line each). A database of an older schema is upgraded first only with
+    ``upgrade`` (back it up before); a newer one is refused."""
     import socket
 
     import uvicorn
@@ -312,7 +334,7 @@ def serve(db: str, host: str = "127.0.0.1", port: int = 8000, admin_token: str |
             probe.bind((host, port))
         except OSError as e:
             raise svc.StudyError(f"cannot listen on {host}:{port} ({e.strerror or e}); choose another --port") from None
-    app = make_app(db, token)
+    app = make_app(db, token, upgrade=upgrade)
     Session = sessions(db)
     base = f"http://{host}:{port}"
     announce(f"admin:  {base}/admin/login   token: {token}")

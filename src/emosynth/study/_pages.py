@@ -8,6 +8,7 @@ body with motion marks around it, dominance by the figure's size in its frame.
 from __future__ import annotations
 
 import html
+import json
 from urllib.parse import quote
 
 from ._service import State
@@ -95,18 +96,37 @@ def manikin(dim: str, level: int) -> str:
             f"{''.join(parts)}</svg>")
 
 
-def sam_row(dim: str, name: str | None = None) -> str:
-    """A 9-point choice: figures at 1, 3, 5, 7, 9 and points between, each a radio button."""
+def sam_row(dim: str, name: str | None = None, reversed_: bool = False) -> str:
+    """A 9-point choice: figures at 1, 3, 5, 7, 9 and points between, each a radio button; ``reversed_``
+    lays the scale out from 9 (left) to 1 (right), the values it records unchanged."""
     title, low, high = SCALES[dim]
     cells = []
-    for v in range(1, 10):
+    if reversed_:
+        low, high = high, low
+    for v in (range(9, 0, -1) if reversed_ else range(1, 10)):
         mark = manikin(dim, (v + 1) // 2) if v % 2 else '<span class="dot"></span>'
         inp = (f'<input type="radio" name="{name}" value="{v}" aria-label="{title} {v} of 9" required>'
                if name else "")
         cells.append(f'<label>{inp}{mark}<span class="n">{v}</span></label>')
     return (f'<fieldset data-dim="{dim}"><legend>{title}</legend>'
-            f'<div class="ends"><span>1 = {low}</span><span>9 = {high}</span></div>'
+            f'<div class="ends"><span>{9 if reversed_ else 1} = {low}</span><span>{1 if reversed_ else 9} = {high}</span></div>'
             f'<div class="row">{"".join(cells)}</div></fieldset>')
+
+
+DEVICE_JS = r"""(function(){var f=document.getElementById('joinform');function set(n,v){var i=document.createElement('input');
+i.type='hidden';i.name=n;i.value=String(v);f.appendChild(i)}
+set('screen_w',screen.width);set('screen_h',screen.height);set('window_w',window.innerWidth);
+set('window_h',window.innerHeight);set('dpr',window.devicePixelRatio||1);
+set('touch',('ontouchstart' in window)||navigator.maxTouchPoints>0);set('user_agent',navigator.userAgent)})();"""
+
+
+def welcome_page(name: str, params: dict) -> str:
+    """The first page: a Start button; the recruiting platform's parameters and the device's screen and
+    window size go with it (hidden fields)."""
+    hidden = "".join(f'<input type="hidden" name="{html.escape(k)}" value="{html.escape(v)}">'
+                     for k, v in params.items())
+    return _page("Welcome", f"<h1>Welcome</h1><form method='post' id='joinform' action='/join/{quote(name)}'>{hidden}"
+                            "<button class='btn' id='join' autofocus>Start</button></form>", DEVICE_JS)
 
 
 def consent_page(token: str, st: State) -> str:
@@ -142,9 +162,15 @@ btn.disabled=c!==-1}
 form.addEventListener('change',paint);
 document.addEventListener('keydown',function(e){if(e.ctrlKey||e.metaKey||e.altKey)return;
 var k=e.key;if(k>='1'&&k<='9'){var c=cur();if(c<0)c=sets.length-1;
-var inp=row(c).querySelector('input[value="'+k+'"]');inp.checked=true;paint();e.preventDefault()}
+var inp=row(c).querySelectorAll('input')[+k-1];inp.checked=true;paint();e.preventDefault()}
 else if(k==='Enter'&&cur()===-1){e.preventDefault();submit()}});
-var sent=false;function submit(){if(sent)return;sent=true;btn.disabled=true;form.submit()}
+var img=document.querySelector('img.stim'),shown=null;function mark(){if(shown===null)shown=performance.now()}
+if(img.complete&&img.naturalWidth)mark();else img.addEventListener('load',mark);
+function put(n,v){var i=form.querySelector('input[name="'+n+'"]');if(!i){i=document.createElement('input');
+i.type='hidden';i.name=n;form.appendChild(i)}i.value=String(v)}
+var sent=false;function submit(){if(sent)return;sent=true;btn.disabled=true;
+if(shown!==null)put('rt_client_ms',Math.round(performance.now()-shown));
+put('window_w',window.innerWidth);put('window_h',window.innerHeight);form.submit()}
 form.addEventListener('submit',function(e){e.preventDefault();if(cur()===-1)submit()});
 paint()})();"""
 
@@ -158,9 +184,9 @@ def trial_page(token: str, st: State, error: str | None = None) -> str:
         where = f"Picture {st.done + 1} of {st.total}"
         pct = round(100 * st.done / max(st.total, 1))
     check = ('<p class="check" id="check"><b>Attention check:</b> for this picture, choose the <b>leftmost</b> '
-             "figure (1) in every row.</p>" if st.kind == "attention" else "")
+             f"figure ({9 if st.scale_reversed else 1}) in every row.</p>" if st.kind == "attention" else "")
     err = f'<p class="err" role="alert">{html.escape(error)}</p>' if error else ""
-    rows = "".join(sam_row(d, d) for d in SCALES)
+    rows = "".join(sam_row(d, d, st.scale_reversed) for d in SCALES)
     return _page(where, f"""<div class="meta" id="progress">{where}</div>
 <div class="bar" role="progressbar" aria-valuemin="0" aria-valuemax="{st.total}" aria-valuenow="{st.done}"><div style="width:{pct}%"></div></div>
 {err}{check}<img class="stim" src="/p/{t}/img/{quote(st.image)}" alt="Picture to rate">
@@ -169,8 +195,16 @@ def trial_page(token: str, st: State, error: str | None = None) -> str:
 
 
 def done_page(st: State) -> str:
+    """The thank-you page; with a completion URL it sends the participant there after a moment (and
+    offers the link, for a browser that blocks the redirect)."""
     code = (f'<p>Your completion code: <b id="code">{html.escape(st.completion_code)}</b></p>'
             if st.completion_code else "")
+    if st.completion_url:
+        url = html.escape(st.completion_url)
+        return _page("Thank you", f'<h1 id="thanks">Thank you!</h1><p>Your {st.done} ratings are saved.</p>{code}'
+                                  f'<p><a class="btn" id="complete" href="{url}">Finish and return</a></p>'
+                                  "<p class='meta'>You are being taken back in a moment.</p>",
+                     f"setTimeout(function(){{location.replace({json.dumps(st.completion_url)})}},1500);")
     return _page("Thank you", f'<h1 id="thanks">Thank you!</h1><p>Your {st.done} ratings are saved. '
                               f"You can close this page.</p>{code}")
 

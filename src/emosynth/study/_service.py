@@ -7,9 +7,11 @@ dropped connection or a server restart resumes exactly where the participant was
 
 from __future__ import annotations
 
+import json
 import random
 import secrets
 from dataclasses import dataclass
+from urllib.parse import quote
 
 import pandas as pd
 from sqlalchemy import func, select
@@ -18,11 +20,38 @@ from sqlalchemy.orm import Session as OrmSession
 from sqlalchemy.orm import sessionmaker
 
 from ..errors import StudyError
-from ._db import Image, Participant, Rating, Study, Trial, now
+from ._db import Image, Participant, Rating, Study, Trial, now, writing
 
 DIMENSIONS = ("valence", "arousal", "dominance")
-#: An attention check asks for the leftmost figure in every row: these answers pass.
+#: An attention check asks for the leftmost figure in every row: these answers pass (on a reversed
+#: scale the leftmost figure is 9: ``attention_answer``).
 ATTENTION_ANSWER = (1, 1, 1)
+
+
+@dataclass(frozen=True)
+class Platform:
+    """A recruiting platform: the URL parameter that identifies a person (one participation each) and
+    every parameter recorded with the participant."""
+
+    name: str
+    id_param: str | None
+    params: tuple[str, ...]
+    label: str
+
+
+#: Prolific appends PROLIFIC_PID, STUDY_ID, SESSION_ID; MTurk's external question workerId, assignmentId,
+#: hitId, turkSubmitTo; SONA's web study link ends ``?id=%SURVEY_CODE%``.
+PLATFORMS = {
+    "none": Platform("none", None, (), "the study link"),
+    "prolific": Platform("prolific", "PROLIFIC_PID", ("PROLIFIC_PID", "STUDY_ID", "SESSION_ID"), "Prolific"),
+    "mturk": Platform("mturk", "workerId", ("workerId", "assignmentId", "hitId", "turkSubmitTo"), "MTurk"),
+    "sona": Platform("sona", "id", ("id",), "SONA"),
+}
+MAX_PARAM = 200
+
+
+def attention_answer(scale_reversed: bool) -> tuple[int, int, int]:
+    return (9, 9, 9) if scale_reversed else ATTENTION_ANSWER
 
 
 class ServiceError(StudyError):
@@ -61,38 +90,108 @@ def _participant(s: OrmSession, token: str) -> Participant:
     return p
 
 
-def _trial_plan(study: Study, images: list[Image], number: int) -> list[tuple[str, int]]:
-    """The participant's trials in order: the practice images, then the study's images in a random
-    order of this participant's own (reproducible from the study seed and participant number) with
-    the attention checks (each on a random study image) at random places, never first."""
+def _trial_plan(study: Study, images: list[Image], number: int, list_number: int = 0) -> list[tuple[str, int]]:
+    """The participant's trials in order: the practice images, then the study's images of the
+    participant's list in a random order of this participant's own (reproducible from the study seed and
+    participant number) with the attention checks (each on a random study image) at random places, never
+    first."""
     rng = random.Random(f"{study.seed}:{number}")
     practice = [("practice", im.id) for im in images if im.practice]
-    main = [("main", im.id) for im in images if not im.practice]
+    main = [("main", im.id) for im in images
+            if not im.practice and (im.list_index is None or im.list_index == list_number)]
     rng.shuffle(main)
     for _ in range(study.attention_checks):
         main.insert(rng.randint(1, len(main)), ("attention", rng.choice([i for k, i in main if k == "main"])))
     return practice + main
 
 
-def join(Session: sessionmaker, study_name: str) -> str:
-    """A new participant of the study; returns their token (``secrets.token_urlsafe``, 256 bits)."""
+def _clean_params(platform: Platform, params: dict) -> dict:
+    """The platform's parameters from the URL, each a printable string of at most MAX_PARAM characters."""
+    out = {}
+    for k in platform.params:
+        v = params.get(k)
+        if v is None:
+            continue
+        v = str(v).strip()
+        if not v or len(v) > MAX_PARAM or not v.isprintable():
+            raise Invalid(f"the link's {k} is not a valid ID")
+        out[k] = v
+    return out
+
+
+def _clean_device(device: dict | None) -> dict:
+    """Screen and window size (px), pixel ratio, touch and the browser's user agent, as the page saw them."""
+    out = {}
+    for k in ("screen_w", "screen_h", "window_w", "window_h"):
+        try:
+            v = int(float((device or {}).get(k)))
+        except (TypeError, ValueError):
+            continue
+        if 0 < v < 100_000:
+            out[k] = v
+    try:
+        dpr = float((device or {}).get("dpr"))
+        if 0 < dpr < 20:
+            out["dpr"] = round(dpr, 3)
+    except (TypeError, ValueError):
+        pass
+    if str((device or {}).get("touch", "")).lower() in ("1", "true"):
+        out["touch"] = True
+    ua = (device or {}).get("user_agent")
+    if isinstance(ua, str) and ua.strip():
+        out["user_agent"] = ua.strip()[:300]
+    return out
+
+
+def join(Session: sessionmaker, study_name: str, params: dict | None = None, device: dict | None = None,
+         ) -> tuple[str, bool]:
+    """A participant of the study: (token, resumed). With a recruiting platform, the platform's ID
+    parameter is required and one ID gets one participation: a second visit returns the first token
+    (``resumed``). The token is ``secrets.token_urlsafe`` (256 bits)."""
+    params = params or {}
     for _attempt in range(20):
         try:
-            with Session.begin() as s:
+            with writing(Session) as s:
                 study = get_study(s, study_name)
                 if study.paused:
                     raise Paused(f"study {study_name!r} is paused")
+                platform = PLATFORMS.get(study.platform, PLATFORMS["none"])
+                recorded = _clean_params(platform, params)
+                pid = recorded.get(platform.id_param) if platform.id_param else None
+                if platform.id_param and pid is None:
+                    raise Invalid(f"this link lacks your {platform.label} ID ({platform.id_param}); "
+                                  f"open the study from {platform.label}")
+                if pid is not None:
+                    known = s.scalar(select(Participant.token).where(Participant.study_id == study.id,
+                                                                     Participant.platform_id == pid))
+                    if known is not None:
+                        return known, True
                 number = (s.scalar(select(func.max(Participant.number)).where(Participant.study_id == study.id))
                           or 0) + 1
-                p = Participant(study_id=study.id, number=number, token=secrets.token_urlsafe(32))
+                list_number = (number - 1) % max(study.lists, 1)
+                reversed_ = bool(study.counterbalance_scale) and number % 2 == 0
+                plan = _trial_plan(study, list(study.images), number, list_number)
+                p = Participant(study_id=study.id, number=number, token=secrets.token_urlsafe(32), platform_id=pid,
+                                url_params=json.dumps(recorded), device=json.dumps(_clean_device(device)),
+                                list_number=list_number, scale_reversed=reversed_, trials=len(plan),
+                                practice=sum(k == "practice" for k, _ in plan), rated=0)
                 s.add(p)
                 s.flush()
-                for pos, (kind, image_id) in enumerate(_trial_plan(study, list(study.images), number)):
-                    s.add(Trial(participant_id=p.id, position=pos, kind=kind, image_id=image_id))
-                return p.token
-        except IntegrityError:  # two joins took the same number at once: take the next one
+                s.execute(Trial.__table__.insert(), [dict(participant_id=p.id, position=pos, kind=kind,
+                                                          image_id=image_id)
+                                                     for pos, (kind, image_id) in enumerate(plan)])
+                return p.token, False
+        except IntegrityError:  # two joins took the same number (or the same platform ID) at once: again
             continue
     raise Conflict("too many participants joining at once; try again")
+
+
+def platform_participant(Session: sessionmaker, study_name: str, platform_id: str) -> str | None:
+    """The token of the study's participant with this platform ID, if they have joined."""
+    with Session() as s:
+        study = get_study(s, study_name)
+        return s.scalar(select(Participant.token).where(Participant.study_id == study.id,
+                                                        Participant.platform_id == platform_id))
 
 
 @dataclass
@@ -110,57 +209,63 @@ class State:
     total: int = 0  # non-practice trials
     practice_done: int = 0
     practice_total: int = 0
+    scale_reversed: bool = False
+    completion_url: str | None = None  # where the thank-you page sends the participant (once done)
 
 
-def _next_trial(s: OrmSession, participant_id: int) -> Trial | None:
-    answered = select(Rating.trial_id).where(Rating.participant_id == participant_id)
-    return s.scalar(select(Trial).where(Trial.participant_id == participant_id, Trial.id.not_in(answered))
-                    .order_by(Trial.position).limit(1))
+def completion_link(template: str | None, params: dict) -> str | None:
+    """The completion URL with each ``{PARAM}`` replaced by the participant's recorded parameter (quoted)."""
+    if not template:
+        return None
+    out = template
+    for k, v in params.items():
+        out = out.replace("{" + k + "}", quote(str(v), safe=""))
+    return out
+
+
+def _state_of(s: OrmSession, p: Participant, study: Study) -> State:
+    practice_done = min(p.rated, p.practice)
+    st = State(study.name, "done", study.consent_text, None, done=p.rated - practice_done,
+               total=p.trials - p.practice, practice_done=practice_done, practice_total=p.practice,
+               scale_reversed=p.scale_reversed)
+    if p.finished_at is not None:  # the completion code and link are part of the state only once done
+        st.completion_code = study.completion_code
+        st.completion_url = completion_link(study.completion_url, json.loads(p.url_params or "{}"))
+        return st
+    if study.paused:
+        st.stage = "paused"
+    elif p.consented_at is None:
+        st.stage = "consent"
+    elif p.instructed_at is None:
+        st.stage = "instructions"
+    else:
+        row = s.execute(select(Trial.id, Trial.kind, Image.public_id).join(Image, Image.id == Trial.image_id)
+                        .where(Trial.participant_id == p.id, Trial.position == p.rated)).first()
+        if row is not None:
+            st.stage, st.trial_id, st.kind, st.image = "trial", row[0], row[1], row[2]
+    return st
 
 
 def state(Session: sessionmaker, token: str) -> State:
     with Session() as s:
         p = _participant(s, token)
-        study = s.get(Study, p.study_id)
-        counts = dict(s.execute(
-            select(Trial.kind == "practice", func.count(Trial.id)).where(Trial.participant_id == p.id)
-            .group_by(Trial.kind == "practice")).all())
-        rated = dict(s.execute(
-            select(Trial.kind == "practice", func.count(Rating.id)).join(Rating, Rating.trial_id == Trial.id)
-            .where(Trial.participant_id == p.id).group_by(Trial.kind == "practice")).all())
-        # the completion code is part of the state only once every trial is rated
-        st = State(study.name, "done", study.consent_text, study.completion_code if p.finished_at else None,
-                   done=rated.get(False, 0), total=counts.get(False, 0),
-                   practice_done=rated.get(True, 0), practice_total=counts.get(True, 0))
-        if p.finished_at is not None:
-            return st
-        if study.paused:
-            st.stage = "paused"
-        elif p.consented_at is None:
-            st.stage = "consent"
-        elif p.instructed_at is None:
-            st.stage = "instructions"
-        else:
-            t = _next_trial(s, p.id)
-            if t is not None:
-                st.stage, st.trial_id, st.kind, st.image = "trial", t.id, t.kind, t.image.public_id
-        return st
+        return _state_of(s, p, s.get(Study, p.study_id))
 
 
 def consent(Session: sessionmaker, token: str) -> None:
-    with Session.begin() as s:
+    with writing(Session) as s:
         p = _participant(s, token)
         if p.consented_at is None:
             p.consented_at = now()
 
 
 def instructed(Session: sessionmaker, token: str) -> None:
-    with Session.begin() as s:
+    with writing(Session) as s:
         p = _participant(s, token)
         if p.consented_at is None:
             raise Conflict("consent comes first")
         if p.instructed_at is None:
-            p.instructed_at = now()
+            p.instructed_at = p.current_since = now()
 
 
 def parse_rating(values: dict) -> tuple[int, int, int]:
@@ -186,42 +291,71 @@ def parse_trial_id(value) -> int:
     return value
 
 
-def submit(Session: sessionmaker, token: str, trial_id: int, rating: tuple[int, int, int]) -> str:
-    """Record a rating of one of the participant's own trials, committed before returning.
+def parse_optional_int(value, lo: int = 0, hi: int = 10**7) -> int | None:
+    """An optional whole number in [lo, hi] (a response time in ms, a window size in px); else None."""
+    try:
+        v = int(round(float(value)))
+    except (TypeError, ValueError, OverflowError):
+        return None
+    return v if lo <= v <= hi else None
 
-    Returns "recorded", or "unchanged" for a resubmission of the same answer (a reload, a double
-    click, a retry after a dropped connection). Refuses another participant's trial or an unknown
-    one (NotFound, alike), a different answer to an answered trial and any trial but the next
-    (Conflict), and a paused study (Paused).
+
+def submit(Session: sessionmaker, token: str, trial_id: int, rating: tuple[int, int, int],
+           rt_client_ms: int | None = None, window: tuple[int | None, int | None] = (None, None),
+           ) -> tuple[str, State]:
+    """Record a rating of one of the participant's own trials in one short transaction, committed before
+    returning; returns ("recorded" or "unchanged", the participant's state after it).
+
+    "unchanged" is a resubmission of the same answer (a reload, a double click, a retry after a dropped
+    connection). Refuses another participant's trial or an unknown one (NotFound, alike), a different
+    answer to an answered trial and any trial but the current one (Conflict), and a paused study
+    (Paused). The current trial is the one at position ``rated`` (trials are answered in order), and the
+    server-side response time runs from the moment it became current (the previous answer's commit, or
+    the end of the instructions) to this answer.
     """
-    for _attempt in range(2):
+    for _attempt in range(3):
         try:
-            with Session.begin() as s:
+            with writing(Session) as s:
                 p = _participant(s, token)
                 trial = s.get(Trial, trial_id)
                 if trial is None or trial.participant_id != p.id:
                     raise NotFound("no such trial for this participant")
-                old = s.scalar(select(Rating).where(Rating.participant_id == p.id, Rating.trial_id == trial.id))
-                if old is not None:
-                    if (old.valence, old.arousal, old.dominance) == rating:
-                        return "unchanged"
+                study = s.get(Study, p.study_id)
+                if trial.position < p.rated:
+                    old = s.execute(select(Rating.valence, Rating.arousal, Rating.dominance).where(
+                        Rating.participant_id == p.id, Rating.trial_id == trial.id)).first()
+                    if old is not None and tuple(old) == rating:
+                        return "unchanged", _state_of(s, p, study)
                     raise Conflict("this image was already rated; a rating cannot be changed")
-                if s.get(Study, p.study_id).paused:
+                if study.paused:
                     raise Paused("the study is paused")
                 if p.instructed_at is None:
                     raise Conflict("consent and instructions come first")
-                nxt = _next_trial(s, p.id)
-                if nxt is None or nxt.id != trial.id:
+                if trial.position != p.rated:
                     raise Conflict("this is not the current trial")
-                s.add(Rating(participant_id=p.id, trial_id=trial.id, valence=rating[0], arousal=rating[1],
-                             dominance=rating[2]))
+                t = now()
+                since = p.current_since or p.instructed_at
+                rt = int((t - _aware(since)).total_seconds() * 1000) if since is not None else None
+                s.execute(Rating.__table__.insert().values(
+                    participant_id=p.id, trial_id=trial.id, valence=rating[0], arousal=rating[1],
+                    dominance=rating[2], created_at=t, rt_server_ms=rt, rt_client_ms=rt_client_ms,
+                    window_w=window[0], window_h=window[1]))
+                p.rated += 1
+                p.current_since = t
+                if p.rated >= p.trials:
+                    p.finished_at = t
                 s.flush()
-                if _next_trial(s, p.id) is None:
-                    p.finished_at = now()
-                return "recorded"
+                return "recorded", _state_of(s, p, study)
         except IntegrityError:
-            continue  # the same trial was rated concurrently: the second pass compares the answers
+            continue  # the same trial was rated concurrently: the next pass compares the answers
     raise Conflict("this image was just rated by another request")
+
+
+def _aware(t):
+    """SQLite hands back naive datetimes (stored as UTC): make them comparable with ``now()``."""
+    from datetime import timezone
+
+    return t if t.tzinfo is not None else t.replace(tzinfo=timezone.utc)
 
 
 def image_file(Session: sessionmaker, token: str, public_id: str):
@@ -248,7 +382,7 @@ def image_file(Session: sessionmaker, token: str, public_id: str):
 
 
 def set_paused(Session: sessionmaker, name: str, paused: bool) -> None:
-    with Session.begin() as s:
+    with writing(Session) as s:
         get_study(s, name).paused = paused
 
 
@@ -271,36 +405,54 @@ def progress(Session: sessionmaker) -> list[dict]:
     return out
 
 
-EXPORT_COLUMNS = ["study", "participant", "position", "kind", "image", "source_run", "source_file", "target",
-                  "target_category", "target_valence", "target_arousal", "target_dominance", "pred_category",
-                  "pred_valence", "pred_arousal", "pred_dominance", "valence", "arousal", "dominance",
-                  "attention_pass", "participant_finished", "rated_at"]
+EXPORT_COLUMNS = ["study", "participant", "position", "kind", "image", "source_run", "source_file", "source",
+                  "cell", "target", "target_category", "target_valence", "target_arousal", "target_dominance",
+                  "pred_category", "pred_valence", "pred_arousal", "pred_dominance", "valence", "arousal",
+                  "dominance", "attention_pass", "participant_finished", "rated_at", "rt_server_ms", "rt_client_ms",
+                  "list", "scale_reversed", "platform", "platform_id", "window_w", "window_h", "screen_w",
+                  "screen_h", "dpr", "touch", "user_agent"]
 
 
 def ratings_frame(Session: sessionmaker, name: str) -> pd.DataFrame:
     """Every rating of the study, long format: one row per rated trial (practice and attention
-    checks included, marked by ``kind``). Participants appear by number, never by token."""
+    checks included, marked by ``kind``), in each participant's trial order (``position``). Participants
+    appear by number, never by token; the recruiting platform's recorded URL parameters follow the
+    columns of ``EXPORT_COLUMNS``, one column each (e.g. PROLIFIC_PID, STUDY_ID, SESSION_ID).
+    Response times are in ms: ``rt_server_ms`` from the trial becoming current to the answer's commit,
+    ``rt_client_ms`` from the image shown to the answer sent, as the browser measured it."""
     with Session() as s:
         study = get_study(s, name)
+        platform = PLATFORMS.get(study.platform, PLATFORMS["none"])
         rows = s.execute(
             select(Participant, Trial, Image, Rating).join(Trial, Trial.participant_id == Participant.id)
             .join(Rating, Rating.trial_id == Trial.id).join(Image, Image.id == Trial.image_id)
             .where(Participant.study_id == study.id).order_by(Participant.number, Trial.position)).all()
         records = []
         for p, t, im, r in rows:
-            records.append({
+            device = json.loads(p.device or "{}")
+            params = json.loads(p.url_params or "{}")
+            rec = {
                 "study": study.name, "participant": p.number, "position": t.position, "kind": t.kind,
-                "image": im.file, "source_run": im.source_run, "source_file": im.source_file, "target": im.target,
+                "image": im.file, "source_run": im.source_run, "source_file": im.source_file, "source": im.source,
+                "cell": im.cell, "target": im.target,
                 "target_category": im.target_category, "target_valence": im.target_valence,
                 "target_arousal": im.target_arousal, "target_dominance": im.target_dominance,
                 "pred_category": im.pred_category, "pred_valence": im.pred_valence,
                 "pred_arousal": im.pred_arousal, "pred_dominance": im.pred_dominance,
                 "valence": r.valence, "arousal": r.arousal, "dominance": r.dominance,
-                "attention_pass": ((r.valence, r.arousal, r.dominance) == ATTENTION_ANSWER)
+                "attention_pass": ((r.valence, r.arousal, r.dominance) == attention_answer(p.scale_reversed))
                 if t.kind == "attention" else None,
                 "participant_finished": p.finished_at is not None,
-                "rated_at": r.created_at.isoformat() if r.created_at else None})
-    return pd.DataFrame.from_records(records, columns=EXPORT_COLUMNS)
+                "rated_at": r.created_at.isoformat() if r.created_at else None,
+                "rt_server_ms": r.rt_server_ms, "rt_client_ms": r.rt_client_ms,
+                "list": p.list_number + 1, "scale_reversed": p.scale_reversed, "platform": study.platform,
+                "platform_id": p.platform_id, "window_w": r.window_w or device.get("window_w"),
+                "window_h": r.window_h or device.get("window_h"), "screen_w": device.get("screen_w"),
+                "screen_h": device.get("screen_h"), "dpr": device.get("dpr"), "touch": device.get("touch", False),
+                "user_agent": device.get("user_agent")}
+            rec.update({k: params.get(k) for k in platform.params})
+            records.append(rec)
+    return pd.DataFrame.from_records(records, columns=EXPORT_COLUMNS + list(platform.params))
 
 
 def export_csv(Session: sessionmaker, name: str) -> bytes:
