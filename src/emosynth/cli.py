@@ -707,6 +707,87 @@ def gallery(
         out.print(f"{site / 'index.html'} ({len(runs)} run{'s' if len(runs) != 1 else ''})", highlight=False)
 
 
+# ---------------------------------------------------------------------------- stimuli (balanced sets, exports)
+
+stimuli_app = typer.Typer(help="Choose a balanced stimulus set (emosynth stimuli --from ... --design ... --out DIR) "
+                               "and export it for jsPsych, PsychoPy or as CSV (emosynth stimuli export DIR ...).")
+app.add_typer(stimuli_app, name="stimuli")
+
+
+@stimuli_app.callback(invoke_without_command=True)
+def stimuli_command(
+    ctx: typer.Context,
+    sources: Optional[List[Path]] = typer.Option(None, "--from", help="A run directory (its items.csv predictions) "
+                                                 "or a folder of images (scored by the packaged predictor); "
+                                                 "repeat."),
+    design: Optional[str] = typer.Option(None, "--design", help="Cells: factors joined by ' x ', e.g. "
+                                         "\"valence=2,5,8 x arousal=3,7\" or \"category=joy,fear,sadness\" "
+                                         "(levels on the SAM 1-9 scale)."),
+    per_cell: int = typer.Option(12, "--per-cell", help="Images per cell."),
+    balance: str = typer.Option("luminance,contrast,colourfulness,slope", "--balance",
+                                help="Features to balance, comma-separated: luminance, contrast (RMS), "
+                                     "colourfulness, saturation, slope (spatial-frequency amplitude spectrum), "
+                                     "edge_density, or any handcrafted feature by name."),
+    tolerance: float = typer.Option(1.0, "--tolerance", help="How far (SAM points, each dimension) a candidate's "
+                                                             "emotion may lie from its cell's level."),
+    equalise: Optional[str] = typer.Option(None, "--equalise", help="After choosing, SHINE-style equalisation: "
+                                           "histogram (luminance histograms) or spectrum (amplitude spectra); "
+                                           "the packaged predictor then re-scores the images."),
+    restarts: int = typer.Option(4, "--restarts", help="Random restarts of the swap search."),
+    out_dir: Optional[Path] = typer.Option(None, "--out", help="Stimulus folder to write (images/, stimuli.csv, "
+                                                               "balance.md/.html, methods.md)."),
+    seed: int = typer.Option(0, "--seed", help="Seed of ties, restarts and equalisation; same seed, same set."),
+    overwrite: bool = typer.Option(False, "--overwrite", help=OVERWRITE_HELP),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar or summary."),
+):
+    """Choose --per-cell images for each cell of --design so that the cells differ in the intended emotion and
+    not in low-level features: candidates within --tolerance of a cell's target, then a swap search minimising
+    the largest standardised mean difference (SMD) between cells on the --balance features. Writes the images,
+    stimuli.csv, a balance table (mean +- sd per cell, SMDs, ANOVA and Kruskal-Wallis; balance.md/.html) and
+    methods.md, a methods paragraph with every number filled in."""
+    if ctx.invoked_subcommand is not None:
+        return
+    if not sources and design is None and out_dir is None:
+        out.print(ctx.get_help(), highlight=False)
+        return
+    missing = [f for f, v in (("--from", sources), ("--design", design), ("--out", out_dir)) if not v]
+    if missing:
+        raise EmosynthError(f"emosynth stimuli needs {', '.join(missing)} (see emosynth stimuli --help)")
+    from .stimuli import StimuliConfig, make_stimuli
+
+    cfg = StimuliConfig(sources=list(sources), design=design, per_cell=per_cell, balance=balance,
+                        tolerance=tolerance, equalise=equalise, restarts=restarts, seed=seed)
+    meta = make_stimuli(cfg, out_dir, overwrite=overwrite, command=_command())
+    if not quiet:
+        out.print(f"{out_dir}: {meta['images']} images in {len(meta['cells'])} cells from {meta['eligible']} "
+                  f"eligible of {meta['candidates']} candidates", highlight=False)
+        out.print("  max |SMD| " + ", ".join(f"{k} {v:.2f}" for k, v in meta["balance"].items())
+                  + ("" if meta["smd_goal_reached"] else "  (above 0.2: the pool does not allow it)"),
+                  highlight=False)
+        eq = meta.get("equalise")
+        if eq and eq["emotion_contrast_shrank"]:
+            out.print(f"  {eq['method']} equalisation shrank the emotion contrast (see balance.md)", highlight=False)
+        out.print(f"  {out_dir / 'balance.html'}, {out_dir / 'methods.md'}", highlight=False)
+
+
+@stimuli_app.command("export")
+def stimuli_export(
+    folder: Path = typer.Argument(..., help="A stimulus folder written by emosynth stimuli."),
+    fmt: str = typer.Option(..., "--format", help="jspsych (a study folder that runs from disk and saves CSV), "
+                                                  "psychopy (conditions.csv for a Builder loop) or csv."),
+    out_dir: Path = typer.Option(..., "--out", help="Folder to write the export to."),
+    dominance: bool = typer.Option(False, "--dominance", help="jspsych: also rate dominance (1-9)."),
+    title: Optional[str] = typer.Option(None, "--title", help="The study's name (default: the folder's name)."),
+    overwrite: bool = typer.Option(False, "--overwrite", help=OVERWRITE_HELP),
+):
+    """Export a stimulus folder: a jsPsych 8.3.0 study (vendored, offline; a SAM rating per image, the ratings
+    saved as CSV), a PsychoPy conditions file, or plain CSV; the images travel with it."""
+    from .stimuli import export_stimuli
+
+    main_file = export_stimuli(folder, fmt, out_dir, dominance=dominance, title=title, overwrite=overwrite)
+    out.print(f"{main_file}", highlight=False)
+
+
 # ---------------------------------------------------------------------------- study (human validation)
 
 study_app = typer.Typer(no_args_is_help=True, help="The human validation study: people rate synthesised images on "
