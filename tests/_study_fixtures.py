@@ -53,6 +53,75 @@ def make_runs(root: Path, per_target: int = 2) -> list[Path]:
     return [va, fe]
 
 
+EDIT_TARGETS = [(2.0, 2.0), (2.0, 8.0), (8.0, 2.0), (8.0, 8.0)]
+
+
+def make_edit_run(root: Path) -> Path:
+    """A photo-edit run 'edits' (as ``emosynth edit`` writes it: a ``source`` column naming the input photo,
+    held-out judges ``lite2``/``ou`` in run.json ``transfer`` and their V/A per image): photos p0-p3 each
+    edited toward the four VA targets, except p3, never edited toward (8, 8). The held-out verdicts are
+    on the target's side for every edit of p0 and p1, against it on valence for p2's, and mixed for p3's."""
+    run = root / "edits"
+    crops = _crops(16, offset=2)
+    rows = []
+    k = 0
+    for ph in range(4):
+        for ti, (tv, ta) in enumerate(EDIT_TARGETS):
+            if ph == 3 and ti == 3:
+                continue
+            f = f"p{ph}_{ti}.png"
+            write_png(run / "images" / f, crops[k])
+            k += 1
+            side_v = 1.0 if tv > 5 else -1.0
+            side_a = 1.0 if ta > 5 else -1.0
+            if ph == 2:
+                side_v = -side_v  # both judges disagree on valence
+            lite_v, ou_v = 5 + 1.5 * side_v, 5 + 1.0 * side_v
+            if ph == 3:
+                ou_v = 5 - 1.0 * (1.0 if tv > 5 else -1.0)  # one judge of two disagrees on valence
+            rows.append({"file": f, "source": f"photos/p{ph}.jpg", "target_valence": tv, "target_arousal": ta,
+                         "valence": 5 + 0.4 * (tv - 5), "arousal": 5 + 0.3 * (ta - 5), "dominance": 5.0,
+                         "ssim": 0.8, "lite2_valence": lite_v, "lite2_arousal": 5 + 1.2 * side_a,
+                         "ou_valence": ou_v, "ou_arousal": 5 + 0.8 * side_a})
+    write_items(run, rows)
+    head = run_header("edit", None, {}, 3, ["default"], method="photo-edit")
+    head["transfer"] = {"lite2": {"judge": "lite2", "n": len(rows)}, "ou": {"judge": "ou", "n": len(rows)}}
+    write_run(run, head)
+    return run
+
+
+def make_stimulus_folder(root: Path) -> Path:
+    """A stimulus folder in the layout ``emosynth stimuli --out`` writes (CONTRACTS "Stimulus folder"):
+    emosynth.json (kind stimuli), images/*.png, stimuli.csv (file images/..., cell, source_run, source_file,
+    source, predicted V/A/D with intervals, each judge's V/A, balanced features), balance.md, methods.md;
+    a valence=2,5,8 x arousal=3,7 design, two images per cell."""
+    import pandas as pd
+
+    from emosynth.fsio import mark_output
+
+    out = root / "stimuli-pilot"
+    rows = []
+    crops = _crops(12, offset=3)
+    k = 0
+    for v in (2, 5, 8):
+        for a in (3, 7):
+            for j in range(2):
+                f = f"images/v{v}a{a}_{j}.png"
+                write_png(out / f, crops[k])
+                rows.append({"file": f, "cell": f"valence={v},arousal={a}", "source_run": "runs/atlas",
+                             "source_file": f"elite_{k:03d}.png", "source": "", "valence": v + 0.3 * (j - 0.5),
+                             "arousal": a + 0.2, "dominance": 5.0, "interval_valence_lo": v - 1.0,
+                             "interval_valence_hi": v + 1.0, "lite2_valence": v + 0.5, "lite2_arousal": a - 0.5,
+                             "ou_valence": v - 0.2, "ou_arousal": a, "luminance": 0.4 + 0.01 * k,
+                             "contrast": 0.2})
+                k += 1
+    pd.DataFrame(rows).to_csv(out / "stimuli.csv", index=False)
+    (out / "balance.md").write_text("# Balance\n")
+    (out / "methods.md").write_text("# Methods\n")
+    mark_output(out, "stimuli")
+    return out
+
+
 def legacy_schema_v1(url: str) -> None:
     """Make the study tables exactly as emosynth's ``create_all`` made them before it had migrations (a
     verbatim copy of that release's ``study/_db.py`` models, in their own metadata), with one study, one

@@ -88,23 +88,71 @@ def _image_paths(inputs: list[Path]) -> list[Path]:
 
 @app.command()
 def predict(
-    images: List[Path] = typer.Argument(None, help="Image files or folders (searched recursively). "
-                                                   "None: the sample photos that ship with emosynth."),
+    images: List[Path] = typer.Argument(None, help="Image files or folders. None: the sample photos that ship "
+                                                   "with emosynth."),
     model: Optional[Path] = typer.Option(None, "--model", help="A saved model folder (default: the packaged model)."),
     as_json: bool = typer.Option(False, "--json", help="One JSON object per image, one per line."),
-    engine: str = typer.Option("auto", help="auto (fast path), onnx, torch or eager (plain fp32)."),
+    engine: str = typer.Option("auto", help="auto (the fastest engine measured on this machine at equal "
+                                            "predictions), onnx, torch or eager (plain fp32)."),
+    out_file: Optional[Path] = typer.Option(None, "--out", help="Score a corpus into this file, streaming and "
+                                            "resumably: .csv, .jsonl or .parquet (by the extension). Unreadable "
+                                            "images are skipped and listed in OUT.skipped.csv; run the same "
+                                            "command again to resume an interrupted run."),
+    recursive: bool = typer.Option(True, "--recursive/--no-recursive",
+                                   help="Search folders' subfolders too (--no-recursive: a folder's own images)."),
+    workers: Optional[int] = typer.Option(None, "--workers", help="With --out: processes that read and decode "
+                                          "images (default: one per core beyond the first; 0: none)."),
+    batch: int = typer.Option(64, "--batch", help="With --out: images per scoring batch."),
+    shard_size: int = typer.Option(1024, "--shard-size", help="With --out: images per write of OUT (and per "
+                                   "Dask task)."),
+    scheduler: Optional[str] = typer.Option(None, "--scheduler", help="With --out: a dask.distributed scheduler "
+                                            "(tcp://host:8786); each worker scores a shard, the output is the "
+                                            "one a single machine writes. The images must be readable there."),
+    overwrite: bool = typer.Option(False, "--overwrite", help="With --out: score everything again over an "
+                                   "earlier output of this command (never over a file emosynth did not write)."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
 ):
     """Predict each image's emotion: top category and its probability, valence, arousal, dominance (1-9).
 
     With --json each line is {"path", "category", "probabilities": {label: p}, "valence", "arousal",
     "dominance"}; V, A, D are on the SAM 1-9 scale (null where the model was not trained for that
-    dimension) and the probabilities sum to 1.
+    dimension) and the probabilities sum to 1. A model with intervals adds "interval": {"valence":
+    [lo, hi], ...} and "familiarity"/"unfamiliar" (the table prints V 6.2 [5.1–7.3]).
+
+    With --out the images are scored as a corpus (emosynth.corpus): folders are walked lazily,
+    decoded in worker processes and scored in batches, rows are written shard by shard with each
+    file's sha1, and memory stays flat however many images there are.
     """
     from .models import Predictor
     from .samples import sample_paths
 
-    paths = _image_paths(images) if images else sample_paths()
+    corpus_only = {"--scheduler": scheduler is not None, "--overwrite": overwrite,
+                   "--workers": workers is not None}
+    if out_file is None and any(corpus_only.values()):
+        flag = next(k for k, v in corpus_only.items() if v)
+        raise ConfigError("out", f"is needed by {flag} (it scores a corpus into a file)", lead=False)
+    if out_file is not None:
+        from .corpus import CorpusConfig, check_inputs, predict_corpus
+
+        config = CorpusConfig(recursive=recursive, workers=workers, batch_size=batch, shard_size=shard_size,
+                              engine=engine, scheduler=scheduler, overwrite=overwrite).validate()
+        inputs = list(images) if images else sample_paths()
+        check_inputs(inputs, recursive)
+        predictor = Predictor.load(model)
+        with _corpus_progress(quiet) as advance:
+            res = predict_corpus(inputs, out_file, predictor, config, progress=advance)
+        skipped = f"; {res.skipped} unreadable, listed in {res.skipped_file}" if res.skipped else ""
+        already = f" ({res.already} already there)" if res.already else ""
+        out.print(f"{res.out}: {res.scored} images scored{already}{skipped}, {res.seconds:.1f} s "
+                  f"({res.rate:.1f} images/s)", highlight=False)
+        return
+    if images:
+        from .corpus import check_inputs, walk_images
+
+        check_inputs(images, recursive)
+        paths = list(walk_images(images, recursive))
+    else:
+        paths = sample_paths()
     predictor = Predictor.load(model)
     with _progress(len(paths), "scoring", quiet or as_json) as advance:
         records = predictor.predict(paths, engine=engine, progress=advance)
@@ -112,20 +160,66 @@ def predict(
         for r in records:
             sys.stdout.write(json.dumps(r) + "\n")
         return
-    table = Table(title=f"emotion ({predictor.config.backbone}; V, A, D on the SAM 1-9 scale)")
-    for col in ("image", "category", "p", "valence", "arousal", "dominance"):
+    table = Table(title=f"emotion ({predictor.config.backbone}; V, A, D on the SAM 1-9 scale"
+                        f"{'; [90 % interval]' if any('interval' in r for r in records) else ''})")
+    familiarity = any("familiarity" in r for r in records)
+    for col in ("image", "category", "p", "valence", "arousal", "dominance") + (("familiarity",) if familiarity
+                                                                                   else ()):
         table.add_column(col, justify="left" if col in ("image", "category") else "right",
                          overflow="fold", no_wrap=col != "image")
     for r in records:
         cat = r.get("category", "-")
         p = f"{r['probabilities'][cat]:.2f}" if "probabilities" in r else "-"
         shown = Path(r["path"]).name if not images else r["path"]  # the samples: just their names
-        vad = ["-" if r[k] is None else f"{r[k]:.2f}" for k in ("valence", "arousal", "dominance")]
-        table.add_row(shown, cat, p, *vad)
+        vad = [_with_interval(r, k) for k in ("valence", "arousal", "dominance")]
+        extra = []
+        if familiarity:
+            f = r.get("familiarity")
+            extra = [("-" if f is None else f"{f:.2f}") + (" unfamiliar" if r.get("unfamiliar") else "")]
+        table.add_row(shown, cat, p, *vad, *extra)
     out.print(table)
     if "lexicon" in predictor.sources_.get("dominance", ""):
         out.print("dominance: trained on lexicon-derived labels (Warriner et al. 2013), not rated dominance",
                   style="dim")
+
+
+def _with_interval(record: dict, dim: str) -> str:
+    """``6.2 [5.1–7.3]`` where the record has an interval for ``dim``, else ``6.20``; ``-`` for null."""
+    v = record.get(dim)
+    if v is None:
+        return "-"
+    iv = (record.get("interval") or {}).get(dim)
+    if iv and iv[0] is not None and iv[1] is not None:
+        return f"{v:.1f} [{iv[0]:.1f}–{iv[1]:.1f}]"
+    return f"{v:.2f}"
+
+
+@contextmanager
+def _corpus_progress(quiet: bool):
+    """A rich progress bar with rate and ETA for a corpus whose size is counted as it runs."""
+    if quiet:
+        yield None
+        return
+    from rich.progress import TaskProgressColumn, TimeElapsedColumn
+
+    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TaskProgressColumn(),
+                  TextColumn("{task.fields[rate]}"), TimeElapsedColumn(), TextColumn("ETA"),
+                  TimeRemainingColumn(), console=err, transient=True) as bar:
+        task = bar.add_task("scoring", total=None, rate="")
+        t0 = [None, 0]
+
+        def advance(k: int, total: int | None):
+            import time
+
+            now = time.perf_counter()
+            if t0[0] is None:
+                t0[0] = now
+            t0[1] += k
+            dt = now - t0[0]
+            rate = f"{t0[1] / dt:.1f} images/s" if dt > 0 else ""
+            bar.update(task, advance=k, total=total, rate=rate)
+
+        yield advance
 
 
 # ---------------------------------------------------------------------------- train / evaluate
@@ -799,8 +893,10 @@ STUDY_DB_HELP = "Study database (SQLAlchemy URL): sqlite:///studies.db (default)
 @study_app.command("create")
 def study_create(
     name: str = typer.Option(..., "--name", help="The study's name (letters, digits, '.', '_', '-')."),
-    runs: List[Path] = typer.Option(..., "--from", help="A run directory to sample images from; repeat."),
-    per_target: int = typer.Option(3, "--per-target", help="Images drawn from each (run, target) stratum."),
+    runs: List[Path] = typer.Option(..., "--from", help="A run directory or a stimulus folder (emosynth stimuli) "
+                                                        "to sample images from; repeat."),
+    per_target: int = typer.Option(3, "--per-target", help="Images drawn from each (run, target) stratum "
+                                                           "(with --content-matched: source photos)."),
     attention_checks: int = typer.Option(4, "--attention-checks", help="Attention checks per participant "
                                                                         "('choose the leftmost figure')."),
     db: str = typer.Option("sqlite:///studies.db", "--db", help=STUDY_DB_HELP),
@@ -810,9 +906,22 @@ def study_create(
                                                                    "(paragraphs split by blank lines)."),
     completion_code: Optional[str] = typer.Option(None, "--completion-code", help="Shown on the thank-you page."),
     seed: int = typer.Option(0, "--seed", help="Seed of the sampling and of each participant's order."),
+    platform: str = typer.Option("none", "--platform", help="Recruiting platform: prolific, mturk, sona or none. "
+                                 "Decides the URL parameters recorded and the ID allowed one participation."),
+    completion_url: Optional[str] = typer.Option(None, "--completion-url", help="http(s) address the thank-you "
+                                                 "page sends people to; {PARAM} takes their URL parameter."),
+    lists: int = typer.Option(1, "--lists", help="K Latin-square counterbalanced lists; participant n sees list "
+                                                 "(n-1) mod K."),
+    counterbalance_scale: bool = typer.Option(False, "--counterbalance-scale", help="Every second participant "
+                                              "sees the SAM rows from 9 (left) to 1."),
+    min_agreement: Optional[float] = typer.Option(None, "--min-agreement", help="Keep only images on which this "
+                                                  "share (0-1) of the held-out judges' verdicts is on the "
+                                                  "intended side of 5."),
+    content_matched: bool = typer.Option(False, "--content-matched", help="Photo edits: sample source photos "
+                                         "edited toward every condition, each shown in every one."),
 ):
-    """Sample images from run directories, stratified by target, copy them into the study's folder and
-    record the study in the database."""
+    """Sample images from run directories or stimulus folders, stratified by target, copy them into the
+    study's folder and record the study in the database."""
     from .errors import StudyError
     from .study import StudyConfig, create_study
 
@@ -824,7 +933,10 @@ def study_create(
             raise StudyError(f"{consent}: cannot read the consent text ({e.__class__.__name__})") from None
     info = create_study(StudyConfig(name=name, runs=list(runs), per_target=per_target,
                                     attention_checks=attention_checks, db=db, folder=folder,
-                                    completion_code=completion_code, seed=seed, **kw))
+                                    completion_code=completion_code, seed=seed, platform=platform,
+                                    completion_url=completion_url, lists=lists,
+                                    counterbalance_scale=counterbalance_scale, min_agreement=min_agreement,
+                                    content_matched=content_matched, **kw))
     out.print(f"study {info['name']}: {info['images']} images from {info['strata']} targets, "
               f"{info['practice']} practice, {info['attention_checks']} attention checks; images in {info['folder']}",
               highlight=False, soft_wrap=True)
@@ -837,12 +949,16 @@ def study_serve(
     port: int = typer.Option(8000, "--port"),
     admin_token: Optional[str] = typer.Option(None, "--admin-token", envvar="EMOSYNTH_ADMIN_TOKEN",
                                               help="Admin token (default: a new random one, printed)."),
+    upgrade: bool = typer.Option(False, "--upgrade", help="Upgrade a database of an older schema first "
+                                                          "(back it up before)."),
 ):
     """Serve the studies in the database: participant pages at /join/NAME, admin pages at /admin.
-    Prints the admin token and each study's participant link."""
+    Prints the admin token and each study's participant link. A database of a newer schema is refused;
+    an older one is upgraded only with --upgrade."""
     from .study import serve
 
-    serve(db, host, port, admin_token, announce=lambda line: out.print(line, highlight=False, soft_wrap=True))
+    serve(db, host, port, admin_token, announce=lambda line: out.print(line, highlight=False, soft_wrap=True),
+          upgrade=upgrade)
 
 
 @study_app.command("export")
@@ -895,10 +1011,28 @@ def generator_train(
     batch: int = typer.Option(12, help="Images per step (even: each target is drawn with two noise vectors)."),
     lr: float = typer.Option(2e-3, help="Adam learning rate."),
     diversity: float = typer.Option(1.0, help="Weight of the mode-seeking term (different z, different images)."),
-    train_size: int = typer.Option(96, help="Side in px the generator renders at while training."),
+    train_size: int = typer.Option(128, help="Side in px the generator renders at while training (it is "
+                                             "resolution-free: the same picture at any --size)."),
     seed: int = typer.Option(0, help="Seed; the same seed gives the same generator."),
     model: Optional[str] = typer.Option(None, "--model", help="The predictor to train through: a saved model "
                                                              "folder or a backbone name (default: the packaged one)."),
+    judges: str = typer.Option("default", "--judges", help="The objective's judges: 'default' (the --model "
+                               "predictor alone), 'consensus' (the packaged network under random views and the "
+                               "Valdez-Mehrabian colour judge, soft minimum) or a comma-separated list "
+                               "(emosynth judges)."),
+    held_out: str = typer.Option("auto", "--held-out", help="Judges the finished generator is scored against and "
+                                 "never trained on: 'auto' (lite2 and ou, less any in --judges), 'none', or a "
+                                 "comma-separated list."),
+    layout_diversity: float = typer.Option(1.0, help="Weight of the layout term: different z, different coarse "
+                                                     "light-dark layout (not only different colours)."),
+    warp: int = typer.Option(4, help="Noise-driven displacement waves of the coordinates (0: one shared layout, "
+                                     "as format-1 generators)."),
+    phases: bool = typer.Option(True, "--phases/--no-phases", help="Noise-driven phases of the Fourier features."),
+    z_dim: int = typer.Option(32, help="Length of the noise vector z."),
+    init: Optional[str] = typer.Option(None, "--init", help="Start from another generator's weights where names "
+                                                            "and shapes match ('model-only', 'default' or a folder)."),
+    predictor_size: Optional[int] = typer.Option(None, help="Side in px the judges' networks see in training "
+                                                            "(default: their input size)."),
     realism: Optional[str] = typer.Option(None, help="Add a discriminator that tells this data set's photographs "
                                                      "(emotion6, oasis) from generated images, given the condition; "
                                                      "off by default."),
@@ -911,12 +1045,16 @@ def generator_train(
 ):
     """Train a conditional generator (a CPPN-style coordinate network modulated by noise and the target)
     so that the frozen predictor sees the target emotion in its images: squared error to the target
-    V/A(/D) on 1-9, or cross-entropy to the target category, under random jitter/scale/rotation/flip."""
+    V/A(/D) on 1-9, or cross-entropy to the target category, under random jitter/scale/rotation/flip;
+    with --judges consensus, the soft minimum of every judge's squared error (an image gains only what all
+    agree on). The card reports the targets against held-out judges (--held-out)."""
     from .synth import GeneratorConfig, train_generator
 
     cfg = GeneratorConfig(condition=condition, model=model, seed=seed, steps=steps, batch=batch, lr=lr,
                           diversity=diversity, train_size=train_size, checkpoint_every=checkpoint_every,
-                          realism=realism, realism_weight=realism_weight)
+                          realism=realism, realism_weight=realism_weight, judges=judges, held_out=held_out,
+                          layout_diversity=layout_diversity, warp=warp, phases=phases, z_dim=z_dim, init=init,
+                          predictor_size=predictor_size)
     with _progress(steps, f"training generator ({condition})", quiet) as advance:
         done = [0]
 
@@ -942,6 +1080,9 @@ def generator_evaluate(
     per_target: int = typer.Option(8, help="Images per grid target."),
     grid: int = typer.Option(5, help="Targets per dimension (V-A generators)."),
     seed: int = typer.Option(1, help="Seed of the noise."),
+    judges: str = typer.Option("ou,valdez-mehrabian", "--judges", help="Judges whose verdicts are reported as "
+                               "r(target, judged) and MAE ('none' to skip); the card says which were in the "
+                               "generator's objective (those figures are fits)."),
     data_root: Optional[Path] = typer.Option(None, help=DATA_ROOT_HELP),
     quiet: bool = typer.Option(False, "--quiet", "-q"),
 ):
@@ -955,7 +1096,8 @@ def generator_evaluate(
     cfg = GeneratorEvalConfig(generator=str(generator),
                               check_backbone=None if check_backbone.lower() == "none" else check_backbone,
                               compare_run=str(compare_run) if compare_run else None, per_target=per_target,
-                              grid=grid, seed=seed, data_root=str(data_root) if data_root else None)
+                              grid=grid, seed=seed, data_root=str(data_root) if data_root else None,
+                              judges=judges)
     s = evaluate(cfg, progress=None if quiet else (lambda msg: out.print(msg, highlight=False)))
     if quiet:
         return
@@ -977,8 +1119,11 @@ def _print_generator_metrics(m: dict, where: Path):
 @app.command()
 def generate(
     out_dir: Path = typer.Option(..., "--out", help="Run directory: run.json, images/, items.csv, contact_sheet.png."),
-    generator: str = typer.Option("default", "--generator", help="A trained generator folder, or 'default': the "
-                                                                   "packaged VA generator."),
+    generator: str = typer.Option("default", "--generator", help="A trained generator folder, 'default': the "
+                                                                   "packaged VA generator (trained under the "
+                                                                   "consensus of judges), or 'model-only': the "
+                                                                   "packaged one trained through the predictor "
+                                                                   "alone."),
     valence: Optional[float] = typer.Option(None, help="Target valence, 1-9 (va/vad generators)."),
     arousal: Optional[float] = typer.Option(None, help="Target arousal, 1-9 (va/vad generators)."),
     dominance: Optional[float] = typer.Option(None, help="Target dominance, 1-9 (vad generators)."),

@@ -339,6 +339,7 @@ def serve(db: str, host: str = "127.0.0.1", port: int = 8000, admin_token: str |
     base = f"http://{host}:{port}"
     announce(f"admin:  {base}/admin/login   token: {token}")
     for st in svc.progress(Session):
-        announce(f"study {st['name']}: participant link {base}/join/{quote(st['name'])}"
-                 f"{' (paused)' if st['paused'] else ''}")
+        announce(f"study {st['name']}: participant link {base}/join/{quote(st['name'])}{st['link_query']}"
+                 f"{' (paused)' if st['paused'] else ''}"
+                 f"{' (' + st['platform'] + ')' if st['platform'] != 'none' else ''}")
     uvicorn.run(app, host=host, port=port, log_level="warning")

@@ -186,6 +186,13 @@ def join(Session: sessionmaker, study_name: str, params: dict | None = None, dev
     raise Conflict("too many participants joining at once; try again")
 
 
+def link_query(platform: str) -> str:
+    """The query the recruiting platform fills in, appended to the participant link (Prolific's
+    ``{{%PROLIFIC_PID%}}`` placeholders; MTurk adds its own; SONA's ``%SURVEY_CODE%``)."""
+    return {"prolific": "?PROLIFIC_PID={{%PROLIFIC_PID%}}&STUDY_ID={{%STUDY_ID%}}&SESSION_ID={{%SESSION_ID%}}",
+            "sona": "?id=%SURVEY_CODE%"}.get(platform, "")
+
+
 def platform_participant(Session: sessionmaker, study_name: str, platform_id: str) -> str | None:
     """The token of the study's participant with this platform ID, if they have joined."""
     with Session() as s:
@@ -401,6 +408,7 @@ def progress(Session: sessionmaker) -> list[dict]:
             images = [{"file": im.file, "target": im.target, "source": f"{im.source_run}/{im.source_file}",
                        "ratings": per_image.get(im.id, 0)} for im in study.images if not im.practice]
             out.append({"name": study.name, "paused": study.paused, "started": started, "finished": finished,
+                        "platform": study.platform, "link_query": link_query(study.platform),
                         "ratings": sum(per_image.values()), "images": images, "created_at": study.created_at})
     return out
 
