@@ -16,7 +16,7 @@ import pandas as pd
 import pytest
 
 from emosynth.cli import main
-from emosynth.study import StudyConfig, create_study, dispose, make_app
+from emosynth.study import StudyConfig, create_study, dispose, make_app, ratings_frame, sessions
 
 sys.path.insert(0, str(Path(__file__).parent))
 from _study_fixtures import make_runs  # noqa: E402
@@ -117,3 +117,87 @@ def test_participant_way_through_in_chromium_then_export_and_report(server, caps
     md = (tmp / "report" / "report.md").read_text()
     assert "| valence | 5 |" in md and "model" in md
     assert "report.html" in capsys.readouterr().out
+
+
+PROLIFIC = {"PROLIFIC_PID": "60a1b2c3d4e5f60718293a4b", "STUDY_ID": "6123abc", "SESSION_ID": "sess-xyz"}
+COMPLETE = "https://app.prolific.com/submissions/complete?cc=C7XYZ123"
+
+
+def _answer_page(page, vals):
+    for dim, v in zip(("valence", "arousal", "dominance"), vals):
+        page.click(f"fieldset[data-dim={dim}] label:has(input[value='{v}'])")
+    with page.expect_navigation():
+        page.click("#next")
+
+
+def test_prolific_participant_rates_is_redirected_and_resumes_in_chromium(tmp_path):
+    """A participant arrives from Prolific with PROLIFIC_PID, STUDY_ID and SESSION_ID, rates three trials,
+    closes the browser, comes back through the same Prolific link in a fresh browser (no cookie) and resumes
+    at the fourth, finishes, and is sent to the completion URL; the export holds those IDs, the browser's
+    response times and window size."""
+    import uvicorn
+    from playwright.sync_api import sync_playwright
+
+    if not Path(CHROMIUM).exists():
+        pytest.fail(f"{CHROMIUM} missing: run scripts/setup.sh (installs Debian's chromium)")
+    db = f"sqlite:///{tmp_path}/studies.db"
+    create_study(StudyConfig(name="prolific", runs=make_runs(tmp_path / "runs"), per_target=1, attention_checks=1,
+                             db=db, folder=tmp_path / "prolific", platform="prolific", completion_url=COMPLETE))
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    srv = uvicorn.Server(uvicorn.Config(make_app(db, ADMIN), host="127.0.0.1", port=port, log_level="warning"))
+    t = threading.Thread(target=srv.run, daemon=True)
+    t.start()
+    for _ in range(200):
+        if srv.started:
+            break
+        time.sleep(0.05)
+    link = f"http://127.0.0.1:{port}/join/prolific?" + "&".join(f"{k}={v}" for k, v in PROLIFIC.items())
+    landed = []
+    try:
+        with sync_playwright() as p:
+            browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+            for visit in (1, 2):
+                ctx = browser.new_context(viewport={"width": 1024, "height": 700})  # a fresh browser each time
+                ctx.route("https://app.prolific.com/**", lambda route: (landed.append(route.request.url),
+                                                                        route.fulfill(body="Prolific: complete")))
+                page = ctx.new_page()
+                page.goto(link)
+                if visit == 1:
+                    page.click("#join")
+                    page.click("#agree")
+                    page.click("#start")
+                    for n in range(3):
+                        page.wait_for_selector("#next")
+                        page.wait_for_timeout(120)  # a person looks before answering
+                        _answer_page(page, (2 + n, 3 + n, 4 + n))
+                    ctx.close()
+                    continue
+                page.wait_for_selector("#next")  # straight back to the trial, not the welcome page
+                assert page.inner_text("#progress") == "Picture 2 of 6"  # 2 practice + 1 rated: the 4th trial
+                while True:
+                    page.wait_for_selector("#next, #thanks")
+                    if page.locator("#thanks").count():
+                        break
+                    vals = (1, 1, 1) if page.locator("#check").count() else (7, 6, 5)
+                    _answer_page(page, vals)
+                page.wait_for_url(COMPLETE, timeout=10_000)  # sent on to Prolific by the thank-you page
+                assert "Prolific: complete" in page.inner_text("body")
+                ctx.close()
+            browser.close()
+    finally:
+        srv.should_exit = True
+        t.join(10)
+    assert landed == [COMPLETE]
+    df = ratings_frame(sessions(db), "prolific")
+    dispose(db)
+    assert len(df) == 2 + 5 + 1 and df["participant"].nunique() == 1 and df["participant_finished"].all()
+    for k, v in PROLIFIC.items():
+        assert (df[k] == v).all()
+    assert (df["platform_id"] == PROLIFIC["PROLIFIC_PID"]).all()
+    assert df["rt_client_ms"].notna().all() and (df["rt_client_ms"].iloc[:3] >= 120).all()
+    assert (df["rt_server_ms"] >= df["rt_client_ms"] - 50).all()  # the server's time includes the page load
+    assert (df["window_w"] == 1024).all() and (df["window_h"] == 700).all() and (df["screen_w"] > 0).all()
+    assert list(df["position"]) == list(range(8))
+    assert "Chrome" in df["user_agent"].iloc[0]
