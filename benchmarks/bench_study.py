@@ -1,27 +1,40 @@
-"""Load test of the study server: N simulated participants rating concurrently (threads + httpx)
-against a real `emosynth study serve` process on 127.0.0.1, SQLite database.
+"""Load test of the study server: N simulated participants rating at once against a real
+`emosynth study serve` process on 127.0.0.1, on SQLite and on PostgreSQL (a throwaway cluster, tests/_pg.py).
 
-Checks that no rating is lost or recorded twice (every participant also resubmits one answer, as a
-retry after a dropped connection would) and reports the median time per rating request, against a
-baseline measured in the same run: one participant alone.
+Each participant joins, consents, reads the instructions and rates every trial (2 practice, the images,
+the attention checks) as fast as the server answers, over JSON; every participant also resubmits one
+answer, as a retry after a dropped connection would, and any request that fails (connection refused or
+reset, a 5xx) is retried with the same body until it is answered. Checked: every answer the clients saw
+acknowledged is in the database exactly once, with its values. With ``--kill`` the server is killed with
+SIGKILL once a third of the ratings are in and restarted on the same port: no committed rating may be
+lost and every participant must resume and finish.
 
-    .venv/bin/python benchmarks/bench_study.py [--participants 50] [--images 12]
+Reported: ratings/s over the whole load (acknowledged ratings / wall time), p50 and p95 of the rating
+requests, against a baseline measured in the same run (one participant alone), the CPU and the load.
+Clients (asyncio + httpx, one process) and server share the machine's cores.
+
+    .venv/bin/python benchmarks/bench_study.py [--participants 200] [--images 12] [--db sqlite,postgresql]
+        [--kill] [--workers 1]
 """
 
 from __future__ import annotations
 
 import argparse
+import asyncio
+import os
+import platform
+import signal
 import socket
 import statistics
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
+sys.path.insert(0, str(ROOT / "tests"))
 ADMIN = "bench-admin-token-0123456789abcdef"
 
 
@@ -45,116 +58,211 @@ def make_run(out: Path, n: int) -> Path:
     return out
 
 
-def participant(base: str, times: list, answers: dict, errors: list, barrier: threading.Barrier | None):
-    import httpx
+class Load:
+    def __init__(self):
+        self.times: list[float] = []  # seconds per acknowledged rating request (its last, successful try)
+        self.answers: dict = {}  # token -> {trial_id: (v, a, d)} as acknowledged
+        self.errors: list[str] = []
+        self.retries = 0
+        self.ratings = 0
 
+
+async def _call(c, load: Load, method: str, url: str, **kw):
+    """A request retried (same body) until the server answers it without a 5xx; ~60 s at most."""
+    for attempt in range(600):
+        try:
+            r = await c.request(method, url, **kw)
+            if r.status_code < 500:
+                return r
+        except Exception:  # noqa: BLE001 - refused / reset / timed out while the server restarts: retry
+            pass
+        load.retries += attempt == 0
+        await asyncio.sleep(0.1)
+    raise RuntimeError(f"{method} {url}: no answer for a minute")
+
+
+async def participant(c, load: Load, start: asyncio.Event | None):
     try:
-        with httpx.Client(base_url=base, headers={"accept": "application/json"}, timeout=60) as c:
-            if barrier is not None:
-                barrier.wait()
-            tok = c.post("/join/bench").headers["location"].rsplit("/", 1)[1]
-            c.post(f"/p/{tok}/consent")
-            c.post(f"/p/{tok}/instructions")
-            st = c.get(f"/p/{tok}").json()
-            mine, k = {}, 0
-            while st["stage"] == "trial":
-                v = (1, 1, 1) if st["kind"] == "attention" else (1 + k % 9, 1 + (k * 4) % 9, 1 + (k * 7) % 9)
-                body = {"trial": st["trial_id"], "valence": v[0], "arousal": v[1], "dominance": v[2]}
-                t0 = time.perf_counter()
-                r = c.post(f"/p/{tok}/rate", json=body)
-                times.append(time.perf_counter() - t0)
-                if r.status_code != 200 or r.json()["result"] != "recorded":
-                    errors.append(f"{r.status_code} {r.text[:100]}")
-                    return
-                if k == 3:  # a retry of an answer already recorded: must not count twice
-                    again = c.post(f"/p/{tok}/rate", json=body).json()
-                    if again.get("result") != "unchanged":
-                        errors.append(f"resubmission answered {again}")
-                mine[st["trial_id"]] = v
-                st = r.json()["next"]
-                k += 1
-            answers[tok] = mine
+        if start is not None:
+            await start.wait()
+        r = await _call(c, load, "POST", "/join/bench")
+        tok = r.headers["location"].rsplit("/", 1)[1]
+        await _call(c, load, "POST", f"/p/{tok}/consent")
+        await _call(c, load, "POST", f"/p/{tok}/instructions")
+        st = (await _call(c, load, "GET", f"/p/{tok}")).json()
+        mine, k = {}, 0
+        load.answers[tok] = mine
+        while st["stage"] == "trial":
+            v = (1, 1, 1) if st["kind"] == "attention" else (1 + k % 9, 1 + (k * 4) % 9, 1 + (k * 7) % 9)
+            body = {"trial": st["trial_id"], "valence": v[0], "arousal": v[1], "dominance": v[2], "rt_client_ms": 900}
+            t0 = time.perf_counter()
+            r = await _call(c, load, "POST", f"/p/{tok}/rate", json=body)
+            dt = time.perf_counter() - t0
+            if r.status_code != 200 or r.json()["result"] not in ("recorded", "unchanged"):
+                load.errors.append(f"{r.status_code} {r.text[:100]}")
+                return
+            load.times.append(dt)
+            load.ratings += 1
+            mine[st["trial_id"]] = v
+            if k == 3:  # a retry of an answer already recorded: must not count twice
+                again = (await _call(c, load, "POST", f"/p/{tok}/rate", json=body)).json()
+                if again.get("result") != "unchanged":
+                    load.errors.append(f"resubmission answered {again}")
+            st = r.json()["next"]
+            k += 1
+        if st["stage"] != "done":
+            load.errors.append(f"participant ended at stage {st['stage']}")
     except Exception as e:  # noqa: BLE001 - reported and counted as a failure
-        errors.append(repr(e))
+        load.errors.append(repr(e))
 
 
-def run_load(base: str, n: int) -> tuple[list, dict, list, float]:
-    times, answers, errors = [], {}, []
-    barrier = threading.Barrier(n) if n > 1 else None
-    threads = [threading.Thread(target=participant, args=(base, times, answers, errors, barrier)) for _ in range(n)]
-    t0 = time.perf_counter()
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    return times, answers, errors, time.perf_counter() - t0
-
-
-def main():
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--participants", type=int, default=50)
-    ap.add_argument("--images", type=int, default=12)
-    ap.add_argument("--attention-checks", type=int, default=2)
-    args = ap.parse_args()
-
+async def run_load(base: str, n: int, on_progress=None) -> tuple[Load, float]:
     import httpx
+
+    load = Load()
+    limits = httpx.Limits(max_connections=n + 10, max_keepalive_connections=n + 10)
+    async with httpx.AsyncClient(base_url=base, headers={"accept": "application/json"}, timeout=30,
+                                 limits=limits) as c:
+        start = asyncio.Event()
+        tasks = [asyncio.create_task(participant(c, load, start)) for _ in range(n)]
+        watcher = asyncio.create_task(on_progress(load)) if on_progress else None
+        t0 = time.perf_counter()
+        start.set()
+        await asyncio.gather(*tasks)
+        wall = time.perf_counter() - t0
+        if watcher is not None:
+            await watcher
+    return load, wall
+
+
+def start_server(db: str, port: int, workers: int) -> subprocess.Popen:
+    cmd = [sys.executable, "-m", "emosynth.cli", "study", "serve", "--db", db, "--port", str(port),
+           "--admin-token", ADMIN]
+    if workers > 1:
+        cmd += ["--workers", str(workers)]
+    return subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True)
+
+
+def wait_up(base: str, server: subprocess.Popen) -> None:
+    import httpx
+
+    for _ in range(600):
+        try:
+            httpx.get(base + "/", timeout=1)
+            return
+        except httpx.TransportError:
+            if server.poll() is not None:
+                sys.exit("server failed: " + server.stderr.read().decode()[-500:])
+            time.sleep(0.1)
+    sys.exit("server did not start")
+
+
+def pct(xs, q):
+    xs = sorted(xs)
+    return xs[min(len(xs) - 1, int(q * (len(xs) - 1) + 0.5))] if xs else float("nan")
+
+
+def bench(db: str, label: str, args, tmp: Path) -> bool:
     from sqlalchemy import select
 
     from emosynth.study import Participant, Rating, StudyConfig, create_study, dispose, sessions
 
-    with tempfile.TemporaryDirectory() as tmp:
-        tmp = Path(tmp)
-        db = f"sqlite:///{tmp}/studies.db"
-        run = make_run(tmp / "run", args.images)
-        create_study(StudyConfig(name="bench", runs=[run], per_target=args.images, db=db, folder=tmp / "bench",
-                                 attention_checks=args.attention_checks))
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            port = s.getsockname()[1]
-        server = subprocess.Popen([sys.executable, "-m", "emosynth.cli", "study", "serve", "--db", db,
-                                   "--port", str(port), "--admin-token", ADMIN],
-                                  stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-        base = f"http://127.0.0.1:{port}"
-        try:
-            for _ in range(600):
-                try:
-                    httpx.get(base + "/", timeout=1)
-                    break
-                except httpx.TransportError:
-                    if server.poll() is not None:
-                        sys.exit("server failed: " + server.stderr.read().decode()[-500:])
-                    time.sleep(0.1)
-            participant(base, [], {}, [], None)  # warm-up (not counted in the timings)
-            t1, a1, e1, w1 = run_load(base, 1)
-            tn, an, en, wn = run_load(base, args.participants)
-        finally:
-            server.terminate()
-            server.wait()
-        with sessions(db)() as s:  # every stored rating, keyed as the clients know them
-            stored = s.execute(select(Participant.token, Rating.trial_id, Rating.valence, Rating.arousal,
-                                      Rating.dominance)
-                               .join(Participant, Participant.id == Rating.participant_id)).all()
-        dispose(db)
-
-    expected = {(tok, tid): v for answers in (a1, an) for tok, m in answers.items() for tid, v in m.items()}
+    run = make_run(tmp / f"run-{label}", args.images)
+    create_study(StudyConfig(name="bench", runs=[run], per_target=args.images, db=db, folder=tmp / f"bench-{label}",
+                             attention_checks=args.attention_checks))
+    dispose(db)
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    base = f"http://127.0.0.1:{port}"
     per_participant = args.images + args.attention_checks + 2
-    keys = [(tok, tid) for tok, tid, *_ in stored if any(tok in a for a in (a1, an))]
+    holder = {"server": start_server(db, port, args.workers), "killed_at": None, "restarted_after": None}
+    wait_up(base, holder["server"])
+
+    async def killer(load: Load):
+        total = args.participants * per_participant
+        while load.ratings < total // 3:
+            await asyncio.sleep(0.02)
+        os.killpg(holder["server"].pid, signal.SIGKILL)
+        holder["server"].wait()
+        holder["killed_at"] = load.ratings
+        t = time.perf_counter()
+        holder["server"] = start_server(db, port, args.workers)
+        await asyncio.get_running_loop().run_in_executor(None, wait_up, base, holder["server"])
+        holder["restarted_after"] = time.perf_counter() - t
+
+    try:
+        asyncio.run(run_load(base, 1))  # warm-up (not counted)
+        l1, w1 = asyncio.run(run_load(base, 1))
+        ln, wn = asyncio.run(run_load(base, args.participants, killer if args.kill else None))
+    finally:
+        os.killpg(holder["server"].pid, signal.SIGTERM)
+        holder["server"].wait()
+    with sessions(db)() as s:  # every stored rating, keyed as the clients know them
+        stored = s.execute(select(Participant.token, Rating.trial_id, Rating.valence, Rating.arousal,
+                                  Rating.dominance).join(Participant, Participant.id == Rating.participant_id)).all()
+        finished = s.scalar(select(Participant.id).where(Participant.finished_at.is_(None)).limit(1))
+    dispose(db)
+    ours = set(l1.answers) | set(ln.answers)
+    expected = {(tok, tid): v for ld in (l1, ln) for tok, m in ld.answers.items() for tid, v in m.items()}
+    keys = [(tok, tid) for tok, tid, *_ in stored if tok in ours]
     dupes = len(keys) - len(set(keys))
     got = {(tok, tid): tuple(v) for tok, tid, *v in stored}
-    lost = sum(1 for k, v in expected.items() if got.get(k) != v)  # missing or with other values
-    recorded = len(set(keys))
-    print(f"trials per participant: {per_participant} (2 practice, {args.images} images, "
-          f"{args.attention_checks} attention checks)")
-    print(f"errors: {len(e1) + len(en)}" + (f" (first: {(e1 + en)[0]})" if e1 + en else ""))
-    print(f"ratings sent {len(expected)}, in the database {recorded}: lost or altered {lost}, duplicated {dupes}")
-    med1, medn = statistics.median(t1), statistics.median(tn)
-    p95 = sorted(tn)[int(0.95 * (len(tn) - 1))]
-    print(f"1 participant alone:        median {1000 * med1:.1f} ms per rating request ({len(t1)} requests)")
-    print(f"{args.participants} participants at once:  median {1000 * medn:.1f} ms, p95 {1000 * p95:.1f} ms "
-          f"({len(tn)} requests, {len(tn) / wn:.0f} ratings/s overall)")
-    print(f"ratio (concurrent / alone): {medn / med1:.1f}x")
-    ok = lost == 0 and dupes == 0 and recorded == len(expected) and not (e1 or en) and len(an) == args.participants
+    lost = sum(1 for k, v in expected.items() if got.get(k) != v)
+    extra = len(set(keys) - set(expected))
+    print(f"== {label}: {args.participants} participants x {per_participant} trials "
+          f"(2 practice, {args.images} images, {args.attention_checks} attention checks), "
+          f"server workers {args.workers}{', SIGKILL mid-load' if args.kill else ''}")
+    if args.kill:
+        print(f"server SIGKILLed after {holder['killed_at']} acknowledged ratings, back in "
+              f"{holder['restarted_after']:.1f} s")
+    errors = l1.errors + ln.errors
+    print(f"errors: {len(errors)}" + (f" (first: {errors[0]})" if errors else "")
+          + f"; requests retried after a failure: {l1.retries + ln.retries}")
+    print(f"ratings acknowledged {len(expected)}, in the database {len(set(keys))}: lost or altered {lost}, "
+          f"duplicated {dupes}, unacknowledged extra {extra}; unfinished participants: "
+          f"{'some' if finished is not None else 'none'}")
+    med1 = statistics.median(l1.times)
+    print(f"1 participant alone:          median {1000 * med1:.1f} ms per rating request ({len(l1.times)} requests)")
+    print(f"{args.participants} participants at once:  {len(ln.times) / wn:.0f} ratings/s overall, median "
+          f"{1000 * statistics.median(ln.times):.1f} ms, p95 {1000 * pct(ln.times, 0.95):.1f} ms "
+          f"({len(ln.times)} ratings in {wn:.1f} s)")
+    print(f"ratio (concurrent median / alone): {statistics.median(ln.times) / med1:.1f}x")
+    ok = (lost == 0 and dupes == 0 and not errors and len(ln.answers) == args.participants and finished is None
+          and len(set(keys)) == len(expected))
     print("OK" if ok else "FAILED")
+    return ok
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--participants", type=int, default=200)
+    ap.add_argument("--images", type=int, default=12)
+    ap.add_argument("--attention-checks", type=int, default=2)
+    ap.add_argument("--db", default="sqlite,postgresql", help="comma-separated: sqlite, postgresql")
+    ap.add_argument("--kill", action="store_true", help="SIGKILL the server a third of the way and restart it")
+    ap.add_argument("--workers", type=int, default=1, help="server processes (study serve --workers)")
+    args = ap.parse_args()
+    cpu = next((line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo") if line.startswith("model name")),
+               platform.processor())
+    print(f"CPU: {cpu}, {os.cpu_count()} cores; load average before: {os.getloadavg()[0]:.1f}")
+    ok = True
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp = Path(tmp)
+        for kind in args.db.split(","):
+            if kind == "sqlite":
+                ok &= bench(f"sqlite:///{tmp}/studies.db", "sqlite", args, tmp)
+            elif kind == "postgresql":
+                from _pg import start_cluster, stop_cluster
+
+                cluster = start_cluster()
+                try:
+                    ok &= bench(cluster.new_database("bench"), "postgresql", args, tmp)
+                finally:
+                    stop_cluster()
+            else:
+                sys.exit(f"--db {kind!r}: sqlite or postgresql")
+    print(f"load average after: {os.getloadavg()[0]:.1f}")
     sys.exit(0 if ok else 1)
 
 

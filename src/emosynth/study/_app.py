@@ -90,6 +90,47 @@ class BodyLimit:
         await send({"type": "http.response.body", "body": body})
 
 
+class SecurityHeaders:
+    """Pure-ASGI middleware: every response gets nosniff, no-referrer (the participant token is in the
+    URL), DENY framing and, unless the route set one, ``Cache-Control: no-store``."""
+
+    EXTRA = [(b"x-content-type-options", b"nosniff"), (b"referrer-policy", b"no-referrer"),
+             (b"x-frame-options", b"DENY")]
+
+    def __init__(self, app):
+        self.app = app
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+
+        async def send_with_headers(message):
+            if message["type"] == "http.response.start":
+                names = {k.lower() for k, _ in message.get("headers", [])}
+                headers = [(k, v) for k, v in message.get("headers", []) if k.lower() not in
+                           {n for n, _ in self.EXTRA}] + self.EXTRA
+                if b"cache-control" not in names:
+                    headers.append((b"cache-control", b"no-store"))
+                message = message | {"headers": headers}
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)
+
+
+class AdminGuard:
+    """Pure-ASGI middleware: ``refusal(request)`` answers an /admin request without the admin token."""
+
+    def __init__(self, app, refusal):
+        self.app, self.refusal = app, refusal
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] == "http" and scope.get("path", "").startswith("/admin"):
+            answer = self.refusal(Request(scope))
+            if answer is not None:
+                return await answer(scope, receive, send)
+        await self.app(scope, receive, send)
+
+
 def _form(properties: dict, required: list[str]) -> dict:
     """``openapi_extra`` declaring a small JSON or urlencoded body (the routes read it themselves,
     bounded by ``BodyLimit``), so the schema says what they accept (schemathesis tests it)."""
@@ -139,15 +180,6 @@ def make_app(db: str, admin_token: str, upgrade: bool = False) -> FastAPI:
         raise svc.StudyError("the admin token must be at least 16 characters")
     Session = sessions(db, upgrade=upgrade)
     app = FastAPI(title="emosynth study", docs_url=None, redoc_url=None, openapi_url=None)
-
-    @app.middleware("http")
-    async def headers(request: Request, call_next):
-        resp = await call_next(request)
-        resp.headers.setdefault("Cache-Control", "no-store")
-        resp.headers["X-Content-Type-Options"] = "nosniff"
-        resp.headers["Referrer-Policy"] = "no-referrer"  # the participant token is in the URL
-        resp.headers["X-Frame-Options"] = "DENY"
-        return resp
 
     @app.exception_handler(svc.ServiceError)
     async def service_error(request: Request, exc: svc.ServiceError):
@@ -259,14 +291,14 @@ def make_app(db: str, admin_token: str, upgrade: bool = False) -> FastAPI:
             given = auth[7:].strip()
         return bool(given) and secrets.compare_digest(given.encode(), admin_token.encode())
 
-    @app.middleware("http")
-    async def admin_guard(request: Request, call_next):
+    def admin_refusal(request: Request):
+        """The answer to an /admin request without the admin token (None: let it through)."""
         path = request.url.path
         if path.startswith("/admin") and path not in ("/admin/login",) and not _is_admin(request):
             if _wants_json(request) or request.method != "GET":
                 return JSONResponse({"error": "admin token required"}, status_code=401)
             return RedirectResponse("/admin/login", status_code=303)
-        return await call_next(request)
+        return None
 
     @app.get("/admin/login", response_class=HTMLResponse)
     def login_page():
@@ -314,6 +346,9 @@ def make_app(db: str, admin_token: str, upgrade: bool = False) -> FastAPI:
         return Response(data, media_type="text/csv",
                         headers={"Content-Disposition": f'attachment; filename="{quote(name)}-ratings.csv"'})
 
+    # pure-ASGI middleware (no BaseHTTPMiddleware: its task and stream per request cost more than a rating)
+    app.add_middleware(AdminGuard, refusal=admin_refusal)
+    app.add_middleware(SecurityHeaders)
     app.add_middleware(BodyLimit, max_body=MAX_BODY)  # added last: the outermost of the app's own
     return app
 

@@ -14,15 +14,17 @@ from dataclasses import dataclass
 from urllib.parse import quote
 
 import pandas as pd
-from sqlalchemy import func, select
+from sqlalchemy import bindparam, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session as OrmSession
 from sqlalchemy.orm import sessionmaker
 
 from ..errors import StudyError
-from ._db import Image, Participant, Rating, Study, Trial, now, writing
+from ._db import WRITE, Image, Participant, Rating, Study, Trial, now, writing
 
 DIMENSIONS = ("valence", "arousal", "dominance")
+#: the tables' columns, for the Core statements of the participant's path (compiled once, cached)
+_P, _S, _T, _I, _R = (m.__table__.c for m in (Participant, Study, Trial, Image, Rating))
 #: An attention check asks for the leftmost figure in every row: these answers pass (on a reversed
 #: scale the leftmost figure is 9: ``attention_answer``).
 ATTENTION_ANSWER = (1, 1, 1)
@@ -143,44 +145,57 @@ def _clean_device(device: dict | None) -> dict:
     return out
 
 
+_STUDY_BY_NAME = select(_S.id, _S.paused, _S.platform, _S.lists, _S.counterbalance_scale, _S.seed,
+                        _S.attention_checks).where(_S.name == bindparam("name"))
+_STUDY_IMAGES = select(_I.id, _I.practice, _I.list_index).where(_I.study_id == bindparam("sid")).order_by(_I.id)
+_BY_PLATFORM_ID = select(_P.token).where(_P.study_id == bindparam("sid"), _P.platform_id == bindparam("pid"))
+_LAST_NUMBER = select(func.max(_P.number)).where(_P.study_id == bindparam("sid"))
+
+
 def join(Session: sessionmaker, study_name: str, params: dict | None = None, device: dict | None = None,
          ) -> tuple[str, bool]:
     """A participant of the study: (token, resumed). With a recruiting platform, the platform's ID
     parameter is required and one ID gets one participation: a second visit returns the first token
     (``resumed``). The token is ``secrets.token_urlsafe`` (256 bits)."""
     params = params or {}
+    eng = _engine(Session)
     for _attempt in range(20):
         try:
-            with writing(Session) as s:
-                study = get_study(s, study_name)
-                if study.paused:
-                    raise Paused(f"study {study_name!r} is paused")
-                platform = PLATFORMS.get(study.platform, PLATFORMS["none"])
-                recorded = _clean_params(platform, params)
-                pid = recorded.get(platform.id_param) if platform.id_param else None
-                if platform.id_param and pid is None:
-                    raise Invalid(f"this link lacks your {platform.label} ID ({platform.id_param}); "
-                                  f"open the study from {platform.label}")
-                if pid is not None:
-                    known = s.scalar(select(Participant.token).where(Participant.study_id == study.id,
-                                                                     Participant.platform_id == pid))
-                    if known is not None:
-                        return known, True
-                number = (s.scalar(select(func.max(Participant.number)).where(Participant.study_id == study.id))
-                          or 0) + 1
-                list_number = (number - 1) % max(study.lists, 1)
-                reversed_ = bool(study.counterbalance_scale) and number % 2 == 0
-                plan = _trial_plan(study, list(study.images), number, list_number)
-                p = Participant(study_id=study.id, number=number, token=secrets.token_urlsafe(32), platform_id=pid,
-                                url_params=json.dumps(recorded), device=json.dumps(_clean_device(device)),
-                                list_number=list_number, scale_reversed=reversed_, trials=len(plan),
-                                practice=sum(k == "practice" for k, _ in plan), rated=0)
-                s.add(p)
-                s.flush()
-                s.execute(Trial.__table__.insert(), [dict(participant_id=p.id, position=pos, kind=kind,
-                                                          image_id=image_id)
-                                                     for pos, (kind, image_id) in enumerate(plan)])
-                return p.token, False
+            with eng.connect() as conn:
+                conn = conn.execution_options(**{WRITE: True})
+                with conn.begin():
+                    study = conn.execute(_STUDY_BY_NAME, {"name": study_name}).first()
+                    if study is None:
+                        raise NotFound(f"no study named {study_name!r}")
+                    if study.paused:
+                        raise Paused(f"study {study_name!r} is paused")
+                    platform = PLATFORMS.get(study.platform, PLATFORMS["none"])
+                    recorded = _clean_params(platform, params)
+                    pid = recorded.get(platform.id_param) if platform.id_param else None
+                    if platform.id_param and pid is None:
+                        raise Invalid(f"this link lacks your {platform.label} ID ({platform.id_param}); "
+                                      f"open the study from {platform.label}")
+                    if pid is not None:
+                        known = conn.execute(_BY_PLATFORM_ID, {"sid": study.id, "pid": pid}).scalar()
+                        if known is not None:
+                            return known, True
+                    number = (conn.execute(_LAST_NUMBER, {"sid": study.id}).scalar() or 0) + 1
+                    list_number = (number - 1) % max(study.lists, 1)
+                    reversed_ = bool(study.counterbalance_scale) and number % 2 == 0
+                    images = conn.execute(_STUDY_IMAGES, {"sid": study.id}).all()
+                    plan = _trial_plan(study, images, number, list_number)
+                    token = secrets.token_urlsafe(32)
+                    at = now()
+                    new_id = conn.execute(Participant.__table__.insert().returning(_P.id), {
+                        "study_id": study.id, "number": number, "token": token, "created_at": at,
+                        "platform_id": pid, "url_params": json.dumps(recorded),
+                        "device": json.dumps(_clean_device(device)), "list_number": list_number,
+                        "scale_reversed": reversed_, "trials": len(plan), "rated": 0,
+                        "practice": sum(k == "practice" for k, _ in plan)}).scalar_one()
+                    conn.execute(Trial.__table__.insert(), [
+                        {"participant_id": new_id, "position": pos, "kind": kind, "image_id": image_id}
+                        for pos, (kind, image_id) in enumerate(plan)])
+                    return token, False
         except IntegrityError:  # two joins took the same number (or the same platform ID) at once: again
             continue
     raise Conflict("too many participants joining at once; try again")
@@ -230,33 +245,58 @@ def completion_link(template: str | None, params: dict) -> str | None:
     return out
 
 
-def _state_of(s: OrmSession, p: Participant, study: Study) -> State:
-    practice_done = min(p.rated, p.practice)
-    st = State(study.name, "done", study.consent_text, None, done=p.rated - practice_done,
-               total=p.trials - p.practice, practice_done=practice_done, practice_total=p.practice,
-               scale_reversed=p.scale_reversed)
-    if p.finished_at is not None:  # the completion code and link are part of the state only once done
-        st.completion_code = study.completion_code
-        st.completion_url = completion_link(study.completion_url, json.loads(p.url_params or "{}"))
+#: what a participant's state is computed from: their row and their study's, in one query (Core, on the
+#: tables' columns: compiled once, cached, no ORM in the rating path)
+_PARTICIPANT_ROW = (select(_P.id.label("pid"), _P.rated, _P.trials, _P.practice, _P.consented_at, _P.instructed_at,
+                           _P.current_since, _P.finished_at, _P.url_params, _P.scale_reversed,
+                           _S.name.label("study_name"), _S.paused, _S.consent_text, _S.completion_code,
+                           _S.completion_url)
+                    .select_from(Participant.__table__.join(Study.__table__, _S.id == _P.study_id))
+                    .where(_P.token == bindparam("token")))
+_TRIAL_AT = (select(_T.id, _T.kind, _I.public_id)
+             .select_from(Trial.__table__.join(Image.__table__, _I.id == _T.image_id))
+             .where(_T.participant_id == bindparam("pid"), _T.position == bindparam("position")))
+
+
+def _row(conn, token: str):
+    r = conn.execute(_PARTICIPANT_ROW, {"token": token}).first() if token else None
+    if r is None:
+        raise NotFound("unknown participant link")
+    return r
+
+
+def _state_of(conn, r, rated: int | None = None, finished: bool | None = None) -> State:
+    """The state of participant row ``r`` (``_PARTICIPANT_ROW``), optionally after a rating just made."""
+    rated = r.rated if rated is None else rated
+    finished = r.finished_at is not None if finished is None else finished
+    practice_done = min(rated, r.practice)
+    st = State(r.study_name, "done", r.consent_text, None, done=rated - practice_done,
+               total=r.trials - r.practice, practice_done=practice_done, practice_total=r.practice,
+               scale_reversed=bool(r.scale_reversed))
+    if finished:  # the completion code and link are part of the state only once done
+        st.completion_code = r.completion_code
+        st.completion_url = completion_link(r.completion_url, json.loads(r.url_params or "{}"))
         return st
-    if study.paused:
+    if r.paused:
         st.stage = "paused"
-    elif p.consented_at is None:
+    elif r.consented_at is None:
         st.stage = "consent"
-    elif p.instructed_at is None:
+    elif r.instructed_at is None:
         st.stage = "instructions"
     else:
-        row = s.execute(select(Trial.id, Trial.kind, Image.public_id).join(Image, Image.id == Trial.image_id)
-                        .where(Trial.participant_id == p.id, Trial.position == p.rated)).first()
-        if row is not None:
-            st.stage, st.trial_id, st.kind, st.image = "trial", row[0], row[1], row[2]
+        t = conn.execute(_TRIAL_AT, {"pid": r.pid, "position": rated}).first()
+        if t is not None:
+            st.stage, st.trial_id, st.kind, st.image = "trial", t[0], t[1], t[2]
     return st
 
 
+def _engine(Session: sessionmaker):
+    return Session.kw["bind"]
+
+
 def state(Session: sessionmaker, token: str) -> State:
-    with Session() as s:
-        p = _participant(s, token)
-        return _state_of(s, p, s.get(Study, p.study_id))
+    with _engine(Session).connect() as conn:
+        return _state_of(conn, _row(conn, token))
 
 
 def consent(Session: sessionmaker, token: str) -> None:
@@ -307,6 +347,14 @@ def parse_optional_int(value, lo: int = 0, hi: int = 10**7) -> int | None:
     return v if lo <= v <= hi else None
 
 
+_RATING = Rating.__table__
+_ADVANCE = (update(Participant.__table__).where(_P.id == bindparam("pid"), _P.rated == bindparam("old"))
+            .values(rated=bindparam("new"), current_since=bindparam("t"), finished_at=bindparam("fin")))
+_ANSWER = select(_R.valence, _R.arousal, _R.dominance).where(_R.participant_id == bindparam("pid"),
+                                                             _R.trial_id == bindparam("tid"))
+_TRIAL = select(_T.participant_id, _T.position).where(_T.id == bindparam("tid"))
+
+
 def submit(Session: sessionmaker, token: str, trial_id: int, rating: tuple[int, int, int],
            rt_client_ms: int | None = None, window: tuple[int | None, int | None] = (None, None),
            ) -> tuple[str, State]:
@@ -319,40 +367,45 @@ def submit(Session: sessionmaker, token: str, trial_id: int, rating: tuple[int, 
     (Paused). The current trial is the one at position ``rated`` (trials are answered in order), and the
     server-side response time runs from the moment it became current (the previous answer's commit, or
     the end of the instructions) to this answer.
+
+    The transaction: the participant with their study (one indexed read), the trial (by primary key),
+    the rating's INSERT, the participant's counter UPDATE (guarded by its old value), the next trial (by
+    the unique participant + position index). Core statements, compiled once and cached.
     """
+    eng = _engine(Session)
     for _attempt in range(3):
         try:
-            with writing(Session) as s:
-                p = _participant(s, token)
-                trial = s.get(Trial, trial_id)
-                if trial is None or trial.participant_id != p.id:
-                    raise NotFound("no such trial for this participant")
-                study = s.get(Study, p.study_id)
-                if trial.position < p.rated:
-                    old = s.execute(select(Rating.valence, Rating.arousal, Rating.dominance).where(
-                        Rating.participant_id == p.id, Rating.trial_id == trial.id)).first()
-                    if old is not None and tuple(old) == rating:
-                        return "unchanged", _state_of(s, p, study)
-                    raise Conflict("this image was already rated; a rating cannot be changed")
-                if study.paused:
-                    raise Paused("the study is paused")
-                if p.instructed_at is None:
-                    raise Conflict("consent and instructions come first")
-                if trial.position != p.rated:
-                    raise Conflict("this is not the current trial")
-                t = now()
-                since = p.current_since or p.instructed_at
-                rt = int((t - _aware(since)).total_seconds() * 1000) if since is not None else None
-                s.execute(Rating.__table__.insert().values(
-                    participant_id=p.id, trial_id=trial.id, valence=rating[0], arousal=rating[1],
-                    dominance=rating[2], created_at=t, rt_server_ms=rt, rt_client_ms=rt_client_ms,
-                    window_w=window[0], window_h=window[1]))
-                p.rated += 1
-                p.current_since = t
-                if p.rated >= p.trials:
-                    p.finished_at = t
-                s.flush()
-                return "recorded", _state_of(s, p, study)
+            with eng.connect() as conn:
+                conn = conn.execution_options(**{WRITE: True})
+                with conn.begin():
+                    r = _row(conn, token)
+                    t = conn.execute(_TRIAL, {"tid": trial_id}).first()
+                    if t is None or t.participant_id != r.pid:
+                        raise NotFound("no such trial for this participant")
+                    if t.position < r.rated:
+                        old = conn.execute(_ANSWER, {"pid": r.pid, "tid": trial_id}).first()
+                        if old is not None and tuple(old) == tuple(rating):
+                            return "unchanged", _state_of(conn, r)
+                        raise Conflict("this image was already rated; a rating cannot be changed")
+                    if r.paused:
+                        raise Paused("the study is paused")
+                    if r.instructed_at is None:
+                        raise Conflict("consent and instructions come first")
+                    if t.position != r.rated:
+                        raise Conflict("this is not the current trial")
+                    at = now()
+                    since = r.current_since or r.instructed_at
+                    rt = int((at - _aware(since)).total_seconds() * 1000)
+                    conn.execute(_RATING.insert(), {
+                        "participant_id": r.pid, "trial_id": trial_id, "valence": rating[0], "arousal": rating[1],
+                        "dominance": rating[2], "created_at": at, "rt_server_ms": max(rt, 0),
+                        "rt_client_ms": rt_client_ms, "window_w": window[0], "window_h": window[1]})
+                    new = r.rated + 1
+                    fin = at if new >= r.trials else None
+                    if conn.execute(_ADVANCE, {"pid": r.pid, "old": r.rated, "new": new, "t": at,
+                                               "fin": fin}).rowcount != 1:
+                        raise IntegrityError("participant advanced concurrently", None, Exception())
+                    return "recorded", _state_of(conn, r, rated=new, finished=fin is not None)
         except IntegrityError:
             continue  # the same trial was rated concurrently: the next pass compares the answers
     raise Conflict("this image was just rated by another request")
