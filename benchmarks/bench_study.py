@@ -14,7 +14,7 @@ requests, against a baseline measured in the same run (one participant alone), t
 Clients (asyncio + httpx, one process) and server share the machine's cores.
 
     .venv/bin/python benchmarks/bench_study.py [--participants 200] [--images 12] [--db sqlite,postgresql]
-        [--kill] [--workers 1]
+        [--kill] [--baseline-src OLD/src]
 """
 
 from __future__ import annotations
@@ -135,12 +135,22 @@ async def run_load(base: str, n: int, on_progress=None) -> tuple[Load, float]:
     return load, wall
 
 
-def start_server(db: str, port: int, workers: int) -> subprocess.Popen:
+def start_server(db: str, port: int, src: str | None = None) -> subprocess.Popen:
+    """``emosynth study serve`` in its own process group; ``src``: another checkout's src/ (a baseline)."""
     cmd = [sys.executable, "-m", "emosynth.cli", "study", "serve", "--db", db, "--port", str(port),
            "--admin-token", ADMIN]
-    if workers > 1:
-        cmd += ["--workers", str(workers)]
-    return subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True)
+    env = os.environ | ({"PYTHONPATH": src} if src else {})
+    return subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True, env=env)
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process and its children that were waited for (/proc)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return float("nan")
+    tick = os.sysconf("SC_CLK_TCK")
+    return sum(int(fields[i]) for i in (11, 12, 13, 14)) / tick
 
 
 def wait_up(base: str, server: subprocess.Popen) -> None:
@@ -162,13 +172,14 @@ def pct(xs, q):
     return xs[min(len(xs) - 1, int(q * (len(xs) - 1) + 0.5))] if xs else float("nan")
 
 
-def bench(db: str, label: str, args, tmp: Path) -> bool:
+def bench(db: str, label: str, args, tmp: Path, src: str | None = None) -> bool:
     from sqlalchemy import select
 
     from emosynth.study import Participant, Rating, StudyConfig, create_study, dispose, sessions
 
-    run = make_run(tmp / f"run-{label}", args.images)
-    create_study(StudyConfig(name="bench", runs=[run], per_target=args.images, db=db, folder=tmp / f"bench-{label}",
+    slug = "".join(ch if ch.isalnum() else "-" for ch in label)
+    run = make_run(tmp / f"run-{slug}", args.images)
+    create_study(StudyConfig(name="bench", runs=[run], per_target=args.images, db=db, folder=tmp / f"bench-{slug}",
                              attention_checks=args.attention_checks))
     dispose(db)
     with socket.socket() as s:
@@ -176,7 +187,7 @@ def bench(db: str, label: str, args, tmp: Path) -> bool:
         port = s.getsockname()[1]
     base = f"http://127.0.0.1:{port}"
     per_participant = args.images + args.attention_checks + 2
-    holder = {"server": start_server(db, port, args.workers), "killed_at": None, "restarted_after": None}
+    holder = {"server": start_server(db, port, src), "killed_at": None, "restarted_after": None}
     wait_up(base, holder["server"])
 
     async def killer(load: Load):
@@ -187,14 +198,17 @@ def bench(db: str, label: str, args, tmp: Path) -> bool:
         holder["server"].wait()
         holder["killed_at"] = load.ratings
         t = time.perf_counter()
-        holder["server"] = start_server(db, port, args.workers)
+        holder["server"] = start_server(db, port, src)
         await asyncio.get_running_loop().run_in_executor(None, wait_up, base, holder["server"])
         holder["restarted_after"] = time.perf_counter() - t
 
     try:
         asyncio.run(run_load(base, 1))  # warm-up (not counted)
         l1, w1 = asyncio.run(run_load(base, 1))
+        cpu0, own0 = cpu_seconds(holder["server"].pid), time.process_time()
         ln, wn = asyncio.run(run_load(base, args.participants, killer if args.kill else None))
+        server_cpu = cpu_seconds(holder["server"].pid) - cpu0 if not args.kill else float("nan")
+        client_cpu = time.process_time() - own0
     finally:
         os.killpg(holder["server"].pid, signal.SIGTERM)
         holder["server"].wait()
@@ -212,7 +226,7 @@ def bench(db: str, label: str, args, tmp: Path) -> bool:
     extra = len(set(keys) - set(expected))
     print(f"== {label}: {args.participants} participants x {per_participant} trials "
           f"(2 practice, {args.images} images, {args.attention_checks} attention checks), "
-          f"server workers {args.workers}{', SIGKILL mid-load' if args.kill else ''}")
+          f"one server process{', SIGKILL mid-load' if args.kill else ''}")
     if args.kill:
         print(f"server SIGKILLed after {holder['killed_at']} acknowledged ratings, back in "
               f"{holder['restarted_after']:.1f} s")
@@ -228,6 +242,10 @@ def bench(db: str, label: str, args, tmp: Path) -> bool:
           f"{1000 * statistics.median(ln.times):.1f} ms, p95 {1000 * pct(ln.times, 0.95):.1f} ms "
           f"({len(ln.times)} ratings in {wn:.1f} s)")
     print(f"ratio (concurrent median / alone): {statistics.median(ln.times) / med1:.1f}x")
+    n_req = len(ln.times)
+    print(f"CPU per rating (everything the load asked of it: joins, pages, ratings): server "
+          f"{1000 * server_cpu / n_req:.2f} ms, clients {1000 * client_cpu / n_req:.2f} ms"
+          + ("" if args.kill else f" -> one server core alone would serve {n_req / server_cpu:.0f} ratings/s"))
     ok = (lost == 0 and dupes == 0 and not errors and len(ln.answers) == args.participants and finished is None
           and len(set(keys)) == len(expected))
     print("OK" if ok else "FAILED")
@@ -241,7 +259,8 @@ def main():
     ap.add_argument("--attention-checks", type=int, default=2)
     ap.add_argument("--db", default="sqlite,postgresql", help="comma-separated: sqlite, postgresql")
     ap.add_argument("--kill", action="store_true", help="SIGKILL the server a third of the way and restart it")
-    ap.add_argument("--workers", type=int, default=1, help="server processes (study serve --workers)")
+    ap.add_argument("--baseline-src", default=None, help="another checkout's src/ (e.g. `git archive 6046175 src`): "
+                                                         "its server is measured first, in the same run")
     args = ap.parse_args()
     cpu = next((line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo") if line.startswith("model name")),
                platform.processor())
@@ -250,18 +269,20 @@ def main():
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
         for kind in args.db.split(","):
-            if kind == "sqlite":
-                ok &= bench(f"sqlite:///{tmp}/studies.db", "sqlite", args, tmp)
-            elif kind == "postgresql":
-                from _pg import start_cluster, stop_cluster
+            srcs = ([("baseline", args.baseline_src)] if args.baseline_src else []) + [("this", None)]
+            for tag, src in srcs:
+                if kind == "sqlite":
+                    ok &= bench(f"sqlite:///{tmp}/studies-{tag}.db", f"sqlite, {tag} server", args, tmp, src)
+                elif kind == "postgresql":
+                    from _pg import start_cluster, stop_cluster
 
-                cluster = start_cluster()
-                try:
-                    ok &= bench(cluster.new_database("bench"), "postgresql", args, tmp)
-                finally:
-                    stop_cluster()
-            else:
-                sys.exit(f"--db {kind!r}: sqlite or postgresql")
+                    cluster = start_cluster()
+                    try:
+                        ok &= bench(cluster.new_database("bench"), f"postgresql, {tag} server", args, tmp, src)
+                    finally:
+                        stop_cluster()
+                else:
+                    sys.exit(f"--db {kind!r}: sqlite or postgresql")
     print(f"load average after: {os.getloadavg()[0]:.1f}")
     sys.exit(0 if ok else 1)
 

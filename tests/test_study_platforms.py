@@ -348,3 +348,16 @@ def test_stimulus_folder_as_source_carries_cells(db, sources, tmp_path):
         v, a = (float(x.split("=")[1]) for x in r["cell"].split(","))
         assert (r["target_valence"], r["target_arousal"]) == (v, a)
     assert set(main_["source_file"]) == {f"v{v}a{a}_{j}.png" for v in (2, 5, 8) for a in (3, 7) for j in (0, 1)}
+
+
+def test_plain_postgresql_url_means_psycopg(pg_server):
+    name = pg_server.new_database().rsplit("/", 1)[1]
+    url = pg_server.url(name, driver="postgresql")  # as a lab would write it: postgresql://user@host/db
+    try:
+        sessions(url, create=True)
+        eng = create_engine(pg_server.url(name))
+        with eng.connect() as conn:
+            assert schema_revision(conn) == HEAD
+        eng.dispose()
+    finally:
+        dispose(url)

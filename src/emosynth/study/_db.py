@@ -262,6 +262,15 @@ def _safe(url: str) -> str:
         return url
 
 
+def driver_url(url: str) -> str:
+    """``postgresql://`` and ``postgres://`` mean PostgreSQL through psycopg 3 (the driver emosynth installs;
+    SQLAlchemy's default for them is psycopg2)."""
+    for prefix in ("postgresql://", "postgres://"):
+        if url.startswith(prefix):
+            return "postgresql+psycopg://" + url[len(prefix):]
+    return url
+
+
 def _engine(url: str) -> Engine:
     if url in _ENGINES:
         return _ENGINES[url]
@@ -271,7 +280,7 @@ def _engine(url: str) -> Engine:
             event.listen(eng, "connect", _sqlite_pragmas)
             event.listen(eng, "begin", _sqlite_begin)
         else:
-            eng = create_engine(url, pool_size=20, max_overflow=40, pool_pre_ping=True)
+            eng = create_engine(driver_url(url), pool_size=20, max_overflow=40, pool_pre_ping=True)
         with eng.connect():
             pass
     except Exception as e:  # noqa: BLE001 - any driver's failure to connect is the user's to fix
