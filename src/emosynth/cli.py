@@ -828,6 +828,8 @@ def stimuli_command(
                                            "histogram (luminance histograms) or spectrum (amplitude spectra); "
                                            "the packaged predictor then re-scores the images."),
     restarts: int = typer.Option(4, "--restarts", help="Random restarts of the swap search."),
+    engine: str = typer.Option("auto", "--engine", help="How the packaged predictor runs where it scores images "
+                                                        "(folders, --equalise): auto, onnx, torch or eager."),
     out_dir: Optional[Path] = typer.Option(None, "--out", help="Stimulus folder to write (images/, stimuli.csv, "
                                                                "balance.md/.html, methods.md)."),
     seed: int = typer.Option(0, "--seed", help="Seed of ties, restarts and equalisation; same seed, same set."),
@@ -850,7 +852,7 @@ def stimuli_command(
     from .stimuli import StimuliConfig, make_stimuli
 
     cfg = StimuliConfig(sources=list(sources), design=design, per_cell=per_cell, balance=balance,
-                        tolerance=tolerance, equalise=equalise, restarts=restarts, seed=seed)
+                        tolerance=tolerance, equalise=equalise, restarts=restarts, seed=seed, engine=engine)
     meta = make_stimuli(cfg, out_dir, overwrite=overwrite, command=_command())
     if not quiet:
         out.print(f"{out_dir}: {meta['images']} images in {len(meta['cells'])} cells from {meta['eligible']} "

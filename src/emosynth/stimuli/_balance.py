@@ -37,9 +37,13 @@ def _tests(groups: list[np.ndarray]) -> tuple[float, float, float, float]:
     return F, p, H, pk
 
 
-def balance_table(df: pd.DataFrame, features: list[str], cells: list[str]) -> dict:
+def balance_table(df: pd.DataFrame, features: list[str], cells: list[str], pool_sd: dict | None = None) -> dict:
     """{"cells": per cell × feature mean/sd/n, "features": per feature max |SMD|, pair, F, p, H, p_kw,
-    "pairs": every pair's SMD} from the rows of ``df`` (a ``cell`` column and one column per feature)."""
+    "pairs": every pair's SMD} from the rows of ``df`` (a ``cell`` column and one column per feature).
+
+    ``pool_sd``: per feature, the SD over the candidate pool; adds ``max_abs_diff_pool_sd``, the largest
+    difference of cell means in those units (the figure to judge after equalisation, when within-cell
+    SDs collapse and SMDs of tiny differences grow large)."""
     rows, feats, pairs = [], [], []
     n_total = int(df["cell"].isin(cells).sum())
     for f in features:
@@ -56,7 +60,10 @@ def balance_table(df: pd.DataFrame, features: list[str], cells: list[str]) -> di
         for x, y in zip(*iu):
             pairs.append({"feature": f, "cell_a": cells[x], "cell_b": cells[y], "smd": float(smd[x, y])})
         F, p, H, pk = _tests(groups)
+        spread = float(np.ptp(means))
         feats.append({"feature": f, "max_abs_smd": float(a.max()), "pair": f"{cells[i]} vs {cells[j]}",
+                      "max_abs_diff_pool_sd": spread / pool_sd[f] if pool_sd and pool_sd.get(f, 0) > 0
+                      else float("nan"),
                       "mean_abs_smd": float(a.mean()), "F": F, "df1": len(cells) - 1, "df2": n_total - len(cells),
                       "p_anova": p, "H": H, "p_kruskal": pk})
     return {"cells": pd.DataFrame(rows), "features": pd.DataFrame(feats), "pairs": pd.DataFrame(pairs)}
@@ -77,12 +84,14 @@ def fmt_p(p: float) -> str:
 
 def table_rows(bal: dict, cells: list[str]) -> tuple[list[str], list[list[str]]]:
     """Header and rows of the balance table (one row per feature)."""
-    head = ["feature"] + [f"{c} (mean ± sd)" for c in cells] + ["max |SMD|", "pair", "ANOVA F", "p", "Kruskal H", "p"]
+    head = (["feature"] + [f"{c} (mean ± sd)" for c in cells]
+            + ["max |SMD|", "pair", "max |Δ| / pool SD", "ANOVA F", "p", "Kruskal H", "p"])
     out = []
     cm = bal["cells"].set_index(["feature", "cell"])
     for r in bal["features"].itertuples():
         cols = [f"{fmt(cm.loc[(r.feature, c), 'mean'])} ± {fmt(cm.loc[(r.feature, c), 'sd'])}" for c in cells]
-        out.append([r.feature, *cols, fmt(r.max_abs_smd, 2), r.pair, f"F({r.df1}, {r.df2}) = {fmt(r.F, 2)}",
+        out.append([r.feature, *cols, fmt(r.max_abs_smd, 2), r.pair, fmt(r.max_abs_diff_pool_sd, 2),
+                    f"F({r.df1}, {r.df2}) = {fmt(r.F, 2)}",
                     fmt_p(r.p_anova), fmt(r.H, 2), fmt_p(r.p_kruskal)])
     return head, out
 
@@ -93,9 +102,11 @@ def emotion_rows(df: pd.DataFrame, cells: list[str], dims: list[str]) -> tuple[l
     for d in dims:
         if d not in df or df[d].isna().all():
             continue
-        groups = [df.loc[df["cell"] == c, d].to_numpy(dtype=float) for c in cells]
-        F, p, _, _ = _tests(groups)
-        out.append([d, *(f"{g.mean():.2f} ± {g.std(ddof=1):.2f}" for g in groups), fmt(F, 2), fmt_p(p)])
+        groups = [df.loc[df["cell"] == c, d].dropna().to_numpy(dtype=float) for c in cells]
+        F, p = (_tests(groups)[:2] if all(len(g) >= 2 for g in groups) else (float("nan"), float("nan")))
+        out.append([d, *(f"{g.mean():.2f} ± {g.std(ddof=1):.2f}" + (f" (n {len(g)})" if len(g) < len(df[df.cell == c])
+                                                                   else "") if len(g) >= 2 else "–"
+                         for c, g in zip(cells, groups)), fmt(F, 2), fmt_p(p)])
     return head, out
 
 

@@ -40,7 +40,8 @@ class StimuliConfig:
     ``"valence=2,5,8 x arousal=3,7"``; ``per_cell``: images per cell; ``balance``: feature names
     (``feature_names()``); ``tolerance``: how far (SAM points, per dimension) a candidate's predicted
     emotion may lie from its cell's level; ``equalise``: None, ``histogram`` or ``spectrum``;
-    ``restarts``: random restarts of the swap search; ``seed``: fixes ties, restarts and equalisation.
+    ``restarts``: random restarts of the swap search; ``seed``: fixes ties, restarts and equalisation;
+    ``engine``: how the packaged predictor runs where it scores images (``emosynth.models.ENGINES``).
     """
 
     sources: list = field(default_factory=list)
@@ -52,6 +53,7 @@ class StimuliConfig:
     restarts: int = 4
     seed: int = 0
     workers: int = 2
+    engine: str = "auto"
 
     def validate(self) -> None:
         if not self.sources:
@@ -70,6 +72,10 @@ class StimuliConfig:
         if isinstance(self.restarts, bool) or not isinstance(self.restarts, int) or not 1 <= self.restarts <= 100:
             raise ConfigError("restarts", f"must be an integer from 1 to 100, got {self.restarts!r}")
         check_seed("seed", self.seed)
+        from ..models import ENGINES
+
+        if self.engine not in ENGINES:
+            raise ConfigError("engine", f"must be one of {', '.join(ENGINES)}, got {self.engine!r}")
 
     def to_dict(self) -> dict:
         d = asdict(self)
@@ -78,10 +84,18 @@ class StimuliConfig:
         return d
 
 
-def _packaged_predictor():
-    from ..models import Predictor
+class _Packaged:
+    """The packaged predictor, loaded on first use, predicting with the configured engine."""
 
-    return Predictor.load()
+    def __init__(self, engine: str):
+        self.engine, self._p = engine, None
+
+    def predict(self, paths, progress=None):
+        if self._p is None:
+            from ..models import Predictor
+
+            self._p = Predictor.load()
+        return self._p.predict(paths, engine=self.engine, progress=progress)
 
 
 def _read(path: str, within: str) -> np.ndarray:
@@ -140,7 +154,8 @@ def make_stimuli(config: StimuliConfig, out: str | Path, overwrite: bool = False
     design, names = config.design_, config.features_
     check_output(out, KIND, overwrite)
     t0 = time.perf_counter()
-    cand = load_candidates(config.sources, _packaged_predictor, progress=None)
+    packaged = _Packaged(config.engine)
+    cand = load_candidates(config.sources, lambda: packaged, progress=None)
     cell_of, dist = assign_cells(cand, design, config.tolerance)
     _check_pools(cand, design, cell_of, config.per_cell, config.tolerance)
 
@@ -199,10 +214,9 @@ def make_stimuli(config: StimuliConfig, out: str | Path, overwrite: bool = False
         before = chosen.copy()
         if config.equalise:
             # both the originals and the equalised images by the packaged predictor: a like-for-like contrast
-            predictor = _packaged_predictor()
             orig_paths = [cand.at[i, "path"] for i in chosen["_i"]]
-            pre = predictor.predict(orig_paths)
-            post = predictor.predict([folder / f for f in files])
+            pre = packaged.predict(orig_paths)
+            post = packaged.predict([folder / f for f in files])
             for d in DIMENSIONS:
                 table[f"original_{d}"] = table[d]
                 table[f"packaged_before_{d}"] = [r.get(d) for r in pre]
@@ -229,7 +243,8 @@ def make_stimuli(config: StimuliConfig, out: str | Path, overwrite: bool = False
                                  "per_cell_pool": {c: int(n) for c, n in zip(cell_names, np.bincount(
                                      cell_of[idx], minlength=len(cells)))},
                                  "models": sorted({m for m in cand["model"].astype(str) if m}),
-                                 "seconds_features": round(t_feat, 2), "seconds_choose": round(t_choose, 2)})
+                                 "seconds_features": round(t_feat, 2), "seconds_choose": round(t_choose, 2)},
+                                {n: float(X[:, j].std(ddof=1)) for j, n in enumerate(names)})
         meta = {"kind": KIND, "emosynth_version": __version__, "command": command,
                 "config": config.to_dict(), "design": str(design), "cells": cell_names, **summary}
         write_json(folder / "emosynth.json", meta)

@@ -5,6 +5,8 @@ from __future__ import annotations
 import base64
 import html
 
+import numpy as np
+
 from ..fsio import atomic_write_text
 from ._balance import balance_table, emotion_rows, fmt, fmt_p, html_table, md_table, plot_balance, table_rows
 from ._features import WORK_SIZE, describe
@@ -37,22 +39,26 @@ def _contrast_sentence(equal: dict) -> tuple[str, bool]:
     return "; ".join(parts), shrank
 
 
-def write_reports(folder, table, before, naive, design, names, cells, config, equal: dict, counts: dict) -> dict:
-    bal = balance_table(table, names, cells)
-    bal_naive = balance_table(naive, names, cells)
+def write_reports(folder, table, before, naive, design, names, cells, config, equal: dict, counts: dict,
+                  pool_sd: dict) -> dict:
+    bal = balance_table(table, names, cells, pool_sd)
+    bal_naive = balance_table(naive, names, cells, pool_sd)
     dims = [d for d in ("valence", "arousal", "dominance") if d in table and table[d].notna().any()]
     head, rows = table_rows(bal, cells)
     ehead, erows = emotion_rows(table, cells, dims)
     nhead, nrows = table_rows(bal_naive, cells)
     plot_balance(table, names, cells, folder / "balance.png", naive=naive)
-    worst = bal["features"]["max_abs_smd"].max()
+    # after equalisation the within-cell SDs collapse: judge the features by their cell-mean differences in
+    # units of the candidate pool's SD (an SMD of a difference in the third decimal can exceed 1)
+    judged = "max_abs_diff_pool_sd" if equal else "max_abs_smd"
+    worst = float(bal["features"][judged].max())
     reached = bool(worst <= SMD_GOAL)
     n = len(table)
 
     eq_text, shrank = ("", False)
     if equal:
         eq_text, shrank = _contrast_sentence(equal)
-    bal_before = balance_table(before, names, cells) if equal else None
+    bal_before = balance_table(before, names, cells, pool_sd) if equal else None
 
     # ---------------------------------------------------------------- balance.md
     lines = [f"# Stimulus balance: {design.describe()}, {config.per_cell} images per cell", "",
@@ -61,13 +67,16 @@ def write_reports(folder, table, before, naive, design, names, cells, config, eq
              "",
              "SMD = standardised mean difference of two cells, (mean_a − mean_b) / sqrt((sd_a² + sd_b²) / 2); "
              "'max |SMD|' is the largest over all pairs of cells. Conventionally |SMD| < 0.1 is negligible and "
-             f"≤ {SMD_GOAL} small. ANOVA and Kruskal–Wallis test whether the cells' means (ranks) differ.", ""]
+             f"≤ {SMD_GOAL} small. 'max |Δ| / pool SD' is the largest difference of cell means in units of the "
+             "feature's SD over all eligible candidates. ANOVA and Kruskal–Wallis test whether the cells' means "
+             "(ranks) differ.", ""]
     if equal:
         lines += [f"The images were equalised ({equal['method']}) after choosing; the table describes the "
-                  "equalised images, and the predicted emotion is the packaged predictor's on them.", ""]
+                  "equalised images, and the predicted emotion is the packaged predictor's on them. Equalising "
+                  "collapses the within-cell SDs, so the balance is judged by max |Δ| / pool SD.", ""]
     lines += ["## Low-level features per cell", "", md_table(head, rows), ""]
     lines += [("All balanced features reach" if reached else "**Not reached:** the pool does not allow")
-              + f" max |SMD| ≤ {SMD_GOAL} (largest: {worst:.2f}).", ""]
+              + f" {'max |Δ| / pool SD' if equal else 'max |SMD|'} ≤ {SMD_GOAL} (largest: {worst:.2f}).", ""]
     lines += ["## Predicted emotion per cell (SAM 1–9)", "", md_table(ehead, erows), ""]
     if equal:
         lines += ["## Equalisation and emotion", "", f"{equal['method']} equalisation: {eq_text}.", ""]
@@ -89,7 +98,7 @@ def write_reports(folder, table, before, naive, design, names, cells, config, eq
              f"<p>{n} images from {counts['eligible']} eligible of {counts['candidates']} candidates. SMD = "
              "standardised mean difference between two cells (pooled SD); max |SMD| over all pairs.</p>",
              "<h2>Low-level features per cell</h2>", html_table(head, rows),
-             f"<p class='{'' if reached else 'warn'}'>max |SMD| {worst:.2f} "
+             f"<p class='{'' if reached else 'warn'}'>{'max |Δ| / pool SD' if equal else 'max |SMD|'} {worst:.2f} "
              f"({'≤' if reached else '>'} {SMD_GOAL})</p>",
              "<h2>Predicted emotion per cell</h2>", html_table(ehead, erows)]
     if equal:
@@ -100,7 +109,7 @@ def write_reports(folder, table, before, naive, design, names, cells, config, eq
     atomic_write_text(folder / "balance.html", "\n".join(parts))
 
     # ---------------------------------------------------------------- methods.md
-    feats = bal["features"].set_index("feature")
+    feats = (bal_before if equal else bal)["features"].set_index("feature")  # the matched selection
     levels = "; ".join(f"{f} {_num_list(lv) if f != 'category' else ', '.join(lv)}" for f, lv in design.factors)
     models = (f"from the predictions of {', '.join(counts['models'])}" if counts["models"]
               else "from the source runs' items.csv")
@@ -114,7 +123,8 @@ def write_reports(folder, table, before, naive, design, names, cells, config, eq
     for d in dims:
         means = table.groupby("cell")[d].mean().reindex(cells)
         sds = table.groupby("cell")[d].std(ddof=1).reindex(cells)
-        emo.append(f"{d} " + ", ".join(f"{m:.2f} ± {s:.2f}" for m, s in zip(means, sds)))
+        emo.append(f"{d} " + ", ".join(f"{m:.2f} ± {s:.2f}" if np.isfinite(s) else "not available"
+                                       for m, s in zip(means, sds)))
     from .. import __version__
 
     pools = ", ".join(str(v) for v in counts["per_cell_pool"].values())
@@ -136,6 +146,11 @@ def write_reports(folder, table, before, naive, design, names, cells, config, eq
         para += (f" After selection the images' luminance {what} "
                  f"were equalised (SHINE-style {equal['method']} matching on BT.601 luma, chroma kept); {eq_text}"
                  + (" — equalisation reduced the emotion contrast." if shrank else "."))
+    if equal:
+        after = bal["features"].set_index("feature")
+        para += (" After equalisation the largest difference between cell means was " + ", ".join(
+            f"{describe(f)[0]} {after.loc[f, 'max_abs_diff_pool_sd']:.2f}" for f in names)
+            + " standard deviations of the candidate pool.")
     if not reached:
         para += (f" Note: the candidate pool did not allow every |SMD| ≤ {SMD_GOAL} (largest {worst:.2f}); "
                  "add candidates or relax the design before using this set.")
@@ -145,7 +160,10 @@ def write_reports(folder, table, before, naive, design, names, cells, config, eq
                "SHINE: Willenbockel et al. (2010), Behav Res Methods 42:671.", ""]
     atomic_write_text(folder / "methods.md", "\n".join(methods))
 
+    final = bal["features"].set_index("feature")
     return {"balance": {f: round(float(feats.loc[f, "max_abs_smd"]), 4) for f in names},
+            **({"balance_equalised": {f: round(float(final.loc[f, "max_abs_diff_pool_sd"]), 4) for f in names}}
+               if equal else {}),
             "balance_unmatched": {f: round(float(naive_f.loc[f, "max_abs_smd"]), 4) for f in names},
             "p_anova": {f: float(feats.loc[f, "p_anova"]) for f in names},
             "smd_goal_reached": reached, "images": n, **counts,
