@@ -92,8 +92,10 @@ def predict(
                                                    "with emosynth."),
     model: Optional[Path] = typer.Option(None, "--model", help="A saved model folder (default: the packaged model)."),
     as_json: bool = typer.Option(False, "--json", help="One JSON object per image, one per line."),
-    engine: str = typer.Option("auto", help="auto (the fastest engine measured on this machine at equal "
-                                            "predictions), onnx, torch or eager (plain fp32)."),
+    engine: str = typer.Option("auto", help="auto (the fastest engine measured on this machine among those "
+                                            "with eager fp32's predictions), onnx, openvino, torch, eager (plain "
+                                            "fp32), or onnx-int8 / onnx-int8-static / torch-bf16 (faster on some "
+                                            "CPUs, less exact: see docs/performance.md)."),
     out_file: Optional[Path] = typer.Option(None, "--out", help="Score a corpus into this file, streaming and "
                                             "resumably: .csv, .jsonl or .parquet (by the extension). Unreadable "
                                             "images are skipped and listed in OUT.skipped.csv; run the same "
@@ -481,16 +483,25 @@ def visualize(
     naive: bool = typer.Option(False, "--naive", help="Optimise raw pixels without transforms (to see why the "
                                                       "Fourier / decorrelated-colour parametrisation matters)."),
     seed: int = typer.Option(0, help="Random seed (starts and transforms)."),
+    judges: str = typer.Option("default", "--judges", help="The objective's judges: 'default' (the predictor "
+                               "above), 'consensus' (the network ensemble and the Valdez-Mehrabian colour "
+                               "judge) or a comma list (see emosynth judges); with judges the targets are V/A "
+                               "points (default: the four corners 2/8 x 2/8)."),
+    check_judges: Optional[str] = typer.Option(None, "--check-judges", help="With --judges: held-out judges "
+                                               "that score the images (never ones in the objective): "
+                                               "'held-out' (default: lite2, ou), 'none' or a comma list."),
     overwrite: bool = typer.Option(False, "--overwrite", help=OVERWRITE_HELP),
     quiet: bool = typer.Option(False, "--quiet", "-q"),
 ):
     """Activation maximisation: images that drive one output of the predictor (lucent-style Fourier
-    parametrisation in decorrelated colour, random jitter / scale / rotation / flip each step)."""
+    parametrisation in decorrelated colour, random jitter / scale / rotation / flip each step), or
+    with --judges, V/A targets under the consensus of several judges."""
     from .explore import VisualizeConfig
     from .explore import visualize as run_visualize
 
     cfg = VisualizeConfig(model=None if model == "default" else model, objectives=list(target or []), seeds=seeds,
-                          steps=steps, size=size, lr=lr, naive=naive, seed=seed)
+                          steps=steps, size=size, lr=lr, naive=naive, seed=seed, judges=judges,
+                          check_judges=check_judges)
     with _progress(steps, "optimising", quiet) as advance:
         result = run_visualize(cfg, out_dir, progress=lambda done, total: advance(1), command=_command(),
                                overwrite=overwrite)
@@ -500,6 +511,9 @@ def visualize(
             extra = (f", probability {m['probability_start']:.2f} -> {m['probability_end']:.2f}"
                      if "probability_end" in m else "")
             out.print(f"{name}: score {m['score_start']:.2f} -> {m['score_end']:.2f}{extra}", highlight=False)
+        for name, t in (meta.get("transfer") or {}).items():
+            rs = ", ".join(f"{k[2:]} r {v:.2f}" for k, v in t.items() if k.startswith("r_") and v is not None)
+            out.print(f"held out {name}: {rs or t.get('note', 'no figure')}", highlight=False)
         out.print(f"{result / 'mosaic.png'} ({meta['metrics']['seconds']:.0f} s)", highlight=False)
 
 
@@ -1114,7 +1128,7 @@ def generator_evaluate(
 
 def _print_generator_metrics(m: dict, where: Path):
     parts = [f"{k.replace('_', ' ')} {v:.2f}" for k, v in m.items() if isinstance(v, float)
-             and ("mae" in k or "accuracy" in k)]
+             and ("mae" in k or "accuracy" in k or "_r_" in k)]
     out.print(f"{where}: " + ("; ".join(parts) or "no metrics"), highlight=False, soft_wrap=True)
 
 
@@ -1182,6 +1196,9 @@ def edit(
     ssim_floor: float = typer.Option(0.8, "--ssim-floor", help="Content preservation: SSIM to the photo (grey, at "
                                                                "the working size) below this is penalised."),
     batch: int = typer.Option(16, help="Edits optimised together."),
+    stop_tol: float = typer.Option(0.15, "--stop-tol", help="Early stop: an edit stops once every targeted "
+                                   "dimension is within this many points of its target under every optimised "
+                                   "judge, at SSIM >= --ssim-floor, two steps in a row (0: run every step)."),
     max_side: Optional[int] = typer.Option(None, "--max-side", help="Longest side of the output images in px "
                                            "(default: each photo's own; the edit is always optimised at 224 px)."),
     seed: int = typer.Option(0, help="Seed of the transforms and the grain; the same photo and seed give the "
@@ -1197,7 +1214,8 @@ def edit(
     """
     from .synth import EditConfig, run_edit
 
-    cfg = EditConfig(steps=steps, lr=lr, ssim_floor=ssim_floor, batch=batch, max_side=max_side, seed=seed)
+    cfg = EditConfig(steps=steps, lr=lr, ssim_floor=ssim_floor, batch=batch, stop_tol=stop_tol, max_side=max_side,
+                     seed=seed)
     target = {"valence": valence, "arousal": arousal, "dominance": dominance}
     with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
                   console=err, transient=True, disable=quiet) as bar:

@@ -46,6 +46,7 @@ from ..config import ConfigError, check_choice, check_int_at_least, check_positi
 from ..emotions import DIMENSIONS, SAM_MAX, SAM_MIN
 from ..errors import SynthError
 from ..fsio import atomic_write_bytes, write_json
+from ._spaces import CONSENSUS_METHOD, CONSENSUS_TAU
 
 CONDITIONS = ("va", "vad", "category")
 GENERATOR_FILE = "generator.pt"
@@ -57,6 +58,9 @@ FORMAT = 1
 GENERATOR_KIND = "generator"
 #: the generator that ships with the package (trained through the packaged default model; see its model.json)
 DEFAULT_GENERATOR_DIR = Path(__file__).resolve().parent.parent / "default_generator"
+#: the packaged VA generator trained through the packaged predictor alone (``--judges default``), kept
+#: beside the consensus-trained default: ``--generator model-only``
+MODEL_ONLY_GENERATOR_DIR = DEFAULT_GENERATOR_DIR / "model-only"
 
 #: Where training conditions are drawn, per dimension (SAM 1–9): about the 2nd to 98th percentile of the
 #: ratings of OASIS (900 images) and Emotion6 (1,980) together — valence 1.6–8.1 in Emotion6 and 2.0–7.9
@@ -73,19 +77,37 @@ class GeneratorConfig:
     model: str | None = None  # the predictor: a saved model folder or a backbone name; None: the packaged one
     seed: int = 0
     # ---- architecture
-    z_dim: int = 16
+    z_dim: int = 32
     hidden: int = 32
     layers: int = 4
     fourier: int = 24  # random Fourier frequencies of (x, y)
     fourier_scale: float = 1.5  # their standard deviation, in cycles per image side
     embed: int = 64
+    #: noise-dependent layout (0 / False: the coordinates are the same for every image, as before format 2):
+    #: ``warp`` smooth sinusoidal displacement waves of (x, y) plus a rotation, scale and shift, and
+    #: ``phases`` per-image phases of the Fourier features, all driven by z
+    warp: int = 4
+    phases: bool = True
     # ---- training
     steps: int = 1000
     batch: int = 12  # images per step: batch // 2 conditions, each with two z
     lr: float = 2e-3
-    train_size: int = 96  # side the generator renders at during training (it is resolution-free)
+    train_size: int = 128  # side the generator renders at during training (it is resolution-free)
     predictor_size: int | None = None  # side the predictor sees (None: its backbone's input size)
     diversity: float = 1.0  # weight of the mode-seeking term
+    #: weight of the layout term: a pair's distance in low-pass (8 x 8) centred luminance, which a
+    #: recolouring of one layout does not change
+    layout_diversity: float = 1.0
+    #: the objective's judges: 'default' (the predictor ``model`` alone, as before), 'consensus' (the
+    #: packaged network under the training's random views and the Valdez-Mehrabian colour judge, combined
+    #: by a soft minimum) or a comma-separated list of judge names (emosynth.judges)
+    judges: str = "default"
+    #: the judges the finished generator is scored against and never trained on ('auto': emosynth.judges
+    #: HELD_OUT less those in the objective; 'none': no held-out figures)
+    held_out: str = "auto"
+    #: start from another generator's weights (a folder, 'default' or 'model-only'): every tensor whose
+    #: name and shape match is copied, the rest (e.g. the layout layer) keep their seeded initialisation
+    init: str | None = None
     jitter: float = 0.06
     scale: tuple = (0.9, 1.1)
     degrees: float = 8.0
@@ -98,7 +120,7 @@ class GeneratorConfig:
     eval_per_target: int = 4  # images per grid target in the evaluation stored in the card
     eval_grid: int = 5  # targets per dimension of that evaluation's grid
     #: fields that may change on --resume without changing what a step computes
-    RESUMABLE = ("steps", "checkpoint_every", "eval_per_target", "eval_grid")
+    RESUMABLE = ("steps", "checkpoint_every", "eval_per_target", "eval_grid", "held_out")
 
     def validate(self):
         """Check every setting before any model is loaded (``ConfigError`` naming the parameter)."""
@@ -115,7 +137,15 @@ class GeneratorConfig:
                                        f"got {self.batch}")
         for name in ("lr", "d_lr", "fourier_scale"):
             check_positive(name, getattr(self, name))
-        for name in ("diversity", "realism_weight", "jitter", "degrees", "colour"):
+        check_int_at_least("warp", self.warp, 0)
+        if not isinstance(self.judges, str) or not self.judges.strip():
+            raise ConfigError("judges", "needs 'default', 'consensus' or a comma-separated list of judges")
+        if self.condition == "category" and self.judges.strip().lower() != "default":
+            raise ConfigError("judges", "a category generator trains through its predictor alone ('default'); "
+                                        "the colour judges have no categories")
+        if not isinstance(self.held_out, str) or not self.held_out.strip():
+            raise ConfigError("held_out", "needs 'auto', 'none' or a comma-separated list of judges")
+        for name in ("diversity", "layout_diversity", "realism_weight", "jitter", "degrees", "colour"):
             check_positive(name, getattr(self, name), allow_zero=True)
         if len(self.scale) != 2 or \
                 not 0 < check_positive("scale", self.scale[0]) <= check_positive("scale", self.scale[1]):
@@ -124,21 +154,38 @@ class GeneratorConfig:
 
 def _arch(cfg: GeneratorConfig) -> dict:
     return {k: getattr(cfg, k) for k in ("condition", "z_dim", "hidden", "layers", "fourier", "fourier_scale",
-                                         "embed")}
+                                         "embed", "warp", "phases")}
 
 
 # ---------------------------------------------------------------------------- the network
 
 
 class CPPNGenerator(nn.Module):
-    """(z, c) → RGB images in [0, 1] at any size. ``c`` is the encoded condition (``encode``)."""
+    """(z, c) → RGB images in [0, 1] at any size. ``c`` is the encoded condition (``encode``).
+
+    With ``warp`` > 0 or ``phases`` the layout depends on the noise: before the coordinate MLP sees a
+    pixel, its (x, y) is rotated, scaled and shifted, then displaced by ``warp`` smooth sine waves (fixed
+    random directions and frequencies of 0.5-1.5 cycles per side, amplitude and phase per image), and the
+    Fourier features get per-image phases — a fixed random projection of z (so different noise cannot
+    collapse onto one layout unless the network unlearns its Fourier features) plus a learnt one of the
+    (z, c) embedding. All of these are functions of continuous coordinates: the picture is the same at any
+    resolution. Without them (format-1 generators) every image shares one coordinate grid and only the
+    FiLM modulation differs, which draws recolourings of one composition."""
 
     def __init__(self, condition: str, n_cond: int, z_dim: int = 16, hidden: int = 32, layers: int = 4,
-                 fourier: int = 24, fourier_scale: float = 1.5, embed: int = 64, seed: int = 0):
+                 fourier: int = 24, fourier_scale: float = 1.5, embed: int = 64, seed: int = 0, warp: int = 0,
+                 phases: bool = False):
         super().__init__()
         self.condition, self.z_dim, self.n_cond = condition, z_dim, n_cond
+        self.warp, self.phases = int(warp), bool(phases)
         g = torch.Generator().manual_seed(seed)
         self.register_buffer("freqs", torch.randn(2, fourier, generator=g) * fourier_scale * math.pi)
+        if self.layout_free:
+            # directions and frequencies of the displacement waves, in radians per unit of (x, y) in [-1, 1]
+            angle = torch.rand(self.warp, generator=g) * 2 * math.pi
+            freq = (0.5 + torch.rand(self.warp, generator=g)) * math.pi
+            self.register_buffer("warp_freqs", torch.stack([angle.cos(), angle.sin()]) * freq)
+            self.register_buffer("z_phase", torch.randn(z_dim, fourier, generator=g) * (2.0 / math.sqrt(z_dim)))
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(seed)
             self.embedding = nn.Sequential(nn.Linear(z_dim + n_cond, embed), nn.SiLU(), nn.Linear(embed, embed),
@@ -154,18 +201,54 @@ class CPPNGenerator(nn.Module):
                 self.out.weight.mul_(3.0)  # colours that span the range
                 self.film.weight.mul_(2.0)  # z and c visibly change the picture
                 self.film.bias.zero_()
+            if self.layout_free:
+                # z → rotation, log-scale, shift (2), per wave amplitude (2) and phase, Fourier phases
+                self.layout = nn.Linear(z_dim + embed, 4 + 3 * self.warp + fourier)
+                with torch.no_grad():
+                    self.layout.weight.mul_(1.5)
+                    self.layout.bias.zero_()
         self._coords: dict[int, torch.Tensor] = {}
+
+    @property
+    def layout_free(self) -> bool:
+        return self.warp > 0 or self.phases
+
+    def grid(self, size: int) -> torch.Tensor:
+        """(size², 2): pixel centres' (x, y) in [-1, 1]."""
+        t = (torch.arange(size, dtype=torch.float32) + 0.5) / size * 2 - 1
+        y, x = torch.meshgrid(t, t, indexing="ij")
+        return torch.stack([x.reshape(-1), y.reshape(-1)], 1)
 
     def coords(self, size: int) -> torch.Tensor:
         """(size², 3 + 2·fourier): x, y, r and sin/cos Fourier features of each pixel (cached per size)."""
         if size not in self._coords:
-            t = (torch.arange(size, dtype=torch.float32) + 0.5) / size * 2 - 1
-            y, x = torch.meshgrid(t, t, indexing="ij")
-            xy = torch.stack([x.reshape(-1), y.reshape(-1)], 1)
+            xy = self.grid(size)
             r = xy.norm(dim=1, keepdim=True) / math.sqrt(2)
             proj = xy @ self.freqs
             self._coords = {size: torch.cat([xy, r, torch.sin(proj), torch.cos(proj)], 1)}  # keep one size
         return self._coords[size]
+
+    def warped_coords(self, z: torch.Tensor, e: torch.Tensor, size: int) -> torch.Tensor:
+        """(n, size², 3 + 2·fourier): each image's own warped coordinates and phased Fourier features."""
+        n, nf, w = z.shape[0], self.freqs.shape[1], self.warp
+        p = self.layout(torch.cat([z, e], 1))
+        xy = self.grid(size)[None]  # (1, P, 2)
+        if w:
+            theta, s = p[:, 0] * 0.5 * math.pi, torch.exp(0.3 * torch.tanh(p[:, 1]))
+            cos, sin = torch.cos(theta) * s, torch.sin(theta) * s
+            rot = torch.stack([torch.stack([cos, sin], 1), torch.stack([-sin, cos], 1)], 1)  # (n, 2, 2)
+            xy = xy @ rot + 0.4 * torch.tanh(p[:, None, 2:4])
+            amp = 0.25 * torch.tanh(p[:, 4:4 + 2 * w]).view(n, 1, w, 2)
+            phase = p[:, 4 + 2 * w:4 + 3 * w] * math.pi
+            wave = torch.sin(xy @ self.warp_freqs + phase[:, None, :])  # (n, P, w)
+            xy = xy + (wave[..., None] * amp).sum(2)
+        else:
+            xy = xy.expand(n, -1, -1)
+        proj = xy @ self.freqs
+        if self.phases:
+            proj = proj + (z @ self.z_phase + p[:, -nf:])[:, None, :]
+        r = xy.norm(dim=2, keepdim=True) / math.sqrt(2)
+        return torch.cat([xy, r, torch.sin(proj), torch.cos(proj)], 2)
 
     def forward(self, z: torch.Tensor, c: torch.Tensor, size: int) -> torch.Tensor:
         n = z.shape[0]
@@ -173,7 +256,10 @@ class CPPNGenerator(nn.Module):
         film = self.film(e).view(n, -1, 2, self.first.out_features)  # (n, layers, 2, hidden)
         gamma, beta = 1 + film[:, :, 0, None, :], film[:, :, 1, None, :]  # (n, layers, 1, hidden)
         inplace = not torch.is_grad_enabled()  # inference: fewer temporaries (the cost is memory traffic)
-        h = self.first(self.coords(size))[None]  # (1, P, hidden): shared by the batch
+        if self.layout_free:
+            h = self.first(self.warped_coords(z, e, size))  # (n, P, hidden): each image its own layout
+        else:
+            h = self.first(self.coords(size))[None]  # (1, P, hidden): shared by the batch
         h = torch.addcmul(beta[:, 0], gamma[:, 0], h)
         h = h.sin_() if inplace else torch.sin(h)  # periodic first layer: stripes, rings, blobs
         for i, layer in enumerate(self.hidden, start=1):
@@ -298,8 +384,11 @@ class Generator:
 
 
 def resolve_generator(spec: str | Path | None) -> Path:
-    """The folder of a generator: None or 'default' → the packaged one, else the path itself."""
-    return DEFAULT_GENERATOR_DIR if spec is None or str(spec) == "default" else Path(spec)
+    """The folder of a generator: None or 'default' → the packaged one, 'model-only' → the packaged one
+    trained through the predictor alone (``MODEL_ONLY_GENERATOR_DIR``), else the path itself."""
+    if spec is None or str(spec) == "default":
+        return DEFAULT_GENERATOR_DIR
+    return MODEL_ONLY_GENERATOR_DIR if str(spec) == "model-only" else Path(spec)
 
 
 def _config_dict(cfg: GeneratorConfig) -> dict:
@@ -308,9 +397,13 @@ def _config_dict(cfg: GeneratorConfig) -> dict:
     return d
 
 
+#: what a setting added since format-1 generators were written meant before it existed
+LEGACY = {"warp": 0, "phases": False, "layout_diversity": 0.0, "judges": "default", "held_out": "none"}
+
+
 def _config_from(d: dict) -> GeneratorConfig:
     known = {f.name for f in fields(GeneratorConfig)}
-    d = {k: v for k, v in d.items() if k in known}
+    d = {**LEGACY, **{k: v for k, v in d.items() if k in known}}
     if "scale" in d:
         d["scale"] = tuple(d["scale"])
     return GeneratorConfig(**d)
@@ -379,6 +472,116 @@ def training_judge(cfg: GeneratorConfig, data_root=None) -> TrainingJudge:
     return TrainingJudge(predictor, model_dir, cfg.predictor_size or predictor.input_size)
 
 
+@dataclass
+class TrainingJudges:
+    """The objective's judges as training sees them (``GeneratorConfig.judges``): network judges, each a
+    ``TrainingJudge`` fed the training's randomly transformed views, and judges that score the rendered
+    image as it is (the colour judges: a random colour shift would change what they measure). Their
+    per-image objectives (−squared error to the target, scale points²) are combined by
+    ``emosynth.judges.combine`` (a soft minimum, temperature ``tau`` points², as ``evolve --judges``).
+    The first network's features drive the diversity term and the realism discriminator."""
+
+    networks: list
+    direct: list
+    names: list
+    method: str = CONSENSUS_METHOD
+    tau: float = CONSENSUS_TAU
+
+    @property
+    def predictor(self):
+        return self.networks[0].predictor
+
+    @property
+    def model_dir(self):
+        return self.networks[0].model_dir
+
+    @property
+    def size(self):
+        return self.networks[0].size
+
+    @property
+    def module(self):
+        return self.networks[0].module
+
+
+def objective_names(spec: str) -> list[str]:
+    """The judge names ``--judges`` stands for (presets expanded: 'consensus' → ensemble, valdez-mehrabian)."""
+    from ..judges import PRESETS
+    from ..judges._base import ALIASES
+
+    key = spec.strip().lower()
+    names = list(PRESETS[key]) if key in PRESETS else [n.strip() for n in spec.split(",")]
+    return [ALIASES.get(n.lower(), n) for n in names]
+
+
+def training_judges(cfg: GeneratorConfig, data_root=None):
+    """``cfg.judges`` as training sees them: 'default' is the single ``training_judge`` (today's path,
+    bit for bit); otherwise a ``TrainingJudges``. The ensemble judge's members are trained through the
+    training's own random views (one per image and step: the same expectation as the ensemble's four
+    fixed views, at a quarter of the cost)."""
+    from ..judges import EnsembleJudge, JudgeError, NetworkJudge, parse_judges
+
+    if cfg.judges.strip().lower() == "default":
+        return training_judge(cfg, data_root)
+    try:
+        judges = parse_judges(cfg.judges)
+    except JudgeError as err:
+        raise SynthError(str(err)) from None
+    networks, direct = [], []
+    for j in judges:
+        members = list(j.members) if isinstance(j, EnsembleJudge) else [j]
+        for m in members:
+            if isinstance(m, NetworkJudge):
+                folder = str(m.folder) if m.folder else str(cfg.model or "default")
+                networks.append(TrainingJudge(m.predictor, folder, cfg.predictor_size or m.predictor.input_size))
+            else:
+                direct.append(m)
+    if not networks:
+        raise SynthError(f"--judges {cfg.judges}: name at least one network judge (its features drive the "
+                         "diversity term)")
+    return TrainingJudges(networks, direct, [j.name for j in judges])
+
+
+def held_out_names(cfg: GeneratorConfig) -> list[str]:
+    """The judges a finished generator is scored against: ``cfg.held_out``, with 'auto' = HELD_OUT less
+    any judge in the objective."""
+    from ..judges import HELD_OUT
+
+    spec = cfg.held_out.strip()
+    if spec.lower() == "none":
+        return []
+    if spec.lower() == "auto":
+        used = set(objective_names(cfg.judges)) | ({"default"} if cfg.judges.strip().lower() == "default" else set())
+        return [n for n in HELD_OUT if n not in used]
+    return [n.strip() for n in spec.split(",") if n.strip()]
+
+
+def held_out_figures(gen: "Generator", names, *, per_target: int = 4, k: int = 5, seed: int = 1,
+                     size: int = 224) -> dict:
+    """Each named judge's verdict on the grid's images (``per_target`` each, noise ``seed``): Pearson r
+    between target and judged V/A and the mean absolute error (1–9), as ``heldout_<judge>_r_<dim>`` and
+    ``heldout_<judge>_mae_<dim>``."""
+    from ..judges import JudgeError, make_judge
+
+    targets = grid_targets(gen.config.condition, k, gen.labels)
+    images = gen.generate(targets, per_target, size, seed)
+    reps = targets.repeat_interleave(per_target, dim=0).numpy()
+    out = {}
+    for name in names:
+        try:
+            judge = make_judge(name)
+        except JudgeError as err:
+            raise SynthError(f"held-out judge {name}: {err}") from None
+        with torch.no_grad():
+            vad = torch.cat([judge(images[i:i + 32])["vad"] for i in range(0, len(images), 32)]).numpy()
+        for j, d in enumerate(gen.dims):
+            if d not in judge.dims:
+                continue
+            out[f"heldout_{name}_r_{d}"] = float(np.corrcoef(reps[:, j], vad[:, j])[0, 1])
+            out[f"heldout_{name}_mae_{d}"] = float(np.abs(reps[:, j] - vad[:, j]).mean())
+    return out
+
+
 @functools.lru_cache(maxsize=2)
 def _load_predictor(model_dir: str):
     """Loaded once per process (with its torch views): it is never changed."""
@@ -401,24 +604,64 @@ def _paired_transforms(img: torch.Tensor, rng: np.random.Generator, tcfg) -> tor
     return torch.stack(halves, 1).reshape(img.shape)
 
 
-def step_losses(gen: Generator, judge: TrainingJudge, targets, z, rng, tcfg, train: bool = True,
-                features: bool = False):
-    """Condition loss (mean), diversity (mean pairwise feature distance / z distance) of one batch laid
-    out as pairs: images 2i and 2i+1 share a target and differ in z. ``features``: also return the
-    predictor's standardised features of the batch (what the realism discriminator judges)."""
+def layout_features(images: torch.Tensor, cells: int = 8) -> torch.Tensor:
+    """(n, cells²): each image's luminance (Rec. 601) averaged over a cells × cells grid, less its mean —
+    the coarse light-dark layout, which a recolouring that keeps the composition barely changes."""
+    lum = 0.299 * images[:, 0] + 0.587 * images[:, 1] + 0.114 * images[:, 2]
+    low = F.adaptive_avg_pool2d(lum[:, None], cells).flatten(1)
+    return low - low.mean(1, keepdim=True)
+
+
+def layout_distance(a: torch.Tensor, b: torch.Tensor, eps: float = 1e-3) -> torch.Tensor:
+    """Distance 0–2 between rows of ``layout_features``: ‖a − b‖² / (‖a‖² + ‖b‖²) (1 − their correlation
+    when both have the same contrast; 0 for two flat images, so flatness earns nothing)."""
+    return ((a - b) ** 2).sum(1) / ((a * a).sum(1) + (b * b).sum(1) + eps)
+
+
+def batch_losses(gen: Generator, judge, targets, z, rng, tcfg, train: bool = True) -> dict:
+    """One batch laid out as pairs (images 2i and 2i+1 share a target and differ in z): ``condition``
+    (mean loss: squared error or cross-entropy for one predictor; −consensus objective for
+    ``TrainingJudges``), ``diversity`` (pairwise feature distance / z distance), ``layout`` (pairwise
+    ``layout_distance`` / z distance), ``features`` (the first network's standardised features) and
+    ``per_judge`` (name → mean squared error, for the log)."""
     img = gen.render(z, targets, gen.config.train_size)
     x = _paired_transforms(img, rng, tcfg) if train else img
-    module = judge.module
+    nets = judge.networks if isinstance(judge, TrainingJudges) else [judge]
+    module = nets[0].module
     out = module(x)
     # out["z"] has these values; a separate node keeps the gradients' float sums (and so seeded runs) as they were
     feats = (out["features"] - module.heads.mean) / module.heads.scale
-    cond = condition_loss(gen.config.condition, out, targets)
+    per_judge = {}
+    if isinstance(judge, TrainingJudges):
+        from ..judges import combine, judge_objective, target_tensor
+
+        t = target_tensor(targets, len(targets))
+        objs = [judge_objective(out["vad_raw"], t)]
+        objs += [judge_objective(n.module(x)["vad_raw"], t) for n in nets[1:]]
+        objs += [judge_objective(j(img)["vad_raw"], t) for j in judge.direct]
+        names = [f"net{i}" if i else "network" for i in range(len(nets))] + [j.name for j in judge.direct]
+        per_judge = {n: float(-o.detach().mean()) for n, o in zip(names, objs)}
+        cond = -combine(torch.stack(objs), judge.method, judge.tau)
+    else:
+        cond = condition_loss(gen.config.condition, out, targets)
     f = F.normalize(feats, dim=1)
     d_feat = 1 - (f[0::2] * f[1::2]).sum(1)  # cosine distance of each pair, 0–2
     d_z = (z[0::2] - z[1::2]).abs().mean(1)
+    with torch.set_grad_enabled(torch.is_grad_enabled() and gen.config.layout_diversity > 0):
+        lay = layout_features(img)
+        d_lay = layout_distance(lay[0::2], lay[1::2])
+    return {"condition": cond.mean(), "diversity": (d_feat / (d_z + 1e-3)).mean(),
+            "layout": (d_lay / (d_z + 1e-3)).mean(), "features": feats, "per_judge": per_judge}
+
+
+def step_losses(gen: Generator, judge, targets, z, rng, tcfg, train: bool = True, features: bool = False):
+    """Condition loss (mean), diversity (mean pairwise feature distance / z distance) of one batch laid
+    out as pairs: images 2i and 2i+1 share a target and differ in z. ``features``: also return the
+    predictor's standardised features of the batch (what the realism discriminator judges)."""
+    b = batch_losses(gen, judge, targets, z, rng, tcfg, train)
     if features:
-        return cond.mean(), (d_feat / (d_z + 1e-3)).mean(), feats
-    return cond.mean(), (d_feat / (d_z + 1e-3)).mean()
+        return b["condition"], b["diversity"], b["features"]
+    return b["condition"], b["diversity"]
 
 
 class Discriminator(nn.Module):
@@ -512,7 +755,8 @@ def train_generator(config: GeneratorConfig, out: str | Path, *, resume: bool = 
                          "it, or choose another --out")
     if resume and not ckpt.exists():
         raise SynthError(f"{out}: no {CHECKPOINT_FILE} to resume from")
-    judge = training_judge(cfg, data_root)
+    judge = training_judges(cfg, data_root)
+    init = Generator.load(cfg.init) if cfg.init and not resume else None  # a bad --init: nothing written
     if stale:  # --overwrite: the earlier generator goes once the new training can start
         for name in (CHECKPOINT_FILE, CARD_FILE, GENERATOR_FILE, LOG_FILE):
             (out / name).unlink(missing_ok=True)
@@ -520,6 +764,8 @@ def train_generator(config: GeneratorConfig, out: str | Path, *, resume: bool = 
         mark_output(out, GENERATOR_KIND)  # an unfinished training is recognised as a generator
     labels = judge.predictor.labels
     gen = Generator(cfg, labels)
+    if init is not None:
+        warm_start(gen, init)
     opt = torch.optim.Adam(gen.net.parameters(), lr=cfg.lr)
     g = torch.Generator().manual_seed(cfg.seed)
     rng = np.random.default_rng(cfg.seed)
@@ -535,7 +781,7 @@ def train_generator(config: GeneratorConfig, out: str | Path, *, resume: bool = 
         if state.get("format") != FORMAT:
             raise SynthError(f"{ckpt}: checkpoint from another emosynth version; remove it to start afresh")
         # settings added since the checkpoint was written take their defaults
-        ours, theirs = _identity(cfg), {**_identity(GeneratorConfig()), **state["identity"]}
+        ours, theirs = _identity(cfg), {**_identity(GeneratorConfig()), **LEGACY, **state["identity"]}
         diff = [k for k in ours if ours[k] != theirs.get(k)]
         if diff:
             raise SynthError(f"{ckpt}: --resume with different settings ("
@@ -562,9 +808,12 @@ def train_generator(config: GeneratorConfig, out: str | Path, *, resume: bool = 
         t0 = time.perf_counter()
         targets = sample_targets(cfg.condition, pairs, g, len(labels)).repeat_interleave(2, dim=0)
         z = torch.randn(cfg.batch, cfg.z_dim, generator=g)
-        cond, div, feats = step_losses(gen, judge, targets, z, rng, tcfg, features=True)
+        b = batch_losses(gen, judge, targets, z, rng, tcfg)
+        cond, div, feats = b["condition"], b["diversity"], b["features"]
         loss = cond - cfg.diversity * div
-        row = {}
+        if cfg.layout_diversity > 0:
+            loss = loss - cfg.layout_diversity * b["layout"]
+        row = {"layout": b["layout"].item(), **{f"{k}_loss": v for k, v in b["per_judge"].items()}}
         if disc is not None:
             c_fake = encode(cfg.condition, targets, len(labels))
             if cfg.condition == "category":
@@ -583,7 +832,8 @@ def train_generator(config: GeneratorConfig, out: str | Path, *, resume: bool = 
             d_loss.backward()
             d_opt.step()
             row["discriminator"] = d_loss.item()
-        _check_finite_step(step + 1, (loss, *(v for v in row.values())), (gen.net, disc), ckpt)
+        _check_finite_step(step + 1, (loss, *(row.get(k) for k in ("realism", "discriminator") if k in row)),
+                           (gen.net, disc), ckpt)
         step += 1
         seconds += time.perf_counter() - t0
         log.append({"step": step, "loss": loss.item(), "condition_loss": cond.item(), "diversity": div.item(),
@@ -596,14 +846,26 @@ def train_generator(config: GeneratorConfig, out: str | Path, *, resume: bool = 
         return gen  # stopped early; --resume continues
     metrics = {"steps": step, "seconds": round(seconds, 1),
                "final_condition_loss": float(np.mean([r["condition_loss"] for r in log[-20:]])),
-               "final_diversity": float(np.mean([r["diversity"] for r in log[-20:]]))}
+               "final_diversity": float(np.mean([r["diversity"] for r in log[-20:]])),
+               "final_layout": float(np.mean([r.get("layout", np.nan) for r in log[-20:]]))}
     metrics.update(evaluate_generator(gen, judge, per_target=cfg.eval_per_target, k=cfg.eval_grid))
+    held = held_out_names(cfg)
+    if held and cfg.condition != "category":
+        metrics.update(held_out_figures(gen, held, per_target=cfg.eval_per_target, k=cfg.eval_grid))
     card = {"kind": "generator", "format": FORMAT, "config": _config_dict(cfg), "labels": labels,
-            "architecture": "CPPN coordinate MLP (x, y, r + Fourier features), FiLM-modulated by (z, c)",
+            "architecture": "CPPN coordinate MLP (x, y, r + Fourier features), FiLM-modulated by (z, c)"
+                            + (f"; noise-dependent layout: {cfg.warp} displacement waves + rotation/scale/shift"
+                               f"{', Fourier phases' if cfg.phases else ''}" if gen.net.layout_free else ""),
+            "judges": {"spec": cfg.judges, "objective": (["default" if cfg.model is None else str(cfg.model)]
+                                                         if not isinstance(judge, TrainingJudges) else judge.names),
+                       "combination": (None if not isinstance(judge, TrainingJudges)
+                                       else f"{judge.method}, tau {judge.tau} points^2"),
+                       "held_out": held},
             "realism": ({"dataset": cfg.realism, "weight": cfg.realism_weight,
                          "discriminator": "conditional projection discriminator on the predictor's standardised "
                                           "features (one view), non-saturating loss"} if cfg.realism else None),
-            "command": command, "predictor": {"path": judge.model_dir, "id": model_id(judge.model_dir),
+            "init": _init_record(cfg.init), "command": command,
+            "predictor": {"path": judge.model_dir, "id": model_id(judge.model_dir),
                                               "input_size": judge.size},
             "train_ranges": {d: list(TRAIN_RANGES[d]) for d in gen.dims}, "metrics": metrics,
             "emosynth_version": __version__,
@@ -611,6 +873,31 @@ def train_generator(config: GeneratorConfig, out: str | Path, *, resume: bool = 
     gen.net.eval()
     gen.save(out, card)
     return gen
+
+
+def warm_start(gen: "Generator", source) -> list[str]:
+    """Copy every tensor of generator ``source`` (a ``Generator`` or a folder spec) whose name and shape
+    match ``gen``'s; returns the names copied."""
+    src = source if isinstance(source, Generator) else Generator.load(source)
+    spec = source if not isinstance(source, Generator) else "the --init generator"
+    if src.config.condition != gen.config.condition:
+        raise SynthError(f"--init {spec}: a {src.config.condition} generator, this one is {gen.config.condition}")
+    theirs, ours = src.net.state_dict(), gen.net.state_dict()
+    same = [k for k, v in ours.items() if k in theirs and theirs[k].shape == v.shape]
+    if not [k for k in same if not k.endswith("freqs")]:
+        raise SynthError(f"--init {spec}: no weights of the same shape (another z_dim, hidden or fourier?)")
+    gen.net.load_state_dict({**ours, **{k: theirs[k] for k in same}})
+    gen.net._coords = {}
+    return same
+
+
+def _init_record(spec):
+    if not spec:
+        return None
+    from ._generate import generator_id
+
+    return {"generator": str(spec), "id": generator_id(spec),
+            "note": "every tensor whose name and shape match was copied from it; the rest were seeded afresh"}
 
 
 def _check_finite_step(step: int, losses, nets, ckpt: Path):

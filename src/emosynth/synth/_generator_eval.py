@@ -50,6 +50,10 @@ class GeneratorEvalConfig:
     seed: int = 1
     real_per_target: int = 40  # real images per target and data set, drawn at random (features are extracted)
     data_root: str | None = None
+    #: judges (emosynth.judges names) whose verdicts on the generator's images are reported as
+    #: r(target, judged) and MAE per dimension, ``judge_<name>_r_<dim>``; the card says which of them were
+    #: in the generator's objective (a fit) and which were held out
+    judges: str | None = "ou,valdez-mehrabian"
 
     def validate(self):
         """Check every setting before the generator is loaded (``ConfigError`` naming the parameter)."""
@@ -68,6 +72,27 @@ def pairwise_diversity(feats: np.ndarray) -> float:
     sim = f @ f.T
     iu = np.triu_indices(len(f), 1)
     return float(np.mean(1 - sim[iu]))
+
+
+def layout_diversity(images) -> float:
+    """Mean over all pairs of ``layout_distance`` between images' low-pass centred luminance (0–2): how
+    much the coarse light-dark composition differs, whatever the colours (nan for fewer than 2)."""
+    from ._generator import layout_distance, layout_features
+
+    if len(images) < 2:
+        return float("nan")
+    with torch.no_grad():
+        f = layout_features(torch.as_tensor(images).float())
+    i, j = np.triu_indices(len(f), 1)
+    return float(layout_distance(f[i], f[j]).mean())
+
+
+def correlation(a: np.ndarray, b: np.ndarray) -> float:
+    """Pearson r (nan when either is constant)."""
+    a, b = np.asarray(a, float), np.asarray(b, float)
+    if len(a) < 2 or a.std() == 0 or b.std() == 0:
+        return float("nan")
+    return float(np.corrcoef(a, b)[0, 1])
 
 
 def assign(condition: str, targets: np.ndarray, values: np.ndarray, k: int) -> np.ndarray:
@@ -177,6 +202,11 @@ def evaluate(cfg: GeneratorEvalConfig, progress=None) -> dict:
             for j, d in enumerate(dims):
                 summary[f"{pname}_mae_{d}"] = float(err[:, j].mean())
                 summary[f"{pname}_mae_{d}_shuffled"] = float(err_s[:, j].mean())
+                summary[f"{pname}_r_{d}"] = correlation(reps[:, j], pred["vad"][:, j])
+    if cond != "category":
+        summary.update(_judge_figures(cfg, gen, images, reps, dims, note))
+        summary["layout_diversity_generator"] = float(np.nanmean(
+            [layout_diversity(images[owner == t]) for t in range(n_t)]))
     for name in sets:
         div = table[(table["set"] == name)].drop_duplicates("target")["diversity"]
         summary[f"diversity_{name}"] = float(np.nanmean(div)) if div.notna().any() else None
@@ -200,6 +230,32 @@ def evaluate(cfg: GeneratorEvalConfig, progress=None) -> dict:
     card["evaluation"] = {**summary, "config": asdict(cfg)}
     write_json(folder / CARD_FILE, card)
     return summary
+
+
+def _judge_figures(cfg, gen, images, reps, dims, note) -> dict:
+    """r(target, judged) and MAE of each ``cfg.judges`` judge on the generator's images, and which
+    judges were in the generator's objective (``judges_in_objective``: their figures are fits)."""
+    from ..judges import JudgeError, make_judge
+    from ._generator import objective_names
+
+    if not cfg.judges or cfg.judges.strip().lower() == "none":
+        return {}
+    spec = (gen.card_.get("judges") or {}).get("spec") or "default"
+    used = set(objective_names(spec)) if spec.lower() != "default" else {"default"}
+    out: dict = {"judges_in_objective": sorted(used)}
+    for name in [n.strip() for n in cfg.judges.split(",") if n.strip()]:
+        note(f"judge {name}")
+        try:
+            judge = make_judge(name)
+        except JudgeError as err:
+            raise SynthError(f"--judges {name}: {err}") from None
+        with torch.no_grad():
+            vad = torch.cat([judge(images[i:i + 32])["vad"] for i in range(0, len(images), 32)]).numpy()
+        for j, d in enumerate(dims):
+            if d in judge.dims:
+                out[f"judge_{name}_r_{d}"] = correlation(reps[:, j], vad[:, j])
+                out[f"judge_{name}_mae_{d}"] = float(np.abs(reps[:, j] - vad[:, j]).mean())
+    return out
 
 
 def _target_name(cond, t, labels) -> str:
