@@ -303,3 +303,34 @@ def test_consensus_never_rewards_an_image_one_judge_scores_far_off(default_judge
         # every image both judges place near the target beats the one the colour judge rejects
         assert float(score[a]) < float(score[agree].min()), (a, float(score[a]), float(score[agree].min()))
     assert checked >= 5, "the pool must contain such pairs for the test to say anything"
+
+
+# ------------------------------------------------------------------ the fast path
+
+def test_ensemble_judges_each_image_alone_and_the_fast_path_is_the_same_function(default_judge):
+    """An ensemble applies one fixed set of views to every image of a batch: an image's verdict in a
+    batch is its verdict alone (so CMA-ME, CMA-MEGA and the re-check of an archive score one function,
+    batched). ``score`` — no gradients, every view of every image in one batch, the backbones on ONNX
+    Runtime — agrees with the torch module."""
+    net = NetworkJudge(default_judge.predictor, flip=False, name="default")
+    ens = EnsembleJudge([net], transforms=3, seed=4)
+    x = 0.2 + 0.6 * torch.rand(3, 3, 48, 48, generator=torch.Generator().manual_seed(6))
+    with torch.no_grad():
+        batch = ens(x)
+        alone = [ens(x[i:i + 1]) for i in range(3)]
+        views = ens.views(x)
+    for i in range(3):
+        torch.testing.assert_close(batch["vad_raw"][i], alone[i]["vad_raw"][0], atol=1e-5, rtol=0)
+        torch.testing.assert_close(batch["probabilities"][i], alone[i]["probabilities"][0], atol=1e-6, rtol=0)
+    # the views differ from the image and from one another (rotation, scale, colour, mirror)
+    assert all(float((v - x).abs().mean()) > 1e-3 for v in views)
+    assert float((views[0] - views[1]).abs().mean()) > 1e-3
+    fast = ens.score(x)
+    assert net.extractor() is not None and net.extractor().engine == "onnx"  # ONNX Runtime is installed here
+    assert not fast["vad_raw"].requires_grad
+    torch.testing.assert_close(fast["vad_raw"], batch["vad_raw"], atol=2e-3, rtol=0)
+    torch.testing.assert_close(fast["probabilities"], batch["probabilities"], atol=1e-3, rtol=0)
+    torch.testing.assert_close(fast["vad"], fast["vad_raw"].clamp(1, 9))
+    torch.testing.assert_close(net.score(x, "torch")["vad_raw"], net(x)["vad_raw"].detach())
+    colour = ValdezMehrabianJudge()
+    torch.testing.assert_close(colour.score(x)["vad_raw"], colour(x)["vad_raw"])

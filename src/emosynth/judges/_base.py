@@ -57,12 +57,31 @@ class Judge(nn.Module):
     def judge(self, images: torch.Tensor) -> dict[str, torch.Tensor]:  # pragma: no cover - abstract
         raise NotImplementedError
 
+    #: True when a judge's verdict on an image does not depend on the other images in its batch (every
+    #: judge here: an ensemble draws one set of views per call and applies it to every image)
+    batch_invariant: ClassVar[bool] = True
+
     def forward(self, images: torch.Tensor) -> dict[str, torch.Tensor]:
         check_images(images)
         out = dict(self.judge(images))
         raw = out["vad_raw"]
         out["vad"] = raw.clamp(SAM_MIN, SAM_MAX)  # NaN stays NaN
         return out
+
+    def score(self, images: torch.Tensor, engine: str = "auto") -> dict[str, torch.Tensor]:
+        """The same verdict as calling the judge, without gradients: the fast path of a search that
+        needs no gradients (CMA-ME's evaluations, re-checking an archive). Network judges run their
+        backbones on ``engine`` (``"auto"``: ONNX Runtime where installed, batched; ``"torch"``: the
+        judge's own module); the result agrees with ``judge(images)`` to float precision."""
+        check_images(images)
+        with torch.no_grad():
+            out = dict(self.judge_fast(images, engine))
+        out["vad"] = out["vad_raw"].clamp(SAM_MIN, SAM_MAX)
+        return out
+
+    def judge_fast(self, images: torch.Tensor, engine: str = "auto") -> dict[str, torch.Tensor]:
+        """``judge`` without gradients; subclasses with a faster engine override it."""
+        return self.judge(images)
 
     def extra_repr(self) -> str:
         return f"name={self.name!r}, dims={self.dims}"

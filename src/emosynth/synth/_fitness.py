@@ -41,14 +41,24 @@ def judges_input_size(judges) -> int:
     return max(sizes, default=224)
 
 
-def judge_outputs(judges, images: torch.Tensor) -> list[dict[str, torch.Tensor]]:
-    """Each judge's output dict on ``images``. A judge that draws random views per call (an ensemble
-    under transforms: its views depend on the batch's size) judges each image alone, so every image
-    gets the same fixed views and its verdict does not depend on the batch it came in: scoring, the
-    gradients, workers and a re-check of the archive all see one function of the image."""
+def _batch_dependent(judge) -> bool:
+    """A judge whose verdict on an image could depend on its batch: one that says it is not batch
+    invariant, or (judges from elsewhere) one with random views inside that does not say."""
+    return any(not getattr(m, "batch_invariant", not getattr(m, "transforms", 0)) for m in judge.modules())
+
+
+def judge_outputs(judges, images: torch.Tensor, fast: bool = False,
+                  engine: str = "auto") -> list[dict[str, torch.Tensor]]:
+    """Each judge's output dict on ``images`` (``fast``: without gradients, through each judge's
+    ``score`` on ``engine``: ONNX Runtime for the networks). Every judge must give an image the same
+    verdict in any batch (an ensemble applies one fixed set of views to every image), so scoring, the
+    gradients, workers and a re-check of the archive all see one function of the image; a judge that
+    does not say so judges each image alone."""
     outs = []
     for j in judges:
-        if len(images) > 1 and any(getattr(m, "transforms", 0) for m in j.modules()):
+        if fast:
+            outs.append(j.score(images, engine))
+        elif len(images) > 1 and _batch_dependent(j):
             parts = [j(images[i:i + 1]) for i in range(len(images))]
             outs.append({k: torch.cat([p[k] for p in parts]) for k in ("vad_raw", "vad", "probabilities")
                          if k in parts[0]})
@@ -57,12 +67,11 @@ def judge_outputs(judges, images: torch.Tensor) -> list[dict[str, torch.Tensor]]
     return outs
 
 
-def judge_scores(judges, images: torch.Tensor) -> dict[str, np.ndarray]:
+def judge_scores(judges, images: torch.Tensor, engine: str = "auto") -> dict[str, np.ndarray]:
     """Each judge's verdict on ``images`` (N, 3, H, W) in [0, 1]: ``vad`` (J, n, 3) on 1–9, NaN where
     a judge does not judge that dimension; ``probabilities`` (1, n, K): the mean of the judges with
     the first categorised judge's labels (zeros (1, n, 1) when none has categories)."""
-    with torch.no_grad():
-        outs = judge_outputs(judges, images)
+    outs = judge_outputs(judges, images, fast=True, engine=engine)
     vad = np.stack([o["vad"].double().numpy() for o in outs])
     labels = next((j.labels for j in judges if j.labels), [])
     probs = [o["probabilities"].double().numpy() for j, o in zip(judges, outs) if labels and j.labels == labels]
@@ -99,7 +108,7 @@ class Judge:
         x = self.encoding.render(genomes, self.input_size)
         brightness = (x * LUMA).sum(1).mean(dim=(1, 2)).numpy().astype(np.float64)
         if self.judges is not None:
-            return {**judge_scores(self.judges, x), "brightness": brightness}
+            return {**judge_scores(self.judges, x, self.spec.engine), "brightness": brightness}
         scores = self.ensemble.predict_members(x, np.random.default_rng(list(key)), engine=self.spec.engine)
         return {**scores, "brightness": brightness}
 

@@ -90,7 +90,7 @@ def verdicts(judges, enc, solutions: np.ndarray, chunk: int = 16) -> list[dict[s
         vad, probs = [], []
         with torch.no_grad():
             for start in range(0, len(solutions), chunk):
-                (out,) = judge_outputs([j], enc.render(solutions[start:start + chunk], size))
+                (out,) = judge_outputs([j], enc.render(solutions[start:start + chunk], size), fast=True)
                 vad.append(out["vad"].double().numpy())
                 if j.labels:
                     probs.append(out["probabilities"].double().numpy())
