@@ -84,3 +84,36 @@ def test_visualize_cli_rejects_a_target_off_the_scale(tmp_path, capsys):
     err = capsys.readouterr().err.strip()
     assert err.startswith("error:") and "off the SAM scale" in err and len(err.splitlines()) == 1
     assert not (tmp_path / "v").exists()
+
+
+def test_visualize_under_judges_moves_every_judge_and_reports_held_out_ones(tmp_path):
+    """``visualize --judges``: V/A targets under the consensus of the named judges (here the
+    Valdez-Mehrabian colour judge, cheap and exact), reported against a held-out judge (Ou)."""
+    from PIL import Image
+
+    from emosynth.errors import EmosynthError
+    from emosynth.judges import OuColourJudge, ValdezMehrabianJudge
+
+    out = visualize(VisualizeConfig(objectives=["valence=8,arousal=2", "valence-"], seeds=2, steps=15, size=48,
+                                    lr=0.15, judges="vm", check_judges="ou"), tmp_path / "vis")
+    run = read_run(out)
+    meta = json.loads((out / "run.json").read_text())
+    m = meta["metrics"]["objectives"]
+    assert set(m) == {"v8_a2", "v1"} and all(e["score_end"] > e["score_start"] + 0.5 for e in m.values())
+    assert meta["judges"]["objective"] == ["valdez-mehrabian"] and set(meta["transfer"]) == {"ou"}
+    images = torch.from_numpy(np.stack([np.asarray(Image.open(out / "images" / f)) for f in run.items["file"]]))
+    x = images.permute(0, 3, 1, 2).double() / 255
+    vm, ou = ValdezMehrabianJudge()(x)["vad"].numpy(), OuColourJudge()(x)["vad"].numpy()
+    np.testing.assert_allclose(run.items["judge_valdez-mehrabian_valence"], vm[:, 0], atol=0.02)  # uint8 PNGs
+    np.testing.assert_allclose(run.items["ou_valence"], ou[:, 0], atol=0.02)
+    np.testing.assert_allclose(run.items["valence"], vm[:, 0], atol=0.02)  # the objective's mean: one judge
+    high = run.items["objective"] == "v8_a2"
+    assert run.items.loc[high, "valence"].min() > run.items.loc[~high, "valence"].max() + 2
+    t = meta["transfer"]["ou"]
+    assert t["n"] == 4 and t["mae_valence"] == pytest.approx(np.abs(ou[:, 0] - run.items["target_valence"]).mean(),
+                                                            abs=0.02)
+    with pytest.raises(EmosynthError, match="V/A/D points"):
+        visualize(VisualizeConfig(objectives=["joy"], steps=1, judges="vm"), tmp_path / "bad")
+    with pytest.raises(EmosynthError, match="in the objective"):
+        visualize(VisualizeConfig(steps=1, judges="vm", check_judges="valdez-mehrabian"), tmp_path / "bad")
+    assert not (tmp_path / "bad").exists()

@@ -524,3 +524,96 @@ def test_a_run_of_2000_images_opens_in_a_second_or_two(browser, serve, big_run, 
           f"load {timing['load']:.0f} ms, all images drawn {shown:.0f} ms")
     assert timing["load"] < 5_000 and shown < 5_000  # generous bounds for a loaded 2-core CI machine
     assert errors == []
+
+
+# ---------------------------------------------------------------------------- held-out judges, photo edits
+
+
+def test_tooltip_and_pages_carry_each_held_out_judge(site, runs):
+    """The plane's points carry each held-out judge's V/A from items.csv (``<judge>_valence``/``_arousal``),
+    the run's facts give run.json ``transfer`` per judge, and the item page lists the judges."""
+    import json
+
+    va = runs["va-pixels"]
+    judges = [k for k, v in (va.meta.get("transfer") or {}).items() if isinstance(v, dict)]
+    assert judges, "the va run is checked by held-out judges (evolve's default)"
+    html = (site / "va-pixels" / "index.html").read_text()
+    attrs = re.findall(r'<a href="item/[^"]+" class="pt"[^>]*data-judges="([^"]+)"', html)
+    assert len(attrs) == len(va.items)
+    by_name = {}
+    for (_, r), a in zip(va.items.sort_index().iterrows(), attrs):
+        got = {j: (v, ar) for j, v, ar in json.loads(a.replace("&quot;", '"'))}
+        assert set(got) == set(judges)
+        for j, (v, ar) in got.items():
+            assert v == pytest.approx(r[f"{j}_valence"], abs=1e-4) and ar == pytest.approx(r[f"{j}_arousal"], abs=1e-4)
+            by_name.setdefault(j, []).append(v)
+    facts = (site / "index.html").read_text()
+    for j in judges:
+        t = va.meta["transfer"][j]
+        for d in ("valence", "arousal"):
+            if t.get(f"r_{d}") is not None:
+                assert f"{j}: " in facts and f"{d} r {t[f'r_{d}']:.2f}" in facts
+    detail = next((site / "va-pixels" / "item").glob("*.html")).read_text()
+    assert "held-out judges" in detail and all(f'data-k="judge-{j}"' in detail for j in judges)
+
+
+def _edit_like_run(out: Path) -> tuple[Path, list[Path]]:
+    """A photo-edit run directory as ``emosynth edit`` writes it: each image an edit of a packaged photo
+    (items.csv ``source``), with the objective's V/A before and after and a held-out colour judge's
+    (the real Ou judge on the real pixels). The fourth row edits the first photo again; the fifth names a
+    photo that does not exist."""
+    import torch
+
+    from emosynth.judges import OuColourJudge
+    from emosynth.samples import sample_paths
+
+    paths = sample_paths()[:3]
+    ou = OuColourJudge()
+    (out / "images").mkdir(parents=True)
+    rows = []
+    for i, p in enumerate([*paths, paths[0], paths[0]]):
+        im = Image.open(p).convert("RGB").resize((96, 72))
+        edit = Image.eval(im, lambda v, k=i: min(255, int(v * (0.6 + 0.2 * k))))  # exposure
+        edit.save(out / "images" / f"edit{i}.png")
+        t = lambda x: torch.from_numpy(np.asarray(x, np.float32) / 255).permute(2, 0, 1)[None]  # noqa: E731
+        before, after = ou(t(im))["vad"][0], ou(t(edit))["vad"][0]
+        rows.append({"file": f"edit{i}.png", "source": str(p) if i < 4 else "/no/such/photo.jpg",
+                     "target_valence": 7.0, "target_arousal": 3.0, "valence": 5.0 + i / 4, "arousal": 4.0,
+                     "before_valence": 4.5, "before_arousal": 4.2,
+                     "ou_valence_before": float(before[0]), "ou_arousal_before": float(before[1]),
+                     "ou_valence": float(after[0]), "ou_arousal": float(after[1])})
+    write_items(out, rows)
+    write_run(out, {**run_header("edit", "emosynth edit photos/ --valence 7 --arousal 3 --out edits", {}, 0,
+                                 ["default"]),
+                    "transfer": {"ou": {"judge": "ou", "n": 5, "r_valence": None, "mae_valence": 1.25}}})
+    return out, paths
+
+
+def test_photo_edits_show_as_before_after_pairs(tmp_path):
+    run_dir, photos = _edit_like_run(tmp_path / "edits")
+    site = build_gallery([run_dir], tmp_path / "site", "Edits")
+    page = (site / "edits" / "index.html").read_text()
+    assert 'id="pairs"' in page
+    pairs = page.split('id="pairs"')[1]
+    assert pairs.count("<tr><td>") == 5 and "original not found: /no/such/photo.jpg" in pairs
+    befores = re.findall(r'<img src="(sources/[^"]+)"', pairs)
+    assert len(befores) == 4 and befores[3] == befores[0]  # the first photo's copy serves both of its edits
+    items = read_run(run_dir).items
+    for src, photo in zip(befores, photos):
+        copy = site / "edits" / src
+        with Image.open(copy) as a, Image.open(photo) as b:
+            assert a.format == "JPEG" and max(a.size) <= 1024
+            small = np.asarray(b.convert("RGB").resize(a.size), float)
+            assert np.abs(np.asarray(a.convert("RGB"), float) - small).mean() < 6  # the original, not the edit
+    for _, r in items.head(4).iterrows():  # the objective's and the held-out judge's before → after
+        assert f"valence {r['before_valence']:.2f} → {r['valence']:.2f}" in pairs
+        assert f"ou (held out): V {r['ou_valence_before']:.2f} → {r['ou_valence']:.2f}" in pairs
+    item = (site / "edits" / "item" / "edit1.html").read_text()
+    assert 'src="../sources/' in item and "before:" in item and "after:" in item and "before the edit 4.50" in item
+    assert "was not found" in (site / "edits" / "item" / "edit4.html").read_text()
+    assert "ou: valence MAE 1.25" in (site / "index.html").read_text()
+    for page in site.rglob("*.html"):  # every reference resolves inside the site
+        for ref in _refs(page).refs:
+            target = _local_target(page, ref.split("#")[0])
+            if target is not None:
+                assert target.exists() and site.resolve() in target.parents, (page, ref)

@@ -89,6 +89,9 @@ class _Item:
     size: tuple[int, int]    # full image (width, height)
     thumb_size: tuple[int, int]
     tile: tuple[int, int, int] | None = None  # the plane's atlas: (atlas, column, row)
+    #: a photo edit's original (items.csv ``source``): its copy under the site's run folder
+    #: (``sources/<name>.jpg``), or "" when the row names a source that could not be read
+    before: str | None = None
 
 
 @dataclass
@@ -98,6 +101,8 @@ class _RunView:
     view: str                # "plane" or "panels"
     labels: list[str]
     items: list[_Item] = field(default_factory=list)
+    #: held-out judges with V/A columns in items.csv (``<judge>_valence`` / ``<judge>_arousal``)
+    judges: list[str] = field(default_factory=list)
 
     @property
     def meta(self) -> dict:
@@ -201,8 +206,30 @@ def _read(paths: list[Path]) -> list[_RunView]:
         run = read_run(p)
         run.items = _check_items(run)
         labels = run.categories
-        views.append(_RunView(run, _unique(_slug(key.name), taken), _choose_view(run.meta, run.items), labels))
+        views.append(_RunView(run, _unique(_slug(key.name), taken), _choose_view(run.meta, run.items), labels,
+                              judges=held_out_judges(run.meta, run.items)))
     return views
+
+
+#: column prefixes ``<x>_valence`` that are not a held-out judge's
+_NOT_JUDGES = ("target", "before", "measure", "interval")
+
+
+def held_out_judges(meta: dict, items: pd.DataFrame) -> list[str]:
+    """The held-out judges whose V/A items.csv carries: the per-judge entries of run.json ``transfer``
+    (``{"lite2": {"judge": ..., "r_valence": ...}, ...}``) with a ``<judge>_valence`` or ``_arousal``
+    column, then any other such column pair (runs whose transfer names no judge)."""
+    cols = set(items.columns)
+    has = lambda j: f"{j}_valence" in cols or f"{j}_arousal" in cols  # noqa: E731
+    t = meta.get("transfer") if isinstance(meta.get("transfer"), dict) else {}
+    out = [k for k, v in t.items() if isinstance(v, dict) and has(k)]
+    for c in items.columns:
+        for d in ("_valence", "_arousal"):
+            j = c[: -len(d)] if c.endswith(d) else None
+            if (j and j not in out and not j.startswith(_NOT_JUDGES) and not j.startswith("judge_")
+                    and not j.endswith("_before") and items[c].notna().any()):
+                out.append(j)
+    return out
 
 
 # ---------------------------------------------------------------------------- words and numbers
@@ -289,8 +316,26 @@ def _accuracy(items: pd.DataFrame, labels: list[str]) -> str | None:
 
 
 def _transfer(t) -> str | None:
+    """run.json ``transfer`` in words: per held-out judge (``{"lite2": {"r_valence": ...}, ...}``), or the
+    flat keys of runs from before per-judge transfer (``check_model``, ``r_valence``, ``agreement``)."""
     if not isinstance(t, dict):
         return None
+    per = [(k, v) for k, v in t.items() if isinstance(v, dict)]
+    if per:
+        parts = []
+        for name, e in per:
+            if _num(e.get("agreement")) is not None:
+                chance = f" (chance {e['chance']:.0%})" if _num(e.get("chance")) is not None else ""
+                parts.append(f"{name}: agrees on {e['agreement']:.0%} of elites{chance}")
+                continue
+            rs = [f"{k[2:]} r {v:.2f}" for k, v in e.items()
+                  if k.startswith("r_") and not k.endswith(("_judge", "_objective")) and _num(v) is not None]
+            maes = [f"{k[4:]} MAE {v:.2f}" for k, v in e.items() if k.startswith("mae_") and _num(v) is not None]
+            text = ", ".join(rs + maes) or (e.get("note") if isinstance(e.get("note"), str) else None)
+            if text:
+                parts.append(f"{name}: {text}")
+        if parts:
+            return "held out — " + "; ".join(parts)
     who = f" under {t['check_model']}" if t.get("check_model") else ""
     if _num(t.get("agreement")) is not None:
         chance = f" (chance {t['chance']:.0%})" if _num(t.get("chance")) is not None else ""
@@ -480,13 +525,27 @@ def _page(title: str, body: str, depth: int, description: str = "") -> str:
 """
 
 
-def _data_attrs(row: dict, labels: list[str]) -> str:
-    """What hover/focus shows, carried by the point itself (the page needs no data file)."""
+def _judge_values(row: dict, judges: list[str]) -> list[list]:
+    """[[judge, valence or None, arousal or None], ...] for the held-out judges with a value here."""
+    out = []
+    for j in judges:
+        v, a = _num(row.get(f"{j}_valence")), _num(row.get(f"{j}_arousal"))
+        if v is not None or a is not None:
+            out.append([j, None if v is None else round(v, 4), None if a is None else round(a, 4)])
+    return out
+
+
+def _data_attrs(row: dict, labels: list[str], judges: list[str] = ()) -> str:
+    """What hover/focus shows, carried by the point itself (the page needs no data file): the target,
+    the objective's prediction, each held-out judge's V/A (``data-judges``, JSON) and the categories."""
     attrs = {"data-target": _target_text(row)}
     for d in _VAD:
         v = _num(row.get(d))
         if v is not None:
             attrs[f"data-{d}"] = f"{v:.4f}"
+    held = _judge_values(row, list(judges))
+    if held:
+        attrs["data-judges"] = json.dumps(held, separators=(",", ":"))
     ps = [_num(row.get("p_" + lab)) for lab in labels]
     if labels and all(p is not None for p in ps):
         attrs["data-p"] = ",".join(f"{p:.4f}" for p in ps)
@@ -519,7 +578,7 @@ def _plane_body(rv: _RunView) -> str:
     points, off = [], []
     for i, it in enumerate(rv.items):
         v, a = _num(it.row.get("valence")), _num(it.row.get("arousal"))
-        link = f'href="item/{_url(it.page)}.html" class="pt" data-i="{i}" {_data_attrs(it.row, rv.labels)}'
+        link = f'href="item/{_url(it.page)}.html" class="pt" data-i="{i}" {_data_attrs(it.row, rv.labels, rv.judges)}'
         if v is None or a is None:
             off.append(f'<li><a {link}>{_thumb_img(rv, it)}</a></li>')
             continue
@@ -596,7 +655,7 @@ def _panels_body(rv: _RunView) -> str:
             capt += [f"{d[8:].replace('_', ' ')} {_f(it.row.get(d))}" for d in descs[:1]]
             cards.append(f'<li data-s-confidence="{conf if conf is not None else -1:.6g}" {sort}>'
                          f'<a href="item/{_url(it.page)}.html" class="pt" data-i="{i}" '
-                         f'{_data_attrs(it.row, rv.labels)}>{_thumb_img(rv, it)}</a>'
+                         f'{_data_attrs(it.row, rv.labels, rv.judges)}>{_thumb_img(rv, it)}</a>'
                          f'<span class="cap">{_e(" · ".join(c for c in capt if c))}</span></li>')
         body = f'<ul class="strip">{"".join(cards)}</ul>' if cards else '<p class="empty">no elite</p>'
         panels.append(f'<section class="panel" id="panel-{_e(_slug(label))}" '
@@ -614,7 +673,7 @@ def _facts_dl(facts) -> str:
 
 def _run_page(rv: _RunView, title: str) -> str:
     facts = _facts(rv)
-    body = _plane_body(rv) if rv.view == "plane" else _panels_body(rv)
+    body = (_plane_body(rv) if rv.view == "plane" else _panels_body(rv)) + _pairs_body(rv)
     what = "on the valence–arousal plane" if rv.view == "plane" else "by target emotion"
     cmd = _command(rv.meta)
     return _page(f"{rv.slug} · {title}", f"""
@@ -632,12 +691,20 @@ def _run_page(rv: _RunView, title: str) -> str:
                  f"{rv.slug}: {len(rv.items)} images {what}")
 
 
-def _emotion_table(row: dict, labels: list[str]) -> str:
+def _emotion_table(row: dict, labels: list[str], judges: list[str] = ()) -> str:
     rows = []
     for d in _VAD:
         v = _num(row.get(d))
         if v is not None:
-            rows.append(f'<tr><th scope="row">{d}</th><td data-k="{d}">{v:.2f}</td><td>{_word(d, v)}</td></tr>')
+            before = _num(row.get(f"before_{d}"))
+            was = f" (before the edit {before:.2f})" if before is not None else ""
+            rows.append(f'<tr><th scope="row">{d}</th><td data-k="{d}">{v:.2f}</td><td>{_word(d, v)}{was}</td></tr>')
+    held = _judge_values(row, list(judges))
+    if held:
+        rows.append('<tr><th scope="rowgroup" colspan="3">held-out judges (never in the objective)</th></tr>')
+        for j, v, a in held:
+            rows.append(f'<tr><th scope="row">{_e(j)}</th><td data-k="judge-{_e(j)}">V {_f(v)} · A {_f(a)}</td>'
+                        f'<td>{_e(_word("valence", v))}</td></tr>')
     ps = [(lab, _num(row.get("p_" + lab))) for lab in labels]
     bars = "".join(f'<tr><th scope="row">{_e(lab)}</th><td data-k="p_{_e(lab)}">{p:.2f}</td>'
                    f'<td><span class="bar" style="width:{p * 100:.1f}%"></span></td></tr>'
@@ -689,11 +756,12 @@ def _item_page(rv: _RunView, i: int, title: str) -> str:
 <header><nav><a href="../../index.html">{_e(title)}</a> › <a href="../index.html">{_e(rv.slug)}</a> ›
  {_e(it.page)}</nav><h1>{_e(it.page)}</h1><p class="pager">{nav}</p></header>
 <main id="main" class="detail">
-<figure class="full"><img src="{src}" width="{w}" height="{h}" alt="{_e(_alt(row, rv.labels))}">
-<figcaption>{w} × {h} px · <a href="{src}" download>download image</a></figcaption></figure>
+{_before_figure(it)}<figure class="full"><img src="{src}" width="{w}" height="{h}" alt="{_e(_alt(row, rv.labels))}">
+<figcaption>{"after: " if it.before else ""}{w} × {h} px · <a href="{src}" download>download image</a></figcaption>
+</figure>
 <div class="info">
 <h2>Emotion</h2>
-{_emotion_table(row, rv.labels)}
+{_emotion_table(row, rv.labels, rv.judges)}
 <h2>Genome / condition</h2>
 {_condition(rv, row)}
 <h2>Regenerate</h2>
@@ -815,6 +883,94 @@ def build_gallery(run_dirs: Iterable[str | Path], out: str | Path, title: str = 
     return out
 
 
+def _source_file(run: Run, source: str) -> Path | None:
+    """The original photo a photo-edit row names (items.csv ``source``): an absolute path, or one
+    relative to the run directory or the working folder; None when none of them is a file."""
+    p = Path(source)
+    for cand in ([p] if p.is_absolute() else [run.path / p, Path.cwd() / p]):
+        if cand.is_file():
+            return cand
+    return None
+
+
+def _copy_sources(rv: _RunView, dst: Path) -> None:
+    """Photo edits are shown as before/after pairs: each distinct original (items.csv ``source``) is
+    decoded by the one bounded image reader and written once as a JPEG under ``sources/`` (at most
+    1,024 px: the full original is the user's, not the run's, and is not copied). A source that is
+    missing or unreadable leaves the pair with its numbers only."""
+    from PIL import Image
+
+    done: dict[str, str] = {}
+    taken: set[str] = set()
+    for it in rv.items:
+        src = it.row.get("source")
+        if not isinstance(src, str) or not src.strip():
+            continue
+        if src not in done:
+            path = _source_file(rv.run, src)
+            done[src] = ""
+            if path is not None:
+                try:
+                    im = read_image(path, where=f"source photo of {rv.run.path.name}")
+                except EmosynthError:
+                    im = None
+                if im is not None:
+                    (dst / "sources").mkdir(exist_ok=True)
+                    name = _unique(_slug(Path(src).stem), taken)
+                    im.thumbnail((1024, 1024), Image.Resampling.LANCZOS)
+                    im.convert("RGB").save(dst / "sources" / f"{name}.jpg", "JPEG", quality=85, optimize=True)
+                    done[src] = f"sources/{name}.jpg"
+        it.before = done[src]
+
+
+def _before_figure(it: _Item) -> str:
+    """An item page's original photo beside its edit ("" for an image that is not an edit)."""
+    if it.before is None:
+        return ""
+    if not it.before:
+        return (f'<p class="note">Edited from <code>{_e(it.row.get("source"))}</code> (the original was not '
+                f'found when this gallery was built).</p>')
+    return (f'<figure class="full before"><img src="../{_url(it.before)}" alt="the original photo '
+            f'{_e(Path(str(it.row.get("source"))).name)}, before the edit"><figcaption>before: '
+            f'{_e(Path(str(it.row.get("source"))).name)}</figcaption></figure>')
+
+
+def _pairs_body(rv: _RunView) -> str:
+    """A photo-edit run's before/after pairs, one row per edit: the original, the edit, and the
+    objective's (and each held-out judge's) V/A before and after."""
+    rows = []
+    for it in rv.items:
+        if it.before is None:
+            continue
+        r = it.row
+        before = (f'<img src="{_url(it.before)}" width="{it.thumb_size[0]}" height="{it.thumb_size[1]}" '
+                  f'style="object-fit:cover" loading="lazy" alt="original {_e(Path(str(r.get("source"))).name)}">'
+                  if it.before else f'<span class="note">original not found: {_e(r.get("source"))}</span>')
+        change = []
+        for d in ("valence", "arousal"):
+            b, a = _num(r.get(f"before_{d}")), _num(r.get(d))
+            if a is not None:
+                change.append(f"{d} {_f(b)} → {_f(a)}" if b is not None else f"{d} {_f(a)}")
+        for j in rv.judges:
+            bits = []
+            for d in ("valence", "arousal"):
+                b, a = _num(r.get(f"{j}_{d}_before")), _num(r.get(f"{j}_{d}"))
+                if a is not None:
+                    bits.append(f"{d[0].upper()} {_f(b)} → {_f(a)}" if b is not None else f"{d[0].upper()} {_f(a)}")
+            if bits:
+                change.append(f"{j} (held out): {', '.join(bits)}")
+        rows.append(f'<tr><td>{before}</td><td><a href="item/{_url(it.page)}.html" class="pt" data-i="0" '
+                    f'{_data_attrs(r, rv.labels, rv.judges)}>{_thumb_img(rv, it)}</a></td>'
+                    f'<td>{_e(_target_text(r))}</td><td>{"<br>".join(_e(c) for c in change)}</td></tr>')
+    if not rows:
+        return ""
+    return ('<h2 id="pairs">Before and after</h2><p class="hint">Each photo edit beside its original; the '
+            'values are the objective\'s prediction and each held-out judge\'s, before → after.</p>'
+            '<table class="pairs"><thead><tr><th scope="col">before</th><th scope="col">after</th>'
+            '<th scope="col">target</th><th scope="col">predicted</th></tr></thead><tbody>'
+            + "".join(rows) + "</tbody></table>")
+
+
 def _build_run(rv: _RunView, dst: Path, title: str, progress) -> None:
     run = rv.run
     for sub in ("thumbs", "item", IMAGES_DIR):
@@ -839,6 +995,7 @@ def _build_run(rv: _RunView, dst: Path, title: str, progress) -> None:
             progress(1)
     if tiles:
         _write_atlases(rv, tiles, dst / "atlas")
+    _copy_sources(rv, dst)
     for name in (RUN_FILE, ITEMS_FILE):
         shutil.copyfile(run.path / name, dst / name)
     (dst / "index.html").write_text(_run_page(rv, title), encoding="utf-8")

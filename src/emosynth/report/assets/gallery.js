@@ -16,6 +16,18 @@
     ["valence", "arousal", "dominance"].forEach(function (d) {
       if (pt.dataset[d] !== undefined) h += "<dt>" + d + "</dt><dd data-k=\"" + d + "\">" + fmt(pt.dataset[d]) + "</dd>";
     });
+    if (pt.dataset.judges) {
+      // each held-out judge's V/A (never in the objective): [[name, valence, arousal], ...]
+      var js = [];
+      try { js = JSON.parse(pt.dataset.judges); } catch (err) { js = []; }
+      if (js.length) h += "<dt class=\"h\">held-out judges</dt><dd></dd>";
+      js.forEach(function (j) {
+        var va = [];
+        if (j[1] !== null) va.push("V " + fmt(j[1]));
+        if (j[2] !== null) va.push("A " + fmt(j[2]));
+        h += "<dt>" + esc(String(j[0])) + "</dt><dd data-k=\"judge-" + esc(String(j[0])) + "\">" + va.join(" · ") + "</dd>";
+      });
+    }
     h += "</dl>";
     if (pt.dataset.p) {
       var labels = labelsFor(pt), ps = pt.dataset.p.split(",");
