@@ -32,7 +32,14 @@ EMOTION6_LABELS = ("anger", "disgust", "fear", "joy", "sadness", "surprise", "ne
 
 @dataclass(frozen=True)
 class CategorySet:
-    """An ordered set of category names; the order is the order of probability vectors."""
+    """An ordered set of category names; the order is the order of probability vectors.
+
+    Args:
+        names: distinct category names; Emotion6's seven (anger … surprise, neutral last) by default.
+
+    Raises:
+        DataError: names repeat or the set is empty.
+    """
 
     names: tuple[str, ...] = EMOTION6_LABELS
 
@@ -44,12 +51,22 @@ class CategorySet:
         return len(self.names)
 
     def index(self, name: str) -> int:
+        """Position of a category in probability vectors.
+
+        Raises:
+            DataError: ``name`` is not in the set.
+        """
         try:
             return self.names.index(name)
         except ValueError:
             raise DataError(f"unknown category {name!r}; expected one of {', '.join(self.names)}") from None
 
     def one_hot(self, name: str) -> np.ndarray:
+        """A probability vector (k,) with all its mass on ``name``.
+
+        Raises:
+            DataError: ``name`` is not in the set.
+        """
         v = np.zeros(len(self.names))
         v[self.index(name)] = 1.0
         return v
@@ -59,7 +76,17 @@ DEFAULT_CATEGORIES = CategorySet()
 
 
 def parse_scale(text: str | tuple[float, float]) -> tuple[float, float]:
-    """Parse a scale such as ``"1-7"`` or ``(1, 7)`` into (low, high)."""
+    """Parse a rating scale such as ``"1-7"`` or ``(1, 7)``.
+
+    Args:
+        text: ``"LOW-HIGH"`` (also ``–``, ``..``, ``:`` or ``,`` between the numbers) or a (low, high) tuple.
+
+    Returns:
+        (low, high) as floats, low < high.
+
+    Raises:
+        DataError: the text is not a scale, or high is not above low.
+    """
     if isinstance(text, tuple):
         low, high = text
     else:
@@ -73,9 +100,19 @@ def parse_scale(text: str | tuple[float, float]) -> tuple[float, float]:
 
 
 def to_sam(values, scale=(1.0, 7.0), *, what: str = "rating") -> np.ndarray:
-    """Map ratings linearly from ``scale`` (low, high) onto the SAM 1–9 scale.
+    """Map ratings linearly from ``scale`` onto the SAM 1–9 scale (low → 1, high → 9).
 
-    Values outside ``scale`` raise ``ScaleError``; NaN (a missing rating) passes through.
+    Args:
+        values: ratings on ``scale``, any array-like; NaN (a missing rating) passes through.
+        scale: the ratings' (low, high) or ``"LOW-HIGH"``; OASIS's is 1–7.
+        what: what the values are, for the error message.
+
+    Returns:
+        Float array of the same shape on 1–9.
+
+    Raises:
+        ScaleError: a finite value lies outside ``scale``.
+        DataError: ``scale`` cannot be read.
     """
     low, high = parse_scale(scale)
     v = np.asarray(values, dtype=float)
@@ -87,13 +124,29 @@ def to_sam(values, scale=(1.0, 7.0), *, what: str = "rating") -> np.ndarray:
 
 
 def from_sam(values, scale=(1.0, 7.0)) -> np.ndarray:
-    """Inverse of ``to_sam``: SAM 1–9 back onto ``scale``."""
+    """Inverse of ``to_sam``: values on the SAM 1–9 scale back onto ``scale``.
+
+    Args:
+        values: values on 1–9, any array-like.
+        scale: the target (low, high) or ``"LOW-HIGH"``.
+
+    Returns:
+        Float array of the same shape on ``scale`` (no clipping).
+    """
     low, high = parse_scale(scale)
     v = np.asarray(values, dtype=float)
     return low + (v - SAM_MIN) * (high - low) / (SAM_MAX - SAM_MIN)
 
 
 def clip_sam(values) -> np.ndarray:
+    """Clip values into the SAM scale.
+
+    Args:
+        values: any array-like of numbers.
+
+    Returns:
+        Float array of the same shape, each value in [1, 9] (NaN stays NaN).
+    """
     return np.clip(np.asarray(values, dtype=float), SAM_MIN, SAM_MAX)
 
 
@@ -113,6 +166,17 @@ class Lexicon:
 
     @classmethod
     def load(cls, path: str | Path) -> "Lexicon":
+        """Read the Warriner et al. CSV.
+
+        Args:
+            path: the CSV, or a folder holding ``Ratings_Warriner_et_al.csv`` (the data root's ``lexicons/``).
+
+        Returns:
+            A lexicon indexed by lower-case word, valence / arousal / dominance on 1–9.
+
+        Raises:
+            DataError: the file is missing or lacks ``Word``, ``V.Mean.Sum``, ``A.Mean.Sum``, ``D.Mean.Sum``.
+        """
         path = Path(path)
         if path.is_dir():
             path = path / cls.FILE
@@ -128,7 +192,14 @@ class Lexicon:
         return cls(df.set_index("word")[["valence", "arousal", "dominance"]])
 
     def lookup(self, word: str) -> np.ndarray | None:
-        """VAD of one word (1–9), trying the lemma forms of a plural; None if unknown."""
+        """Valence, arousal, dominance of one word.
+
+        Args:
+            word: an English word, any case; a plural is also tried as its singular.
+
+        Returns:
+            Array (3,) of V, A, D on 1–9, or None when the word is not in the norms.
+        """
         w = word.lower()
         plural = (w[:-3] + "y" if w.endswith("ies") else None, w[:-2] if w.endswith("es") else None,
                   w[:-1] if w.endswith("s") else None)
@@ -138,19 +209,43 @@ class Lexicon:
         return None
 
     def phrase(self, text: str) -> np.ndarray | None:
-        """Mean VAD of the known words in ``text`` (e.g. an OASIS theme, "Dog attack 2")."""
+        """Mean valence, arousal, dominance of the known words of a phrase.
+
+        Args:
+            text: a phrase, e.g. an OASIS theme (``"Dog attack 2"``); digits and punctuation are ignored.
+
+        Returns:
+            Array (3,) of V, A, D on 1–9, or None when no word is known.
+        """
         hits = [v for w in _WORD.findall(text.lower()) if (v := self.lookup(w)) is not None]
         return np.mean(hits, axis=0) if hits else None
 
     def dominance_of_theme(self, theme: str) -> float:
+        """Lexicon-derived dominance of an OASIS theme.
+
+        Args:
+            theme: the theme, e.g. ``"Dog attack 2"``.
+
+        Returns:
+            Dominance on 1–9 (the mean of its known words), NaN when none is known.
+        """
         v = self.phrase(theme)
         return float(v[2]) if v is not None else float("nan")
 
     def dominance_of_distribution(self, probabilities, categories: CategorySet = DEFAULT_CATEGORIES) -> np.ndarray:
-        """Dominance as the rater-distribution-weighted mean of the category words' dominance.
+        """Lexicon-derived dominance of images rated by category: the rater-distribution-weighted mean of the
+        category words' dominance.
 
-        ``probabilities``: (n, k) rows over ``categories``. Categories unknown to the lexicon
-        are dropped and the weights renormalised.
+        Args:
+            probabilities: (n, k) rows over ``categories`` (or one row (k,)); categories unknown to the lexicon
+                are dropped and the weights renormalised.
+            categories: the label set the columns follow (Emotion6's by default).
+
+        Returns:
+            Array (n,) of dominance on 1–9 (NaN for a row with no weight on a known category).
+
+        Raises:
+            DataError: none of the category words is in the lexicon.
         """
         p = np.atleast_2d(np.asarray(probabilities, dtype=float))
         d = np.array([(v[2] if (v := self.lookup(c)) is not None else np.nan) for c in categories.names])

@@ -78,11 +78,32 @@ def _cell(summary: pd.DataFrame, backbone, rep, dataset, target, metric, via=Non
 # ---------------------------------------------------------------------------- plots
 
 
-def plot_heatmaps(summary: pd.DataFrame, backbones, path: Path):
-    """Backbone × representation heatmap for each headline metric (each representation's own path)."""
+def headline_columns(summary: pd.DataFrame, dataset_names) -> list[tuple[str, str, str]]:
+    """The headline's (data set, target, metric) columns: the packaged protocol's (``HEADLINE``) for OASIS and
+    Emotion6, and for any other data set (a user's CSV) its valence and arousal Pearson r and category accuracy
+    and KL, each where the summary holds it."""
+    cols = [c for c in HEADLINE if c[0] in dataset_names]
+    known = {c[0] for c in HEADLINE}
+    for ds in dataset_names:
+        if ds in known:
+            continue
+        for target, metric in (("valence", "r"), ("arousal", "r"), ("category", "accuracy"), ("category", "kl")):
+            if ((summary.dataset == ds) & (summary.target == target) & (summary.metric == metric)).any():
+                cols.append((ds, target, metric))
+    return cols
+
+
+def plot_heatmaps(summary: pd.DataFrame, backbones, path: Path, columns=HEADLINE):
+    """Backbone × representation heatmap for each headline metric (each representation's own path);
+    ``columns``: (data set, target, metric) per panel (``headline_columns``)."""
     plt = _plt()
-    fig, axes = plt.subplots(2, 3, figsize=(15, 8.5))
-    for ax, (ds, target, metric) in zip(axes.ravel(), HEADLINE):
+    columns = list(columns)
+    ncols = 3 if len(columns) > 4 else max(1, min(len(columns), 2))
+    nrows = max(1, -(-len(columns) // ncols))
+    fig, axes = plt.subplots(nrows, ncols, figsize=(5 * ncols, 4.25 * nrows), squeeze=False)
+    for ax in axes.ravel()[len(columns):]:
+        ax.axis("off")
+    for ax, (ds, target, metric) in zip(axes.ravel(), columns):
         M = np.full((len(backbones), len(REPRESENTATIONS)), np.nan)
         for i, bb in enumerate(backbones):
             for j, rep in enumerate(REPRESENTATIONS):
@@ -206,7 +227,7 @@ def plot_va_plane(result: CompareResult, backbone: str, path: Path):
 
 def _headline_rows(result: CompareResult, console: bool = False) -> tuple[list[str], list[list[str]]]:
     s = result.summary
-    cols = [c for c in HEADLINE if c[0] in result.dataset_names]
+    cols = headline_columns(s, result.dataset_names)
     header = ["backbone", "representation"] + [f"{ds} {t} {METRIC_NAMES[m]}" for ds, t, m in cols]
     rows = []
     for bb in result.config.backbones:
@@ -228,8 +249,8 @@ def headline_table(result: CompareResult, console: bool = False) -> tuple[list[s
     superscript ᶜ for V/A through category centroids and ⁿ for categories through the nearest centroid."""
     header, rows = _headline_rows(result, console)
     if console:
-        header = ["backbone", "repr."] + [" ".join(w for w in (SHORT[ds], SHORT[t], SHORT[m]) if w)
-                               for ds, t, m in HEADLINE if ds in result.dataset_names]
+        header = ["backbone", "repr."] + [" ".join(w for w in (SHORT.get(ds, ds), SHORT[t], SHORT[m]) if w)
+                               for ds, t, m in headline_columns(result.summary, result.dataset_names)]
     return header, rows
 
 
@@ -309,7 +330,7 @@ def _plots(result: CompareResult, d: Path) -> list[tuple[str, str]]:
     best_cat = best_configuration(s, "emotion6", "category", "accuracy") if "emotion6" in result.dataset_names \
         else None
     plots = []
-    plot_heatmaps(s, cfg.backbones, d / "heatmaps.png")
+    plot_heatmaps(s, cfg.backbones, d / "heatmaps.png", headline_columns(s, result.dataset_names))
     plots.append(("heatmaps.png", "Backbone × representation for each headline metric (mean over folds)."))
     if best_va:
         plot_scatter(result, best_va[0], d / "scatter_va.png")
