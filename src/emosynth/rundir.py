@@ -49,7 +49,17 @@ def run_header(kind: str, command: str | None, config: dict, seed: int | None, m
                method: str | None = None) -> dict:
     """The keys every run.json starts with; the writer adds ``metrics`` and its own keys.
 
-    ``models``: the judging predictor's id (``model_id``), or several (an ensemble) — always stored as a list.
+    Args:
+        kind: the run's kind (``evolve``, ``generator``, ``edit``, ``visualize``, ...): what may replace it.
+        command: the command line that made the run (``config.command_string()``), or None from Python.
+        config: the method's configuration, JSON-serialisable.
+        seed: the run's seed (0 … 2^32 − 1), or None for a deterministic method.
+        models: the judging predictor's id (``model_id``), or several (an ensemble) — always stored as a list.
+        method: the method within the kind (defaults to ``kind``).
+
+    Returns:
+        A dict with ``kind``, ``method``, ``command``, ``created`` (UTC, ISO 8601), ``seed``,
+        ``emosynth_version``, ``model``, ``config`` and an empty ``metrics``.
     """
     from . import __version__
 
@@ -140,8 +150,18 @@ def write_items(run_dir: str | Path, rows: list[dict]) -> Path:
 
 
 def write_run(run_dir: str | Path, meta: dict) -> Path:
-    """Write ``run.json`` (do this last: its presence marks a complete run); ``meta`` must follow the
-    schema (start it with ``run_header``)."""
+    """Write ``run.json`` atomically (do this last: its presence marks a complete run).
+
+    Args:
+        run_dir: the run directory (already holding ``images/`` and ``items.csv``).
+        meta: the header, following ``run.schema.json`` (start it with ``run_header``).
+
+    Returns:
+        The path of the written ``run.json``.
+
+    Raises:
+        RunDirError: ``meta`` does not follow the schema.
+    """
     check_header(meta, Path(run_dir) / RUN_FILE)
     return write_json(Path(run_dir) / RUN_FILE, meta)
 
@@ -164,7 +184,19 @@ class Run:
 
 
 def read_run(path: str | Path) -> Run:
-    """Read a complete run directory; a missing or malformed one raises ``RunDirError`` (one line)."""
+    """Read a complete run directory.
+
+    Args:
+        path: the run directory (holding ``run.json``, ``images/``, ``items.csv``).
+
+    Returns:
+        A ``Run``: ``meta`` (run.json, upgraded to the current header) and ``items`` (items.csv as a
+        DataFrame; V/A/D columns on the SAM 1–9 scale).
+
+    Raises:
+        RunDirError: no ``run.json`` (an unfinished or foreign folder), an unreadable or off-schema header,
+            a missing ``items.csv`` or image, or a row naming a file outside ``images/`` — always one line.
+    """
     path = Path(path)
     if not (path / RUN_FILE).is_file():
         raise RunDirError(f"{path}: not a finished run directory (no {RUN_FILE})")
