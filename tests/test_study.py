@@ -29,6 +29,7 @@ from emosynth.study import (
 )
 
 sys.path.insert(0, str(Path(__file__).parent))
+from _pg import pg_server, pg_url  # noqa: E402, F401
 from _study_fixtures import make_runs  # noqa: E402
 
 pytestmark = pytest.mark.filterwarnings("ignore:Using `httpx` with `starlette.testclient`")
@@ -42,8 +43,17 @@ def runs(tmp_path_factory):
 
 
 @pytest.fixture()
-def study(runs, tmp_path):
-    db = f"sqlite:///{tmp_path}/studies.db"
+def db_kind():
+    """The database a test runs on; tests marked ``ON_BOTH`` run on SQLite and on PostgreSQL (tests/_pg.py)."""
+    return "sqlite"
+
+
+ON_BOTH = pytest.mark.parametrize("db_kind", ["sqlite", "postgresql"])
+
+
+@pytest.fixture()
+def study(runs, tmp_path, db_kind, request):
+    db = f"sqlite:///{tmp_path}/studies.db" if db_kind == "sqlite" else request.getfixturevalue("pg_url")
     info = create_study(StudyConfig(name="pilot", runs=runs, per_target=1, attention_checks=2, db=db,
                                     folder=tmp_path / "pilot", completion_code="THANKS-42", seed=3))
     yield db, info, tmp_path
@@ -85,6 +95,7 @@ def _rate(c, tok, trial, v, a, d):
 # ---------------------------------------------------------------------------- create
 
 
+@ON_BOTH
 def test_create_samples_per_target_and_copies_images(study, runs):
     db, info, tmp = study
     # va-pixels has 4 VA targets x 2 images, fearful one target x 3: 1 per target -> 5
@@ -143,6 +154,7 @@ def test_cli_bad_input_is_one_line_exit_2(study, runs, tmp_path, capsys):
 # ---------------------------------------------------------------------------- the participant's way
 
 
+@ON_BOTH
 def test_flow_practice_first_then_a_random_order_with_attention_checks(client, study):
     toks = [_ready(client) for _ in range(2)]
     orders = []
@@ -172,6 +184,7 @@ def test_trial_page_has_three_sam_rows_of_nine_and_keyboard_script(client):
         'xmlns="http://www.w3.org/2000/svg"', "")  # nothing fetched from elsewhere
 
 
+@ON_BOTH
 def test_resume_after_reload(client):
     tok = _ready(client)
     first = _state(client, tok)
@@ -218,6 +231,7 @@ def test_admin_token_required_for_every_admin_route(client, study):
     assert "pilot" in client.get("/admin").text
 
 
+@ON_BOTH
 def test_one_participant_cannot_touch_anothers_trial(client, study):
     a, b = _ready(client), _ready(client)
     ta = _state(client, a)["trial_id"]
@@ -261,6 +275,7 @@ def test_no_rating_before_consent_and_none_for_a_later_trial(client, study):
     assert _rate(client, tok, trials[0], 5, 5, 5).status_code == 200
 
 
+@ON_BOTH
 def test_resubmission_is_not_a_duplicate_and_an_answer_cannot_change(client, study):
     tok = _ready(client)
     trial = _state(client, tok)["trial_id"]
@@ -308,6 +323,7 @@ def test_images_of_another_study_are_not_served(client, study, runs, tmp_path):
     assert client.get(f"/p/{tok_other}/img/{img_other}").status_code == 200
 
 
+@ON_BOTH
 def test_paused_study_takes_no_one_new_and_no_ratings(client, study):
     tok = _ready(client)
     trial = _state(client, tok)["trial_id"]
@@ -345,6 +361,7 @@ def _server(db: str, port: int) -> subprocess.Popen:
     raise AssertionError("server did not start")
 
 
+@ON_BOTH
 def test_resume_after_server_is_killed(study):
     import httpx
 
@@ -390,6 +407,7 @@ def test_resume_after_server_is_killed(study):
 # ---------------------------------------------------------------------------- export
 
 
+@ON_BOTH
 def test_export_csv_is_long_format_without_tokens(client, study, tmp_path):
     db = study[0]
     tok = _ready(client)
@@ -409,6 +427,7 @@ def test_export_csv_is_long_format_without_tokens(client, study, tmp_path):
     assert export_study(db, "pilot", tmp_path / "again.csv") == 9
 
 
+@ON_BOTH
 def test_completion_code_only_after_the_last_trial(client):
     tok = _ready(client)
     assert _state(client, tok)["completion_code"] is None
