@@ -269,3 +269,26 @@ def test_photo_folder_scored_by_the_predictor_then_equalised(emotion6, tmp_path)
     assert f"went from {before:.2f} to {after:.2f}" in text and "histogram matching" in text
     if eq["emotion_contrast_shrank"]:
         assert "emotion contrast shrank after equalisation" in (out / "balance.md").read_text()
+
+
+def test_spectrum_equalisation_gives_every_image_the_mean_amplitude_spectrum(oasis):
+    from emosynth.stimuli import equalise_spectra
+
+    ims = [np.asarray(Image.open(oasis.paths[i]).convert("RGB")) for i in (5, 305, 605)]
+    eq = equalise_spectra(ims)
+    side = min(min(i.shape[:2]) for i in ims)
+    assert all(e.shape == (side, side, 3) for e in eq)
+    ys = [np.asarray(Image.fromarray(e).convert("YCbCr"))[..., 0] / 255.0 for e in eq]
+    amps = [np.abs(np.fft.fft2(y)) for y in ys]
+    mean = np.mean(amps, axis=0)
+    # every image's amplitude close to the common spectrum (clipping and 8-bit rounding aside), unlike before
+    crops = [np.asarray(Image.fromarray(i).convert("L").crop(((i.shape[1] - side) // 2, (i.shape[0] - side) // 2,
+                                                               (i.shape[1] - side) // 2 + side,
+                                                               (i.shape[0] - side) // 2 + side)), float) / 255
+             for i in ims]
+    raw = [np.abs(np.fft.fft2(c)) for c in crops]
+    raw_mean = np.mean(raw, axis=0)
+    for a, r in zip(amps, raw):
+        after = np.median(np.abs(a - mean) / (mean + 1e-9))
+        before = np.median(np.abs(r - raw_mean) / (raw_mean + 1e-9))
+        assert after < 0.15 and after < 0.5 * before
