@@ -102,7 +102,7 @@ def _all(package: str) -> list[str]:
     return names
 
 
-@pytest.mark.parametrize("package", ["data", "models", "judges", "synth", "explore", "report", "study"])
+@pytest.mark.parametrize("package", ["data", "models", "judges", "synth", "explore", "report", "stimuli", "study"])
 def test_api_reference_has_the_public_names(site, package):
     """Every name in a package's ``__all__`` has an entry in its API page."""
     names = _all(package)
