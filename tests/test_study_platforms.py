@@ -255,7 +255,10 @@ def test_latin_square_lists_and_counterbalanced_scale(db, sources, tmp_path):
         for n in range(1, 5):
             tok = _join(c, "ls", {})
             c.cookies.clear()
-            _ready(c, tok)
+            assert c.post(f"/p/{tok}/consent").status_code == 200
+            instructions = c.get(f"/p/{tok}").text  # the instructions describe the layout they will see
+            assert ("happy, pleased (left)" in instructions) == (n % 2 == 0)
+            assert c.post(f"/p/{tok}/instructions").status_code == 200
             first = c.get(f"/p/{tok}", headers=JSON).json()
             page = c.get(f"/p/{tok}").text
             # participants 2 and 4 see the rows from 9 (left) to 1; values unchanged

@@ -137,13 +137,14 @@ def consent_page(token: str, st: State) -> str:
 
 
 def instructions_page(token: str, st: State) -> str:
-    rows = "".join(sam_row(d) for d in SCALES)
+    rows = "".join(sam_row(d, None, st.scale_reversed) for d in SCALES)
+    lo, hi = ("right", "left") if st.scale_reversed else ("left", "right")
     return _page("Instructions", f"""<h1>How to rate</h1>
 <p>You will see a series of pictures. For each, rate how it makes <em>you</em> feel on three scales,
 by choosing one of nine positions in each row: on a figure or on a point between two figures.</p>
-<ul><li><b>Valence</b>: from unhappy, annoyed (left) to happy, pleased (right).</li>
-<li><b>Arousal</b>: from calm, relaxed (left) to excited, wide-awake (right).</li>
-<li><b>Dominance</b>: from controlled, cared-for (left, a small figure) to in control, important (right, a big figure).</li></ul>
+<ul><li><b>Valence</b>: from unhappy, annoyed ({lo}) to happy, pleased ({hi}).</li>
+<li><b>Arousal</b>: from calm, relaxed ({lo}) to excited, wide-awake ({hi}).</li>
+<li><b>Dominance</b>: from controlled, cared-for ({lo}, a small figure) to in control, important ({hi}, a big figure).</li></ul>
 {rows}
 <p>Keyboard: press <b>1</b>-<b>9</b> for the highlighted row (it moves on by itself), <b>Enter</b> to go on.
 Some screens ask you to choose the leftmost figure in every row: please do.
@@ -162,7 +163,7 @@ btn.disabled=c!==-1}
 form.addEventListener('change',paint);
 document.addEventListener('keydown',function(e){if(e.ctrlKey||e.metaKey||e.altKey)return;
 var k=e.key;if(k>='1'&&k<='9'){var c=cur();if(c<0)c=sets.length-1;
-var inp=row(c).querySelectorAll('input')[+k-1];inp.checked=true;paint();e.preventDefault()}
+var inp=row(c).querySelector('input[value="'+k+'"]');inp.checked=true;paint();e.preventDefault()}
 else if(k==='Enter'&&cur()===-1){e.preventDefault();submit()}});
 var img=document.querySelector('img.stim'),shown=null;function mark(){if(shown===null)shown=performance.now()}
 if(img.complete&&img.naturalWidth)mark();else img.addEventListener('load',mark);
