@@ -30,7 +30,7 @@ from emosynth.synth import (
 )
 
 TINY = dict(steps=4, batch=4, train_size=40, predictor_size=96, checkpoint_every=2, eval_per_target=1, eval_grid=2,
-            lr=5e-3)
+            lr=5e-3, held_out="none")
 
 
 @pytest.fixture(scope="module")

@@ -556,22 +556,33 @@ def held_out_names(cfg: GeneratorConfig) -> list[str]:
     return [n.strip() for n in spec.split(",") if n.strip()]
 
 
+def named_judge(name: str, data_root=None):
+    """``emosynth.judges.make_judge(name)``; a network judge that needs training (a backbone name such as
+    ``lite2``) is trained and cached from ``data_root`` first."""
+    from ..errors import EmosynthError
+    from ..judges import NetworkJudge, make_judge
+
+    try:
+        return make_judge(name)
+    except EmosynthError as err:
+        if data_root is None:
+            raise SynthError(f"judge {name}: {str(err).splitlines()[0]}") from None
+    from ..models.registry import resolve_model
+
+    return NetworkJudge(resolve_model(name, data_root), name=name)
+
+
 def held_out_figures(gen: "Generator", names, *, per_target: int = 4, k: int = 5, seed: int = 1,
-                     size: int = 224) -> dict:
+                     size: int = 224, data_root=None) -> dict:
     """Each named judge's verdict on the grid's images (``per_target`` each, noise ``seed``): Pearson r
     between target and judged V/A and the mean absolute error (1–9), as ``heldout_<judge>_r_<dim>`` and
     ``heldout_<judge>_mae_<dim>``."""
-    from ..judges import JudgeError, make_judge
-
     targets = grid_targets(gen.config.condition, k, gen.labels)
     images = gen.generate(targets, per_target, size, seed)
     reps = targets.repeat_interleave(per_target, dim=0).numpy()
     out = {}
     for name in names:
-        try:
-            judge = make_judge(name)
-        except JudgeError as err:
-            raise SynthError(f"held-out judge {name}: {err}") from None
+        judge = named_judge(name, data_root)
         with torch.no_grad():
             vad = torch.cat([judge(images[i:i + 32])["vad"] for i in range(0, len(images), 32)]).numpy()
         for j, d in enumerate(gen.dims):
@@ -851,7 +862,8 @@ def train_generator(config: GeneratorConfig, out: str | Path, *, resume: bool = 
     metrics.update(evaluate_generator(gen, judge, per_target=cfg.eval_per_target, k=cfg.eval_grid))
     held = held_out_names(cfg)
     if held and cfg.condition != "category":
-        metrics.update(held_out_figures(gen, held, per_target=cfg.eval_per_target, k=cfg.eval_grid))
+        metrics.update(held_out_figures(gen, held, per_target=cfg.eval_per_target, k=cfg.eval_grid,
+                                        data_root=data_root))
     card = {"kind": "generator", "format": FORMAT, "config": _config_dict(cfg), "labels": labels,
             "architecture": "CPPN coordinate MLP (x, y, r + Fourier features), FiLM-modulated by (z, c)"
                             + (f"; noise-dependent layout: {cfg.warp} displacement waves + rotation/scale/shift"

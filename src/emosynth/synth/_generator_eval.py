@@ -235,8 +235,7 @@ def evaluate(cfg: GeneratorEvalConfig, progress=None) -> dict:
 def _judge_figures(cfg, gen, images, reps, dims, note) -> dict:
     """r(target, judged) and MAE of each ``cfg.judges`` judge on the generator's images, and which
     judges were in the generator's objective (``judges_in_objective``: their figures are fits)."""
-    from ..judges import JudgeError, make_judge
-    from ._generator import objective_names
+    from ._generator import named_judge, objective_names
 
     if not cfg.judges or cfg.judges.strip().lower() == "none":
         return {}
@@ -245,10 +244,7 @@ def _judge_figures(cfg, gen, images, reps, dims, note) -> dict:
     out: dict = {"judges_in_objective": sorted(used)}
     for name in [n.strip() for n in cfg.judges.split(",") if n.strip()]:
         note(f"judge {name}")
-        try:
-            judge = make_judge(name)
-        except JudgeError as err:
-            raise SynthError(f"--judges {name}: {err}") from None
+        judge = named_judge(name, cfg.data_root)
         with torch.no_grad():
             vad = torch.cat([judge(images[i:i + 32])["vad"] for i in range(0, len(images), 32)]).numpy()
         for j, d in enumerate(dims):
