@@ -49,22 +49,74 @@ def pick_photos(data_root: Path, n: int, seed: int) -> list[Path]:
     return picks
 
 
+def _direction(res, name) -> dict:
+    """Share of photos whose ``name`` valence is higher toward valence 8 than toward 2 (issue 18: ≥ 90 %)."""
+    by = {}
+    for r in res:
+        if set(r.target) == {"valence"}:
+            by.setdefault(r.source, {})[r.target["valence"]] = r.held_out[name][1][0]
+    agree = [v[8.0] > v[2.0] for v in by.values() if 8.0 in v and 2.0 in v]
+    return {"fraction_photos": float(np.mean(agree)), "photos": len(agree)}
+
+
+def regions(runs: list[Path], top: int = 6) -> dict:
+    """Which operations each emotion region of edit runs' targets used: per region (the target's
+    valence and arousal each low < 5, mid = 5 or high > 5; an unset dimension is 'any'), the mean
+    of each parameter as a gene in [-1, 1] (−1 / +1: the end of its range, 0: neutral) over the
+    edits aiming there, the ``top`` largest by magnitude."""
+    import pandas as pd
+
+    from emosynth.synth import PARAMS, values_to_genes
+
+    frames = [pd.read_csv(Path(r) / "items.csv") for r in runs]
+    items = pd.concat(frames, ignore_index=True)
+    cols = [f"edit_{p.name}" for p in PARAMS]
+    genes = values_to_genes(items[cols].to_numpy(dtype=float))
+
+    def level(v):
+        return "any" if not np.isfinite(v) else "low" if v < 5 else "high" if v > 5 else "mid"
+
+    keys = [f"V {level(v)} / A {level(a)}" for v, a in zip(items["target_valence"].astype(float),
+                                                             items["target_arousal"].astype(float))]
+    out = {}
+    for key in sorted(set(keys)):
+        rows = np.array([k == key for k in keys])
+        mean = genes[rows].mean(0)
+        order = np.argsort(-np.abs(mean))[:top]
+        out[key] = {"edits": int(rows.sum()), "photos": int(items.loc[rows, "source"].nunique()),
+                    "genes": {PARAMS[i].name: round(float(mean[i]), 2) for i in order}}
+    return out
+
+
 def main(argv=None):
+    from emosynth.judges import make_judge
     from emosynth.models.predictor import Predictor
     from emosynth.models.registry import resolve_model
-    from emosynth.synth import EditConfig, edit_photos
+    from emosynth.synth import EditConfig, edit_judge, edit_photos, sweep_photo
 
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--photos", type=int, default=12)
-    ap.add_argument("--steps", type=int, default=40)
-    ap.add_argument("--lr", type=float, default=0.1)
-    ap.add_argument("--batch", type=int, default=16)
+    ap.add_argument("--steps", type=int, default=24)
+    ap.add_argument("--lr", type=float, default=0.2)
+    ap.add_argument("--batch", type=int, default=24)
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--judges", default="consensus", help="what the edits optimise (emosynth edit --judges)")
+    ap.add_argument("--threads", type=int, default=None, help="torch.set_num_threads (default: torch's own)")
     ap.add_argument("--speed-edits", type=int, default=4, help="edits in the batched-vs-loop comparison")
-    ap.add_argument("--speed-steps", type=int, default=8)
+    ap.add_argument("--speed-steps", type=int, default=4)
+    ap.add_argument("--dims", default="valence,arousal", help="the dimensions edited toward 8 and 2")
     ap.add_argument("--skip-quality", action="store_true")
+    ap.add_argument("--skip-speed", action="store_true")
+    ap.add_argument("--sweep", action="store_true", help="also time a 5 x 5 sweep of one 512 px photo")
     ap.add_argument("--json", type=Path, default=None)
+    ap.add_argument("--regions", type=Path, nargs="+", default=None,
+                    help="only summarise which operations each V-A region of these edit runs used")
     args = ap.parse_args(argv)
+    if args.regions:
+        print(json.dumps(regions(args.regions), indent=2))
+        return
+    if args.threads:
+        torch.set_num_threads(args.threads)
     data_root = Path(os.environ.get("EMOSYNTH_DATA", Path(__file__).resolve().parents[2] / "shared" / "data"))
 
     report = {"cpu": cpu_model(), "cores": os.cpu_count(), "torch_threads": torch.get_num_threads(),
@@ -75,17 +127,17 @@ def main(argv=None):
             args.json.write_text(json.dumps(report, indent=2, default=float) + "\n")
         print(json.dumps(report, indent=2, default=float), flush=True)
 
-    model = Predictor.load()
-    judge = model.module(flip=False)
-    check = model.module(flip=True)
+    judge, _ = edit_judge(args.judges)
     photos = pick_photos(data_root, args.photos, args.seed)
-    targets = [{"valence": 8.0}, {"valence": 2.0}, {"arousal": 8.0}, {"arousal": 2.0}]
+    dims = [d.strip() for d in args.dims.split(",") if d.strip()]
+    targets = [{d: v} for d in dims for v in (8.0, 2.0)]
     cfg = EditConfig(steps=args.steps, lr=args.lr, batch=args.batch, seed=args.seed)
 
     if not args.skip_quality:
-        lite2 = Predictor.load(resolve_model("lite2")).module(flip=True)
+        held = {"packaged": Predictor.load().module(flip=True),
+                "lite2": Predictor.load(resolve_model("lite2")).module(flip=True), "ou": make_judge("ou")}
         t0 = time.perf_counter()
-        res = edit_photos(photos, targets, judge, cfg, held_out={"packaged": check, "lite2": lite2},
+        res = edit_photos(photos, targets, judge, cfg, held_out=held,
                           names=[f"{p.parent.name}/{p.name}" for p in photos])
         seconds = time.perf_counter() - t0
         by = {}
@@ -93,11 +145,14 @@ def main(argv=None):
             key = next(iter(r.target.items()))
             by.setdefault(key, []).append(r)
         quality = {"edits": len(res), "seconds": seconds, "seconds_per_edit": seconds / len(res),
+                   "steps_mean": float(np.mean([r.steps for r in res])),
                    "ssim_mean": float(np.mean([r.ssim for r in res])),
                    "ssim_min": float(np.min([r.ssim for r in res])),
                    "ssim_per_target": {f"{d}{v:g}": float(np.mean([r.ssim for r in rs])) for (d, v), rs in by.items()}}
-        for judge_name in ("packaged", "lite2"):
+        for judge_name in held:
             for j, d in enumerate(("valence", "arousal")):
+                if d not in dims:
+                    continue
                 hi = np.array([r.held_out[judge_name][1][j] for r in by[(d, 8.0)]])
                 lo = np.array([r.held_out[judge_name][1][j] for r in by[(d, 2.0)]])
                 before = np.array([r.held_out[judge_name][0][j] for r in by[(d, 8.0)]])
@@ -105,11 +160,16 @@ def main(argv=None):
                 quality[f"{judge_name}_{d}_gap_photos_positive"] = float(np.mean(hi > lo))
                 quality[f"{judge_name}_{d}_up"] = float(np.mean(hi - before))
                 quality[f"{judge_name}_{d}_down"] = float(np.mean(lo - before))
+        if "valence" in dims:
+            quality["valence_direction"] = {n: _direction(res, n) for n in ("lite2", "ou")}
         quality["recipes_toward"] = {f"{d}{v:g}": _mean_values(rs) for (d, v), rs in by.items()}
         report["quality"] = quality
         save()
+    if args.skip_speed:
+        return
 
-    # speed: one 512 px photo to one target (end to end, full-resolution apply included)
+    # speed: one 512 px photo to one target (end to end, full-resolution apply included), today's
+    # settings against the plain loop (every step, the ensemble's own views each step)
     from PIL import Image
 
     from emosynth.imageio import read_image
@@ -117,21 +177,35 @@ def main(argv=None):
     im = read_image(photos[0])
     k = 512 / max(im.size)
     big = im.resize((round(im.width * k), round(im.height * k)), Image.BICUBIC)
-    t0 = time.perf_counter()
-    edit_photos([big], [{"valence": 8.0}], judge, EditConfig(steps=args.steps, lr=args.lr, seed=args.seed))
-    report["seconds_one_512px_photo"] = time.perf_counter() - t0
-    report["steps"] = args.steps
+    edit_photos([big], [{"valence": 5.0}], judge, EditConfig(steps=1, seed=args.seed))  # warm-up
+    one = {}
+    for name, c in (("settings", cfg), ("plain", EditConfig(steps=args.steps, lr=args.lr, seed=args.seed,
+                                                           one_view=False, stop_tol=0))):
+        for tv in (8.0, 3.0):
+            t0 = time.perf_counter()
+            r = edit_photos([big], [{"valence": tv}], judge, c)[0]
+            one[f"{name}_valence{tv:g}"] = {"seconds": time.perf_counter() - t0, "steps": r.steps,
+                                            "judged_valence": float(r.after[0]), "ssim": r.ssim,
+                                            "load": os.getloadavg()[0]}
+    report["one_512px_photo"] = one
     save()
+    if args.sweep:
+        t0 = time.perf_counter()
+        res = sweep_photo(big, judge, 5, EditConfig(steps=args.steps, lr=args.lr, seed=args.seed, batch=25))
+        report["sweep_5x5_512px"] = {"seconds": time.perf_counter() - t0,
+                                     "steps_mean": float(np.mean([r.steps for r in res])),
+                                     "load": os.getloadavg()[0]}
+        save()
 
     # edits/s: batched against a plain per-image loop, the same edits and steps
     n, steps = args.speed_edits, args.speed_steps
     sp = photos[:n]
     t0 = time.perf_counter()
-    edit_photos(sp, [{"valence": 8.0}], judge, EditConfig(steps=steps, batch=n, seed=args.seed))
+    edit_photos(sp, [{"valence": 8.0}], judge, EditConfig(steps=steps, batch=n, seed=args.seed, stop_tol=0))
     batched = time.perf_counter() - t0
     t0 = time.perf_counter()
     for p in sp:
-        edit_photos([p], [{"valence": 8.0}], judge, EditConfig(steps=steps, batch=1, seed=args.seed))
+        edit_photos([p], [{"valence": 8.0}], judge, EditConfig(steps=steps, batch=1, seed=args.seed, stop_tol=0))
     loop = time.perf_counter() - t0
     report["speed"] = {"edits": n, "steps": steps, "batched_edits_per_s": n / batched,
                        "loop_edits_per_s": n / loop, "speedup": loop / batched}

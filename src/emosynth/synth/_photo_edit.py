@@ -71,6 +71,15 @@ class EditConfig:
     colour: float = 0.0
     #: edits optimised together (photos × targets are split into batches of this many)
     batch: int = 16
+    #: early stop: an edit stops (its genes frozen, no more compute) once every set dimension is
+    #: within this many points of its target under every optimised judge, at SSIM ≥ ssim_floor,
+    #: on ``stop_patience`` steps in a row; 0: always run ``steps`` steps
+    stop_tol: float = 0.15
+    stop_patience: int = 2
+    #: under per-step transforms, a network ensemble in a consensus is optimised on the step's one
+    #: random view (the expectation over views is taken across steps) instead of its own fixed
+    #: views each step (×4 the cost); results are always scored by the judges as given
+    one_view: bool = True
     #: the photo's longest side in the output (None: full resolution); the recipe applies at any size
     max_side: int | None = None
     seed: int = 0
@@ -86,6 +95,8 @@ class EditConfig:
         if len(self.scale) != 2 or not 0 < check_finite("scale", self.scale[0]) <= check_finite("scale", self.scale[1]):
             raise ConfigError("scale", f"must be two factors 0 < low ≤ high, got {self.scale!r}")
         check_int_at_least("batch", self.batch, 1)
+        check_positive("stop_tol", self.stop_tol, allow_zero=True)
+        check_int_at_least("stop_patience", self.stop_patience, 1)
         if self.max_side is not None:
             check_int_at_least("max_side", self.max_side, 16)
         check_seed("seed", self.seed)
@@ -144,6 +155,8 @@ class EditResult:
     objective: float | None = None
     #: with a ``Consensus``: each optimised judge's name → (before V/A/D, after V/A/D), unclamped
     judged: dict = field(default_factory=dict)
+    #: Adam steps the edit ran (fewer than ``EditConfig.steps`` when it stopped early on target)
+    steps: int | None = None
 
     @property
     def summary(self) -> str:
@@ -197,6 +210,28 @@ def consensus_objective(consensus, images: torch.Tensor, targets: torch.Tensor, 
     return obj
 
 
+def _on_target(raws: Sequence[torch.Tensor], target: torch.Tensor, tol: float) -> torch.Tensor:
+    """(N,) bool: every dimension set in ``target`` (N, 3; NaN unset) is within ``tol`` points of it
+    under every judge's ``vad_raw`` (N, 3) that judges it."""
+    ok = torch.ones(target.shape[0], dtype=torch.bool)
+    set_ = torch.isfinite(target)
+    for raw in raws:
+        use = set_ & torch.isfinite(raw)
+        err = torch.where(use, (raw - target.nan_to_num()).abs(), torch.zeros_like(raw))
+        ok &= (err <= tol).all(1)
+    return ok
+
+
+def _one_view(consensus):
+    """The consensus with each network ensemble replaced by its members on the image as given (one
+    view: the caller draws a random view per step)."""
+    from ..judges import Consensus, EnsembleJudge
+
+    judges = [EnsembleJudge(list(j.members), transforms=0, name=j.name)
+              if isinstance(j, EnsembleJudge) and j.transforms > 1 else j for j in consensus.judges]
+    return Consensus(judges, method=consensus.method, tau=consensus.tau, lam=consensus.lam)
+
+
 def edit_photos(photos: Sequence, targets: Sequence[Mapping[str, float | None]], judge: Judge,
                 config: EditConfig | None = None, *, held_out: Mapping[str, Judge] | None = None,
                 names: Sequence[str] | None = None, progress=None) -> list[EditResult]:
@@ -228,60 +263,91 @@ def edit_photos(photos: Sequence, targets: Sequence[Mapping[str, float | None]],
     ssim_work = np.zeros(len(jobs))
     losses = np.zeros(len(jobs))
     total = cfg.steps * ((len(jobs) + cfg.batch - 1) // cfg.batch)
+    opt_judge = _one_view(judge) if (consensus and cfg.one_view and cfg.transforms) else judge
     done = 0
+    steps_run = np.zeros(len(jobs), dtype=int)
     for start in range(0, len(jobs), cfg.batch):
         part = jobs[start:start + cfg.batch]
         idx = [i for i, _ in part]
-        base = squares[idx]
-        frames, seeds = [encs[i].frame for i in idx], [cfg.seed] * len(part)
-        tgt = _target_rows(part)
-        set_ = ~torch.isnan(tgt)
-        keep = (~set_) & torch.tensor([True, True, False])[None]  # unset valence / arousal stay
-        owns = [torch.from_numpy(b["vad_raw"][idx]).float() for b in before_each]
-        goal = torch.where(set_, tgt, owns[0])
-        weight = set_.float() + cfg.keep_weight * keep.float()
+        base_all = squares[idx]
+        frames_all = [encs[i].frame for i in idx]
+        tgt_all = _target_rows(part)
+        set_all = ~torch.isnan(tgt_all)
+        keep_all = (~set_all) & torch.tensor([True, True, False])[None]  # unset valence / arousal stay
+        owns_all = [torch.from_numpy(b["vad_raw"][idx]).float() for b in before_each]
+        goal_all = torch.where(set_all, tgt_all, owns_all[0])
+        weight_all = set_all.float() + cfg.keep_weight * keep_all.float()
         u = torch.zeros(len(part), len(PARAMS), requires_grad=True)
         opt = torch.optim.Adam([u], lr=cfg.lr)
-        per = torch.zeros(len(part))
+        per_all = torch.full((len(part),), float("nan"))
+        active = torch.ones(len(part), dtype=torch.bool)
+        streak = torch.zeros(len(part), dtype=torch.long)
+        frozen = torch.zeros(len(part), len(PARAMS))  # u of the edits that stopped early
         for _ in range(cfg.steps):
-            genes = torch.tanh(u)
-            x = edit_tensor(base, genes_to_values(genes), frames=frames, seeds=seeds)
+            act = torch.nonzero(active)[:, 0]
+            if len(act) == 0:
+                done += 1
+                if progress:
+                    progress(done, total)
+                continue
+            a = act.tolist()
+            base, tgt, keep = base_all[act], tgt_all[act], keep_all[act]
+            owns = [o[act] for o in owns_all]
+            genes = torch.tanh(u[act])
+            x = edit_tensor(base, genes_to_values(genes), frames=[frames_all[k] for k in a],
+                            seeds=[cfg.seed] * len(a))
             ssim = ssim_grey(x, base)
             if cfg.transforms:
                 x = random_flip(random_transforms(x, rng, tcfg), rng)
             if consensus:
-                outs = judge.outputs(x)
+                outs = opt_judge.outputs(x)
                 kept = []
                 for o, own in zip(outs, owns):
                     raw = o["vad_raw"]
                     ok = keep & torch.isfinite(own) & torch.isfinite(raw.detach())
                     d = torch.where(ok, raw - own, torch.zeros_like(raw))  # NaN never reaches a gradient
                     kept.append((d ** 2).sum(1))
-                fit = -consensus_objective(judge, x, tgt, outs) + cfg.keep_weight * torch.stack(kept).mean(0)
+                fit = -consensus_objective(opt_judge, x, tgt, outs) + cfg.keep_weight * torch.stack(kept).mean(0)
+                raws = [o["vad_raw"].detach() for o in outs]
             else:
-                fit = ((judge(x)["vad_raw"] - goal) ** 2 * weight).sum(1)
+                raw = judge(x)["vad_raw"]
+                fit = ((raw - goal_all[act]) ** 2 * weight_all[act]).sum(1)
+                raws = [raw.detach()]
             per = fit + cfg.ssim_weight * torch.relu(cfg.ssim_floor - ssim) + cfg.gene_l2 * (genes ** 2).mean(1)
             opt.zero_grad()
             per.sum().backward()
             opt.step()
+            with torch.no_grad():
+                per_all[act] = per.detach()
+                steps_run[start + act.numpy()] += 1
+                if cfg.stop_tol > 0:
+                    near = _on_target(raws, tgt, cfg.stop_tol) & (ssim.detach() >= cfg.ssim_floor)
+                    streak[act] = torch.where(near, streak[act] + 1, torch.zeros_like(streak[act]))
+                    # the genes that reached the target (before this step's update moved them)
+                    stop = act[streak[act] >= cfg.stop_patience]
+                    if len(stop):
+                        frozen[stop] = torch.atanh(genes.detach()[streak[act] >= cfg.stop_patience]
+                                                   .clamp(-1 + 1e-7, 1 - 1e-7))
+                        active[stop] = False
             done += 1
             if progress:
                 progress(done, total)
         with torch.no_grad():
-            genes = torch.tanh(u)
+            u_final = torch.where(active[:, None], u.detach(), frozen)
+            genes = torch.tanh(u_final)
             ssim_work[start:start + len(part)] = ssim_grey(
-                edit_tensor(base, genes_to_values(genes), frames=frames, seeds=seeds), base).numpy()
-        genes_out[start:start + len(part)] = genes.detach().numpy()
-        losses[start:start + len(part)] = per.detach().numpy()
-
+                edit_tensor(base_all, genes_to_values(genes), frames=frames_all, seeds=[cfg.seed] * len(part)),
+                base_all).numpy()
+        genes_out[start:start + len(part)] = genes.numpy()
+        losses[start:start + len(part)] = per_all.numpy()
     recipes = [make_recipe(genes_to_values(torch.from_numpy(g)[None])[0].numpy(), cfg.seed) for g in genes_out]
     images = [apply_recipe(r, encs[i].photo) for r, (i, _) in zip(recipes, jobs)]
     return _results(encs, names, jobs, recipes, images, judge, before_each, cfg, held_out,
-                    ssim_work=ssim_work, losses=losses)
+                    ssim_work=ssim_work, losses=losses, steps=steps_run)
 
 
 def _results(encs, names, jobs, recipes, images, judge, before_each, cfg, held_out, ssim_work=None,
-             losses=None) -> list[EditResult]:
+             losses=None, steps=None) -> list[EditResult]:
     """Judge each full-resolution edit (resized to the working size, no transforms), measure its SSIM
     there, and gather the results."""
     squares = torch.cat([e.square(cfg.size) for e in encs])
@@ -328,7 +394,8 @@ def _results(encs, names, jobs, recipes, images, judge, before_each, cfg, held_o
             held_out={n: (np.clip(b[i], 1, 9), np.clip(a[k], 1, 9)) for n, (b, a) in held.items()},
             original=originals[i],
             objective=None if not np.isfinite(objective[k]) else float(objective[k]),
-            judged={n: (b["vad_raw"][i], a["vad_raw"][k]) for n, b, a in zip(names_each, before_each, after_each)}))
+            judged={n: (b["vad_raw"][i], a["vad_raw"][k]) for n, b, a in zip(names_each, before_each, after_each)},
+            steps=None if steps is None else int(steps[k])))
     return out
 
 
@@ -461,7 +528,9 @@ def _metrics(results, seconds) -> dict:
     return {"edits": len(results), "photos": len({r.source for r in results}),
             "ssim_mean": float(ssim.mean()) if len(ssim) else None,
             "ssim_min": float(ssim.min()) if len(ssim) else None,
-            "judge": _shift_toward(results, lambda r: (r.before, r.after)), "seconds": seconds}
+            "judge": _shift_toward(results, lambda r: (r.before, r.after)), "seconds": seconds,
+            "steps_mean": (float(np.mean([r.steps for r in results]))
+                           if results and all(r.steps is not None for r in results) else None)}
 
 
 def _valence_direction(results) -> dict:
