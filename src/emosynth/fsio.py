@@ -67,10 +67,19 @@ def _mkdirs(folder: Path) -> None:
 
 
 def atomic_write_bytes(path: str | Path, data: bytes) -> Path:
-    """Write ``data`` to ``path`` (its folder is created): a temporary file beside it, then a rename.
+    """Write ``data`` to ``path`` atomically: a temporary file beside it, then a rename.
 
-    On failure ``path`` keeps its old content and no temporary file remains; an ``OSError`` raises
-    ``OutputError``."""
+    Args:
+        path: the file to write; its folder is created.
+        data: the bytes.
+
+    Returns:
+        ``path`` as a ``Path``.
+
+    Raises:
+        OutputError: the place cannot be written (one line). ``path`` then keeps its old content and no
+            temporary file remains.
+    """
     path = Path(path)
     _mkdirs(path.parent)
     try:
@@ -92,7 +101,14 @@ def atomic_write_bytes(path: str | Path, data: bytes) -> Path:
 
 
 def atomic_write_text(path: str | Path, text: str) -> Path:
-    """``atomic_write_bytes`` of ``text`` as UTF-8."""
+    """``atomic_write_bytes`` of ``text`` as UTF-8.
+
+    Returns:
+        ``path`` as a ``Path``.
+
+    Raises:
+        OutputError: the place cannot be written.
+    """
     return atomic_write_bytes(path, text.encode("utf-8"))
 
 
@@ -111,7 +127,19 @@ def _jsonable(o):
 
 
 def write_json(path: str | Path, obj) -> Path:
-    """Write ``obj`` as indented JSON (numpy scalars and arrays, paths converted; no NaN), atomically."""
+    """Write ``obj`` as indented JSON, atomically.
+
+    Args:
+        path: the file to write.
+        obj: JSON-serialisable data; numpy scalars and arrays and paths are converted, a non-finite float
+            becomes ``null`` (never ``NaN`` in the file).
+
+    Returns:
+        ``path`` as a ``Path``.
+
+    Raises:
+        OutputError: the place cannot be written.
+    """
     return atomic_write_bytes(path, (json.dumps(obj, indent=2, allow_nan=False, default=_jsonable) + "\n").encode())
 
 
@@ -167,12 +195,22 @@ def _probe(folder: Path, target: Path) -> None:
 
 
 def check_output(path: str | Path, kind: str, overwrite: bool = False) -> str | None:
-    """Apply the ownership rule to output folder ``path`` for an output of ``kind``; returns the kind found
-    there (``kind``, when ``overwrite`` allowed replacing it) or None for a new or empty folder.
+    """Apply the ownership rule to an output folder; call it before any work starts.
 
-    Raises ``OutputError`` (one line) for a file, a symbolic link, a folder that emosynth did not write,
-    an output of another kind, an output of the same kind without ``overwrite``, or a place where nothing
-    can be written. Call it before any work starts."""
+    Args:
+        path: the ``--out`` folder.
+        kind: the kind of output about to be written (``run:evolve``, ``model``, ``compare``, ...).
+        overwrite: whether an earlier output of the same kind may be replaced.
+
+    Returns:
+        The kind found there (``kind``, when ``overwrite`` allowed replacing it), or None for a new or empty
+        folder.
+
+    Raises:
+        OutputError: one line, for a file, a symbolic link, a folder that emosynth did not write, an output
+            of another kind, an output of the same kind without ``overwrite``, or a place where nothing can
+            be written.
+    """
     path = Path(path)
     if path.is_symlink():
         raise OutputError(f"{path}: is a symbolic link; give the output folder's real path")
