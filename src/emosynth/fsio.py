@@ -131,8 +131,8 @@ def write_json(path: str | Path, obj) -> Path:
 
     Args:
         path: the file to write.
-        obj: JSON-serialisable data; numpy scalars and arrays and paths are converted, a non-finite float
-            becomes ``null`` (never ``NaN`` in the file).
+        obj: JSON-serialisable data; numpy scalars and arrays and paths are converted, a non-finite numpy
+            float becomes ``null`` (never ``NaN`` in the file; a non-finite Python float raises ``ValueError``).
 
     Returns:
         ``path`` as a ``Path``.
