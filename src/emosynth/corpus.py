@@ -29,8 +29,8 @@ never touched; one written with another model is not resumed (``overwrite=True``
 
 ``scheduler="tcp://host:8786"`` sends each shard to a worker of an existing ``dask.distributed``
 cluster, which reads, decodes and scores it (the paths must be readable there: a shared file
-system); rows come back in order and are written here, so the output is the one a single machine
-writes.
+system) on the engine ``auto`` chose where the command runs; rows come back in order and are
+written here, so the output is the one a single machine writes.
 """
 
 from __future__ import annotations
@@ -632,10 +632,17 @@ _WORKER_MODELS: dict[str, object] = {}
 
 
 def score_shard(predictor, key: str, engine: str, size: int, draft: bool, batch_size: int,
-                items: list[tuple[str, str, list[int]]]):
+                items: list[tuple[str, str, list[int]]], engines: list[str] | None = None):
     """Decode and score one shard where it runs (a Dask worker): (records, bad, number already recorded).
-    Chunks of ``batch_size`` paths are scored as one batch each, as on one machine."""
-    model = _WORKER_MODELS.setdefault(key, predictor)  # one engine session per worker process
+    Chunks of ``batch_size`` paths are scored as one batch each, as on one machine; ``engines``: what
+    ``auto`` chose for each backbone where the command runs (so workers neither measure again nor
+    pick an engine whose last digits differ)."""
+    model = _WORKER_MODELS.get(key)
+    if model is None:  # one model and engine session per worker process
+        model = _WORKER_MODELS[key] = predictor
+        ex = model.extractor(engine)
+        for part, chosen in zip(ex.parts or [ex], engines or []):
+            part._auto = chosen  # the engines chosen where the command runs: the same output there
     records, bad, done = [], [], 0
     for i in range(0, len(items), batch_size):
         ok, arrays, b, d = decode_items(items[i:i + batch_size], size, draft)
@@ -737,7 +744,8 @@ def _local_results(shards, predictor, config: CorpusConfig, size: int):
 
     n = config.n_workers
     bs = config.batch_size
-    pool = ProcessPoolExecutor(n, mp_context=get_context("spawn")) if n > 0 else None
+    pool = (ProcessPoolExecutor(n, mp_context=get_context("spawn"), initializer=_watch_parent,
+                                initargs=(os.getpid(),)) if n > 0 else None)
 
     def chunks():
         for items in shards:
@@ -780,6 +788,19 @@ def _local_results(shards, predictor, config: CorpusConfig, size: int):
             pool.shutdown(wait=True, cancel_futures=True)
 
 
+def _watch_parent(parent: int):
+    """In a decoding worker: exit when the process that started it is gone (killed with SIGKILL, it
+    cannot stop its pool, and an orphaned worker would wait for work for ever)."""
+    import threading
+
+    def watch():
+        while os.getppid() == parent:
+            time.sleep(0.5)
+        os._exit(0)
+
+    threading.Thread(target=watch, daemon=True).start()
+
+
 class _Done:
     def __init__(self, value):
         self.value = value
@@ -802,6 +823,8 @@ def _dask_results(shards, predictor, config: CorpusConfig, size: int):
                           lead=False) from None
     try:
         n = max(1, len(client.scheduler_info(n_workers=-1).get("workers", {})))
+        ex = predictor.extractor(config.engine)
+        engines = [p.engine for p in (ex.parts or [ex])]
         model = client.scatter(_portable(predictor), broadcast=True)
         key = model_id(predictor)
         window: deque = deque()
@@ -812,7 +835,7 @@ def _dask_results(shards, predictor, config: CorpusConfig, size: int):
                 if items is None:
                     break
                 window.append(client.submit(score_shard, model, key, config.engine, size, config.draft,
-                                            config.batch_size, items, pure=False))
+                                            config.batch_size, items, engines, pure=False))
             if not window:
                 break
             fut = window.popleft()

@@ -1,0 +1,76 @@
+"""Fast-path engines (models/features.py): agreement with eager fp32 on real OASIS photos, the int8
+engines kept out of ``auto`` because they break the bound, the mirror pass folded into the batch,
+and ``auto`` choosing by measuring on this machine."""
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from emosynth.models import Predictor
+from emosynth.models.features import (
+    AGREEMENT_BOUND,
+    AUTO_CANDIDATES,
+    FeatureConfig,
+    FeatureExtractor,
+    FoldedFlip,
+    cache_root,
+    choose_engine,
+    engine_available,
+)
+
+
+@pytest.fixture(scope="module")
+def fitted(oasis):
+    """A Lite0 predictor fitted on 80 OASIS photos, and 24 other OASIS photos at its input size."""
+    train = oasis.subset(np.arange(80))
+    p = Predictor().fit(train)
+    ex = p.extractor()
+    held = [oasis.paths[i] for i in range(100, 900, 34)]
+    return p, np.stack([ex.load_image(q) for q in held])
+
+
+def _vad(p, images, engine):
+    return p.predict_features(p.extractor().from_arrays(images, engine))["vad"]
+
+
+def test_engines_agree_with_eager_or_stay_out_of_auto(fitted):
+    p, images = fitted
+    ref = _vad(p, images, "eager")
+    dev = {}
+    for e in ("onnx", "onnx-int8-static", "openvino"):
+        if engine_available(e):
+            d = np.abs(_vad(p, images, e) - ref)
+            dev[e] = float(max(d[:, 0].max(), d[:, 1].max()))
+    assert dev["onnx"] < 1e-3  # fp32 ONNX Runtime, mirror pass folded or not, is eager fp32
+    for e, d in dev.items():
+        if e in AUTO_CANDIDATES:
+            assert d <= AGREEMENT_BOUND, f"{e} is an auto candidate but moves V/A by {d:.3f}"
+    # the quantised engine: its measured deviation decides whether auto may ever pick it
+    assert dev["onnx-int8-static"] > 0  # it really ran quantised
+    assert ("onnx-int8-static" in AUTO_CANDIDATES) == (dev["onnx-int8-static"] <= AGREEMENT_BOUND)
+
+
+def test_mirror_pass_folded_into_the_batch_gives_the_same_features():
+    ex = FeatureExtractor(FeatureConfig("efficientnet-lite0", flip=True), engine="eager", cache=False)
+    x = torch.rand(3, 3, 224, 224, generator=torch.Generator().manual_seed(0))
+    with torch.inference_mode():
+        two_pass, folded = ex.net(x), FoldedFlip(ex.net)(x)
+        one_view = ex.net._pooled(ex.net.prepare(x))
+    assert torch.allclose(two_pass, folded, atol=1e-5)
+    assert not torch.allclose(folded, one_view, atol=1e-3)  # the mirror image's features are in it
+
+
+def test_auto_measures_the_engines_here_and_remembers(fitted):
+    p, _ = fitted
+    ex = p.extractor()
+    choice = choose_engine(ex)
+    files = sorted((cache_root() / "engines").glob("*.json"))
+    assert files
+    rec = json.loads(files[-1].read_text())
+    avail = [e for e in AUTO_CANDIDATES if engine_available(e)]
+    assert set(rec["images_per_s"]) == set(avail) and all(v > 0 for v in rec["images_per_s"].values())
+    assert choice == rec["engine"] == max(rec["images_per_s"], key=rec["images_per_s"].get)
+    assert ex.engine == choice  # what auto runs
+    assert choose_engine(ex) == choice  # read back, not measured again
