@@ -1,17 +1,24 @@
-"""Photo editing (issue 18): how far edits move a held-out network's valence and arousal, at what SSIM,
-how fast; edits/s batched against a plain per-image loop in the same run.
+"""Photo editing (issue 18): how far edits move held-out judges' valence and arousal, at what SSIM,
+how fast; today's settings against the plain ones, and edits/s batched against a per-image loop, in
+the same run.
 
     OMP_NUM_THREADS=1 EMOSYNTH_DATA=/work/shared/data .venv/bin/python benchmarks/bench_edit.py \
-        --photos 12 --steps 40 --json /tmp/bench_edit.json
+        --photos 12 --judges consensus --threads 1 --sweep --json /tmp/bench_edit.json
+    .venv/bin/python benchmarks/bench_edit.py --regions RUN [RUN ...]   # which ops each V-A region used
 
 Photos: ``--photos`` Emotion6 images (the same per seed, spread over the six keyword folders). Each is
-edited toward valence 8, valence 2, arousal 8 and arousal 2 (one dimension set, the other kept at the
-photo's own prediction) against the packaged model (one view, random transforms); the edits are then
-judged at full resolution by the packaged model (mirror-averaged, as it predicts) and by the held-out
-EfficientNet-Lite2 predictor (``resolve_model('lite2')``, trained apart; never optimised against).
-Gap = mean over photos of judged(toward 8) − judged(toward 2). Caveat: the packaged model and Lite2
-both learnt valence from Emotion6 (arousal from OASIS only), so these photos are not held out of the
-judges' training, only the judge is held out of the objective.
+edited toward 8 and toward 2 on each of ``--dims`` (one dimension set, the other kept at the photo's
+own prediction) against ``--judges`` (``emosynth edit --judges``: the consensus by default); the
+edits are then judged at full resolution by the packaged model (mirror-averaged, as it predicts) and
+by the held-out judges: the EfficientNet-Lite2 predictor (``resolve_model('lite2')``, trained apart)
+and Ou et al.'s colour model, never optimised against. Gap = mean over photos of judged(toward 8) −
+judged(toward 2); valence direction = share of photos whose held-out valence is higher toward 8.
+Caveat: the packaged model and Lite2 both learnt valence from Emotion6 (arousal from OASIS only), so
+these photos are not held out of the judges' training, only the judge is held out of the objective.
+
+Speed: one 512 px photo toward valence 8 and 3, with today's settings (one view per step under a
+consensus, early stopping) and the plain ones (``one_view=False, stop_tol=0``); ``--sweep``: a 5 × 5
+sweep of that photo; then ``--speed-edits`` edits batched against a per-image loop.
 """
 
 from __future__ import annotations
