@@ -282,6 +282,11 @@ def train(
     components: int = typer.Option(512, "--components", help=COMPONENTS_HELP),
     cv_folds: int = typer.Option(0, "--cv-folds", help="Also cross-validate with this many grouped folds and "
                                                        "write the metrics into the model card (0: skip)."),
+    coverage: float = typer.Option(0.9, "--coverage", help="Nominal coverage of the V/A/D prediction intervals "
+                                   "(split-conformal, calibrated on held-out grouped folds; 0.5-0.995)."),
+    trust_folds: int = typer.Option(5, "--trust-folds", help="Grouped folds that calibrate the intervals, the "
+                                    "familiarity flag and the category head's temperature (the --cv-folds ones "
+                                    "when given; 0: none). Needs at least 100 images."),
     data_root: Optional[Path] = typer.Option(None, help=DATA_ROOT_HELP),
     scale: str = typer.Option("1-9", help="Rating scale of V/A/D columns in CSV data sets, e.g. 1-7."),
     seed: int = typer.Option(0, help="Seed for the inner and outer folds."),
@@ -296,7 +301,10 @@ def train(
     from .models.predictor import MODEL_KIND
 
     cfg = _config(backbone, weights, pooling, flip, seed, target_data, finetune, finetune_epochs, components)
+    cfg.coverage = coverage
     predictor = Predictor(cfg)  # validates cfg before any data is read
+    if trust_folds and trust_folds < 2:
+        raise ConfigError("trust_folds", f"must be 0 (none) or at least 2, got {trust_folds}")
     check_output(out_dir, MODEL_KIND, overwrite)  # before any work: never replace what is not ours
     sets = load_datasets(dataset, data_root, scale=scale)
     data, _ = combine(sets)
@@ -308,11 +316,18 @@ def train(
                   "command": _command()}
     if cv_folds:
         with _progress(cv_folds, "cross-validating", quiet) as advance:
-            metrics = cross_validate(lambda: Predictor(cfg), sets, feats, cv_folds, seed, progress=advance)
+            metrics, oof = cross_validate(lambda: Predictor(cfg), sets, feats, cv_folds, seed, progress=advance,
+                                          return_oof=True)
         card["evaluation"] = {"protocol": f"grouped {cv_folds}-fold CV (OASIS grouped by theme), seed {seed}, "
                                           "trained on all data sets, scored per data set; mean and sd over folds",
                               "datasets": metrics}
     predictor.fit_inputs(data, feats)
+    if trust_folds and len(data) >= 100:
+        folds = cv_folds or trust_folds
+        with _progress(0 if cv_folds else folds, "calibrating intervals", quiet) as advance:
+            predictor.fit_trust(data, feats, folds, oof=oof if cv_folds else None, progress=advance)
+    elif trust_folds:
+        card["trust"] = {"skipped": f"{len(data)} images: intervals, familiarity and calibration need at least 100"}
     predictor.save(out_dir, card, overwrite=overwrite)
     if not quiet:
         err.print(f"saved {out_dir} ({len(data)} images: {', '.join(f'{s.name} {len(s)}' for s in sets)})")
@@ -763,32 +778,31 @@ def demo(
     quiet: bool = typer.Option(False, "--quiet", "-q"),
 ):
     """A few-minute tour: the sample photos' predicted emotions, then a short MAP-Elites run over
-    the valence-arousal plane and one over the categories, with their mosaics, and the packaged
-    conditional generator's sweep over the valence-arousal plane (contact_sheet.png), into out/demo/,
-    and the gallery of all three in out/demo/gallery/."""
+    the valence-arousal plane (CMA-MEGA on pixels: what fills the plane fastest) and one over the
+    categories, with their mosaics, and the packaged generators' sweeps over the valence-arousal plane:
+    the consensus-trained default beside the model-only one (sweeps.png), into out/demo/, and the
+    gallery of them all in out/demo/gallery/."""
     from .report import build_gallery
-    from .synth import demo_configs, run_demo
+    from .synth import DEMO_SWEEPS, demo_configs, run_demo, run_demo_sweeps
 
     demo_configs(seed, iterations)  # a bad --seed or --iterations stops here, before any output
     if not quiet:
         predict(images=None, model=None, as_json=False, engine="auto", quiet=True)
-    from .synth import GenerateConfig
-    from .synth import generate as run_generate
 
     results = run_demo(out_dir, seed, iterations,
                        progress_for=lambda name, total: _progress(total, f"evolving {name}", quiet),
                        command=_command())
-    # The second synthesis method: the packaged conditional generator over a 5 x 5 grid of the V-A plane.
-    sweep = out_dir / "va-sweep"
-    sweep_meta = run_generate(GenerateConfig(sweep=True, grid=5, n=4, size=256, seed=seed), sweep, overwrite=True,
-                              command=command_string(["generate", "--sweep", "--n", "4", "--seed", str(seed),
-                                                      "--out", str(sweep)]))
-    site = build_gallery([out_dir / name for name in results] + [sweep], out_dir / "gallery", "emosynth demo")
+    # The second synthesis method: the packaged generators over a 5 x 5 grid of the V-A plane, side by side.
+    sweeps = run_demo_sweeps(out_dir, seed)
+    site = build_gallery([out_dir / name for name in results] + [out_dir / name for name in sweeps],
+                         out_dir / "gallery", "emosynth demo")
     if not quiet:
         for name, meta in results.items():
             _print_run(meta, out_dir / name)
-        _print_generator_metrics(sweep_meta["metrics"], sweep)
-        out.print(f"  {sweep / 'contact_sheet.png'}", highlight=False)
+        for name, _, title in DEMO_SWEEPS:
+            out.print(f"{title}:", highlight=False)
+            _print_generator_metrics(sweeps[name]["metrics"], out_dir / name)
+        out.print(f"  {out_dir / 'sweeps.png'} (the two sweeps side by side)", highlight=False)
         out.print(f"gallery: {site / 'index.html'}", highlight=False)
 
 

@@ -11,6 +11,12 @@ Clipping only drops values the ratings cannot take, so it never lowers the cover
 feature space (the familiarity model's whitened principal components and its distance score): it
 widens the interval where the model errs more (e.g. silhouettes rather than photographs) and narrows
 it where it errs less. Its output is clipped to the range it took on the training images.
+
+The data sets a model learns from err differently (photographs, silhouettes; rated and lexicon-derived
+labels), so the scores are calibrated separately per *domain* (Mondrian conformal prediction, Vovk et
+al. 2005, ch. 4): an image's domain is the training data set a classifier on its feature-space position
+assigns it to (at prediction time the data set is unknown), and its quantile comes from the calibration
+images assigned to the same domain. A domain with fewer than ``MIN_GROUP`` calibration images uses all.
 """
 
 from __future__ import annotations
@@ -22,7 +28,9 @@ import numpy as np
 from ..emotions import SAM_MAX, SAM_MIN
 
 LOG_EPS = 0.05
-SIGMA_ALPHA = 10.0
+#: ridge penalty of the σ model per calibration row (strong: σ only needs the broad trend)
+SIGMA_ALPHA = 0.1
+MIN_GROUP = 30
 
 
 def conformal_quantile(scores: np.ndarray, coverage: float) -> float:
@@ -47,7 +55,7 @@ def fit_sigma(P: np.ndarray, fam: np.ndarray, residual: np.ndarray) -> tuple[np.
     y = np.log(np.abs(residual) + LOG_EPS)
     mu, sd = X.mean(0), X.std(0) + 1e-9
     Xs = (X - mu) / sd
-    coef_s = np.linalg.solve(Xs.T @ Xs + SIGMA_ALPHA * np.eye(X.shape[1]), Xs.T @ (y - y.mean()))
+    coef_s = np.linalg.solve(Xs.T @ Xs + SIGMA_ALPHA * len(X) * np.eye(X.shape[1]), Xs.T @ (y - y.mean()))
     coef = coef_s / sd
     intercept = float(y.mean() - mu @ coef)
     fitted = X @ coef + intercept
@@ -60,16 +68,45 @@ def sigma_of(P: np.ndarray, fam: np.ndarray, coef: np.ndarray, intercept: float,
     return np.exp(np.clip(_design(P, fam) @ coef + intercept, low, high))
 
 
-def calibrate(P: np.ndarray, fam: np.ndarray, residual: np.ndarray, fold: np.ndarray) -> dict:
-    """From out-of-fold residuals of one dimension: the final σ model (fitted on all rows) and the
-    calibration scores |r| / σ(x), σ cross-fitted on the other folds (nothing calibrates itself)."""
+def calibrate(P: np.ndarray, fam: np.ndarray, residual: np.ndarray, fold: np.ndarray, domain: np.ndarray,
+              n_domains: int) -> dict:
+    """From out-of-fold residuals of one dimension: the final σ model (fitted on all rows) and, per
+    domain (0..n_domains-1), the sorted calibration scores |r| / σ(x), σ cross-fitted on the other folds
+    (nothing calibrates itself)."""
     scores = np.empty(len(residual))
     for k in np.unique(fold):
         te = fold == k
         coef, b, lo, hi = fit_sigma(P[~te], fam[~te], residual[~te])
         scores[te] = np.abs(residual[te]) / sigma_of(P[te], fam[te], coef, b, lo, hi)
     coef, b, lo, hi = fit_sigma(P, fam, residual)
-    return {"coef": coef, "intercept": b, "low": lo, "high": hi, "scores": np.sort(scores)}
+    per = [np.sort(scores[domain == g]) if (domain == g).sum() >= MIN_GROUP else np.sort(scores)
+           for g in range(n_domains)]
+    return {"coef": coef, "intercept": b, "low": lo, "high": hi, "scores": per}
+
+
+def half_width_factor(cm: dict, domain: np.ndarray, coverage: float) -> np.ndarray:
+    """Each image's conformal quantile ``q`` (its domain's)."""
+    q = np.array([conformal_quantile(s, coverage) for s in cm["scores"]])
+    return q[domain]
+
+
+def fit_domains(P: np.ndarray, names: np.ndarray) -> dict:
+    """A multinomial logistic regression from feature-space position to training data set."""
+    from sklearn.linear_model import LogisticRegression
+
+    labels = list(dict.fromkeys(np.asarray(names).astype(str).tolist()))
+    y = np.array([labels.index(x) for x in names])
+    if len(labels) == 1:
+        return {"names": labels, "coef": np.zeros((1, P.shape[1])), "intercept": np.zeros(1)}
+    clf = LogisticRegression(C=1.0, max_iter=1000).fit(P, y)
+    coef, b = clf.coef_, clf.intercept_
+    if len(labels) == 2:  # sklearn's binary form: one row for class 1
+        coef, b = np.vstack([np.zeros_like(coef), coef]), np.concatenate([[0.0], b])
+    return {"names": labels, "coef": coef, "intercept": b}
+
+
+def domain_of(model: dict, P: np.ndarray) -> np.ndarray:
+    return np.argmax(P @ model["coef"].T + model["intercept"], axis=1)
 
 
 def intervals(pred: np.ndarray, sigma: np.ndarray, q: float) -> np.ndarray:

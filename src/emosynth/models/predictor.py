@@ -240,12 +240,12 @@ class Predictor:
         self.feature_scale_ = X.std(0) + 1e-6
         Z = (X - self.feature_mean_) / self.feature_scale_
         self._check_target_datasets(data)
-        for key in ("familiarity_calibration_", "conformal_", "calibration_", "trust_", "raw_cat_"):
+        for key in ("familiarity_calibration_", "conformal_", "calibration_", "trust_", "raw_cat_", "domains_"):
             self.__dict__.pop(key, None)  # what fit_trust calibrated belongs to the previous heads
         basis = None  # (D, k) orthonormal; heads fitted on Z @ basis map back through it
         if 0 < c.components < min(Z.shape):
             basis = principal_axes(Z, c.components, c.seed)
-        self.familiarity_model_ = _familiarity.fit(Z, basis, seed=c.seed)
+        self.familiarity_model_ = _familiarity.fit(X, seed=c.seed)
         if basis is not None:
             Z = Z @ basis
         has = {t: self._rows(data, t) for t in (*DIMENSIONS, "category")}
@@ -321,15 +321,16 @@ class Predictor:
         if self.categories_ is not None:
             out["probabilities"] = softmax(Z @ self.cat_coef_.T + self.cat_intercept_)
         if getattr(self, "familiarity_calibration_", None) is not None:
-            d = _familiarity.distance(self.familiarity_model_, Z)
+            d = _familiarity.distance(self.familiarity_model_, features)
             out["familiarity"] = _familiarity.familiarity(self.familiarity_calibration_, d)
             out["unfamiliar"] = d > self.unfamiliar_threshold_
             if getattr(self, "conformal_", None):
-                P = _familiarity.project(self.familiarity_model_, Z)
+                P = _familiarity.project(self.familiarity_model_, features)
+                domain = _conformal.domain_of(self.domains_, P)
                 for dim, cm in self.conformal_.items():
                     j = DIMENSIONS.index(dim)
                     sigma = _conformal.sigma_of(P, d, cm["coef"], cm["intercept"], cm["low"], cm["high"])
-                    q = _conformal.conformal_quantile(cm["scores"], self.config.coverage)
+                    q = _conformal.half_width_factor(cm, domain, self.config.coverage)
                     out[f"interval_{dim}"] = _conformal.intervals(vad[:, j], sigma, q)
         return out
 
@@ -338,10 +339,11 @@ class Predictor:
         (the familiarity model's uncalibrated d(x))} from backbone features."""
         self._check_fitted()
         Z = (np.asarray(features, np.float64) - self.feature_mean_) / self.feature_scale_
+        fm = getattr(self, "familiarity_model_", None)
         return {"vad": np.clip(Z @ self.vad_coef_.T + self.vad_intercept_, SAM_MIN, SAM_MAX),
                 "logits": Z @ self.cat_coef_.T + self.cat_intercept_ if self.categories_ is not None else None,
-                "distance": _familiarity.distance(self.familiarity_model_, Z) if hasattr(self, "familiarity_model_")
-                else None, "Z": Z}
+                "distance": _familiarity.distance(fm, features) if fm is not None else None,
+                "P": _familiarity.project(fm, features) if fm is not None else None}
 
     def raw_inputs(self, inputs: np.ndarray) -> dict[str, np.ndarray]:
         """``raw_features`` from ``inputs()`` (through the fine-tuned tail when there is one)."""
@@ -397,7 +399,10 @@ class Predictor:
         raw = self.raw_inputs(inputs)
         self.familiarity_calibration_ = np.sort(oof["distance"])
         self.unfamiliar_threshold_ = _familiarity.threshold(self.familiarity_calibration_)
-        P = _familiarity.project(self.familiarity_model_, raw["Z"])
+        P = raw["P"]
+        self.domains_ = _conformal.fit_domains(P, data.dataset_of)
+        domain = _conformal.domain_of(self.domains_, P)
+        nd = len(self.domains_["names"])
         self.conformal_ = {}
         coverage = {}
         for j, dim in enumerate(DIMENSIONS):
@@ -405,8 +410,8 @@ class Predictor:
             if dim not in self.targets_ or m.sum() < 20:
                 continue
             residual = data.vad[m, j] - oof["vad"][m, j]
-            self.conformal_[dim] = _conformal.calibrate(P[m], oof["distance"][m], residual, fold[m])
-            coverage[dim] = self._held_out_coverage(P[m], oof["distance"][m], residual, fold[m],
+            self.conformal_[dim] = _conformal.calibrate(P[m], oof["distance"][m], residual, fold[m], domain[m], nd)
+            coverage[dim] = self._held_out_coverage(P[m], oof["distance"][m], residual, fold[m], domain[m], nd,
                                                     data.dataset_of[m])
         self.calibration_ = None
         if self.categories_ is not None and oof.get("logits") is not None:
@@ -426,19 +431,21 @@ class Predictor:
             "unfamiliar_quantile": _familiarity.UNFAMILIAR_QUANTILE,
             "unfamiliar_threshold": self.unfamiliar_threshold_,
             "familiarity_components": int(self.familiarity_model_["basis"].shape[1]),
+            "domains": self.domains_["names"],
+            "domain_accuracy": float((np.array(self.domains_["names"])[domain] == data.dataset_of).mean()),
             "held_out_coverage": coverage,
         }
         return self
 
-    def _held_out_coverage(self, P, dist, residual, fold, names) -> dict:
+    def _held_out_coverage(self, P, dist, residual, fold, domain, n_domains, names) -> dict:
         """Empirical coverage on each held-out fold of intervals calibrated on the other folds (their σ
         model and scores), per data set and over all; at the model's nominal coverage."""
         inside = np.zeros(len(residual), bool)
         for k in np.unique(fold):
             te = fold == k
-            cm = _conformal.calibrate(P[~te], dist[~te], residual[~te], fold[~te])
+            cm = _conformal.calibrate(P[~te], dist[~te], residual[~te], fold[~te], domain[~te], n_domains)
             sigma = _conformal.sigma_of(P[te], dist[te], cm["coef"], cm["intercept"], cm["low"], cm["high"])
-            q = _conformal.conformal_quantile(cm["scores"], self.config.coverage)
+            q = _conformal.half_width_factor(cm, domain[te], self.config.coverage)
             inside[te] = np.abs(residual[te]) <= q * sigma
         out = {"all": float(inside.mean())}
         for name in dict.fromkeys(names):
@@ -549,12 +556,14 @@ class Predictor:
                           cat_coef=self.cat_coef_, cat_intercept=self.cat_intercept_)
             if self.has_trust:
                 fm = self.familiarity_model_
-                arrays.update(fam_basis=fm["basis"], fam_var=fm["var"], fam_resid_mean=np.array(fm["resid_mean"]),
-                              fam_calibration=self.familiarity_calibration_,
+                arrays.update(fam_mean=fm["mean"], fam_basis=fm["basis"], fam_points=fm["points"],
+                              fam_resid=fm["resid"], fam_var=fm["var"], fam_calibration=self.familiarity_calibration_,
                               fam_threshold=np.array(self.unfamiliar_threshold_))
+                arrays.update(domain_coef=self.domains_["coef"], domain_intercept=self.domains_["intercept"])
                 for dim, cm in self.conformal_.items():
-                    arrays.update({f"conf_{dim}_coef": cm["coef"], f"conf_{dim}_scores": cm["scores"],
+                    arrays.update({f"conf_{dim}_coef": cm["coef"],
                                    f"conf_{dim}_bounds": np.array([cm["intercept"], cm["low"], cm["high"]])})
+                    arrays.update({f"conf_{dim}_scores_{g}": sc for g, sc in enumerate(cm["scores"])})
             np.savez(tmp / "heads.npz", **arrays)
             meta = {
                 "kind": MODEL_KIND,
@@ -599,17 +608,20 @@ class Predictor:
             self.cat_coef_ = arrays["cat_coef"]
             self.cat_intercept_ = arrays["cat_intercept"]
             if "fam_basis" in arrays.files:
-                self.familiarity_model_ = {"basis": arrays["fam_basis"], "var": arrays["fam_var"],
-                                           "resid_mean": float(arrays["fam_resid_mean"])}
+                self.familiarity_model_ = {k: arrays[f"fam_{k}"] for k in ("mean", "basis", "points", "resid", "var")}
                 self.familiarity_calibration_ = arrays["fam_calibration"]
                 self.unfamiliar_threshold_ = float(arrays["fam_threshold"])
+                trust = meta.get("trust") or {}
+                names = list(trust["domains"])
+                self.domains_ = {"names": names, "coef": arrays["domain_coef"],
+                                 "intercept": arrays["domain_intercept"]}
                 self.conformal_ = {}
                 for dim in DIMENSIONS:
                     if f"conf_{dim}_coef" in arrays.files:
                         b, lo, hi = arrays[f"conf_{dim}_bounds"].tolist()
                         self.conformal_[dim] = {"coef": arrays[f"conf_{dim}_coef"], "intercept": b, "low": lo,
-                                                "high": hi, "scores": arrays[f"conf_{dim}_scores"]}
-                trust = meta.get("trust") or {}
+                                                "high": hi,
+                                                "scores": [arrays[f"conf_{dim}_scores_{g}"] for g in range(len(names))]}
                 self.trust_ = {k: v for k, v in trust.items() if k not in ("coverage", "intervals", "calibration")}
                 self.calibration_ = trust.get("calibration")
                 if self.calibration_:  # the head as fitted, before its temperature was folded in
