@@ -9,6 +9,11 @@ acknowledged is in the database exactly once, with its values. With ``--kill`` t
 SIGKILL once a third of the ratings are in and restarted on the same port: no committed rating may be
 lost and every participant must resume and finish.
 
+With zero think time (the default) every participant answers the moment a trial arrives: a closed loop
+of N requests always in flight, so by Little's law the latency is N / throughput (200 / 300 per s = 0.67 s)
+whatever the server; ``--think S`` lets each participant look S seconds on average (0.5 S to 1.5 S)
+before answering, as people do (they take seconds), and then the latency is the server's own.
+
 Reported: ratings/s over the whole load (acknowledged ratings / wall time), p50 and p95 of the rating
 requests, against a baseline measured in the same run (one participant alone), the CPU and the load.
 Clients (asyncio streams, a minimal HTTP/1.1 keep-alive client, one process) and server share the machine's cores.
@@ -134,6 +139,9 @@ async def _call(c, load: Load, method: str, url: str, **kw):
     raise RuntimeError(f"{method} {url}: no answer for a minute")
 
 
+THINK = [0.0]  # mean seconds a participant looks at a picture before answering (--think)
+
+
 async def participant(c, load: Load, start: asyncio.Event | None):
     try:
         if start is not None:
@@ -148,6 +156,8 @@ async def participant(c, load: Load, start: asyncio.Event | None):
         while st["stage"] == "trial":
             v = (1, 1, 1) if st["kind"] == "attention" else (1 + k % 9, 1 + (k * 4) % 9, 1 + (k * 7) % 9)
             body = {"trial": st["trial_id"], "valence": v[0], "arousal": v[1], "dominance": v[2], "rt_client_ms": 900}
+            if THINK[0] > 0:
+                await asyncio.sleep(THINK[0] * (0.5 + (hash((id(mine), k)) % 1000) / 1000))
             t0 = time.perf_counter()
             r = await _call(c, load, "POST", f"/p/{tok}/rate", json=body)
             dt = time.perf_counter() - t0
@@ -278,7 +288,7 @@ def bench(db: str, label: str, args, tmp: Path, src: str | None = None) -> bool:
     extra = len(set(keys) - set(expected))
     print(f"== {label}: {args.participants} participants x {per_participant} trials "
           f"(2 practice, {args.images} images, {args.attention_checks} attention checks), "
-          f"one server process{', SIGKILL mid-load' if args.kill else ''}")
+          f"one server process, think time {args.think:g} s{', SIGKILL mid-load' if args.kill else ''}")
     if args.kill:
         print(f"server SIGKILLed after {holder['killed_at']} acknowledged ratings, back in "
               f"{holder['restarted_after']:.1f} s")
@@ -311,9 +321,13 @@ def main():
     ap.add_argument("--attention-checks", type=int, default=2)
     ap.add_argument("--db", default="sqlite,postgresql", help="comma-separated: sqlite, postgresql")
     ap.add_argument("--kill", action="store_true", help="SIGKILL the server a third of the way and restart it")
+    ap.add_argument("--think", type=float, default=0.0, help="mean seconds each participant looks before "
+                                                               "answering (0: answer the moment the trial arrives)")
     ap.add_argument("--baseline-src", default=None, help="another checkout's src/ (e.g. `git archive 6046175 src`): "
                                                          "its server is measured first, in the same run")
     args = ap.parse_args()
+    THINK[0] = args.think
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit("terminated"))  # so the servers and the cluster stop
     cpu = next((line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo") if line.startswith("model name")),
                platform.processor())
     print(f"CPU: {cpu}, {os.cpu_count()} cores; load average before: {os.getloadavg()[0]:.1f}")

@@ -147,6 +147,7 @@ def _clean_device(device: dict | None) -> dict:
 
 _STUDY_BY_NAME = select(_S.id, _S.paused, _S.platform, _S.lists, _S.counterbalance_scale, _S.seed,
                         _S.attention_checks).where(_S.name == bindparam("name"))
+_STUDY_FOR_JOIN = _STUDY_BY_NAME.with_for_update()
 _STUDY_IMAGES = select(_I.id, _I.practice, _I.list_index).where(_I.study_id == bindparam("sid")).order_by(_I.id)
 _BY_PLATFORM_ID = select(_P.token).where(_P.study_id == bindparam("sid"), _P.platform_id == bindparam("pid"))
 _LAST_NUMBER = select(func.max(_P.number)).where(_P.study_id == bindparam("sid"))
@@ -164,7 +165,9 @@ def join(Session: sessionmaker, study_name: str, params: dict | None = None, dev
             with eng.connect() as conn:
                 conn = conn.execution_options(**{WRITE: True})
                 with conn.begin():
-                    study = conn.execute(_STUDY_BY_NAME, {"name": study_name}).first()
+                    # the study's row locked (PostgreSQL; SQLite's BEGIN IMMEDIATE already serialises writers):
+                    # joins of one study take their numbers one after another instead of colliding
+                    study = conn.execute(_STUDY_FOR_JOIN, {"name": study_name}).first()
                     if study is None:
                         raise NotFound(f"no study named {study_name!r}")
                     if study.paused:
