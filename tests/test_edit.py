@@ -322,3 +322,56 @@ def test_sweep_valence_rises_with_target(photo, tmp_path):
 
         saved = np.asarray(Image.open(out / "images" / f.replace("recipes/", "").replace(".json", ".png")))
         assert np.array_equal(again, saved)
+
+
+def test_an_edit_on_target_stops_early_and_one_off_target_runs_every_step(photo):
+    """Early stopping: toward the photo's own predicted V/A the unedited photo is on target, so the edit
+    stops at its first step with the genes it was checked with (neutral: no change, not the step's
+    update); toward valence 1 every step runs, and with ``stop_tol`` 0 always."""
+    from emosynth.config import ConfigError
+    from emosynth.models.predictor import Predictor
+    from emosynth.synth import EditConfig, edit_photos
+
+    judge = Predictor.load().module(flip=False)
+    enc = EditEncoding(photo)
+    with torch.no_grad():
+        v0, a0 = (float(t) for t in judge(enc.square(224))["vad_raw"][0, :2])
+    own = {"valence": min(9.0, max(1.0, v0)), "arousal": min(9.0, max(1.0, a0))}
+    cfg = EditConfig(steps=3, transforms=False, stop_tol=0.15, stop_patience=1)
+    near, far = edit_photos([photo], [own, {"valence": 1.0}], judge, cfg)
+    assert near.steps == 1, near.steps
+    assert recipe_summary(near.recipe) == "no change"
+    assert abs(near.after[0] - own["valence"]) < 0.15 and abs(near.after[1] - own["arousal"]) < 0.15
+    assert far.steps == 3, far.steps  # valence 1 is out of reach of a bounded edit in 3 steps
+    (every,) = edit_photos([photo], [own], judge, EditConfig(steps=2, transforms=False, stop_tol=0))
+    assert every.steps == 2
+    for bad in ({"stop_tol": -0.1}, {"stop_patience": 0}):
+        with pytest.raises(ConfigError, match=next(iter(bad))):
+            EditConfig(**bad).validate()
+
+
+def test_a_consensus_ensemble_is_optimised_on_one_view_per_step(photo):
+    """Under per-step random transforms the consensus' network ensemble runs its member once per step
+    (the step's own view) rather than once per fixed view; the results are still judged by the full
+    ensemble (its 4 views) before and after."""
+    from emosynth.judges import Consensus, parse_judges
+    from emosynth.synth import EditConfig, edit_photos
+
+    consensus = Consensus(parse_judges("consensus"))
+    ensemble = consensus.judges[0]
+    assert ensemble.transforms == 4
+    member = ensemble.members[0]
+    calls = []
+    hook = member.register_forward_hook(lambda m, i, o: calls.append(i[0].shape[0]))
+    small = photo.resize((96, 72))
+    try:
+        counts = {}
+        for one_view in (True, False):
+            calls.clear()
+            edit_photos([small], [{"valence": 8.0}], consensus,
+                        EditConfig(steps=1, stop_tol=0, one_view=one_view))
+            counts[one_view] = sum(calls)  # images through the member (views may share one batch)
+    finally:
+        hook.remove()
+    # before: 4 views of the photo, after: 4 views of the edit; between them 1 step × (1 or 4) views
+    assert counts == {True: 4 + 1 + 4, False: 4 + 4 + 4}, counts
