@@ -7,7 +7,8 @@ flip per image (``emosynth.transforms``) so the edit must survive them, and mini
     Σ_set (V_d − target_d)²  +  keep · Σ_unset (V_d − before_d)²  +  ssim_weight · max(0, floor − SSIM)
     +  gene_l2 · mean(gene²)
 
-over genes = tanh(u) (bounded, neutral at u = 0): the set dimensions move toward their targets, the
+over genes = tanh(u) (bounded, neutral at u = 0) — an edit stops early, its genes frozen as they were
+checked, once on target (``EditConfig.stop_tol``) — : the set dimensions move toward their targets, the
 unset ones (of valence and arousal) keep the photo's own predicted value, and the content stays
 (SSIM on grey, Gaussian window σ 1.5 px, against the unedited photo at the same size). The result
 is re-applied at the photo's full resolution from its recipe, judged again and its SSIM measured at
@@ -17,7 +18,8 @@ that size. A judge is any callable taking float (N, 3, H, W) in [0, 1] and retur
 Or several judges at once: a ``judges.Consensus``. Then the target term is the consensus objective
 (``Consensus.objective``: each judge's −mean squared error over the target dimensions it covers,
 combined by a soft minimum, so an edit gains only what every judge agrees on), the keep term is the
-mean over judges of each judge's own Σ_unset (V_d − before_d)², and each result records the consensus
+mean over judges of each judge's own Σ_unset (V_d − before_d)² (a network ensemble among the judges
+is optimised on the step's one random view, ``EditConfig.one_view``), and each result records the consensus
 objective of the full-size edit (resized to the working size, judged one image at a time) and every
 judge's verdict before and after.
 
