@@ -3,7 +3,7 @@
     python benchmarks/bench_corpus.py                  # 10,000 images (OASIS, Emotion6, BASS repeated)
     python benchmarks/bench_corpus.py --n 1000 --out-format csv --workers 1
 
-Builds a corpus of ``--n`` files in nested folders (hard links to the data sets' photos, repeated:
+Builds a corpus of ``--n`` files in nested folders (50 a folder) (hard links to the data sets' photos, repeated:
 distinct paths, real JPEGs), then runs the real command, ``emosynth predict CORPUS --out
 scores.parquet -q``, in a subprocess, twice: on a quarter of the corpus and on all of it. Prints
 each run's images/s and its peak resident memory (``wait4``'s ru_maxrss: the largest process), and
@@ -36,7 +36,7 @@ def build_corpus(root: Path, n: int, data_root: Path) -> Path:
     corpus = root / "corpus"
     for i in range(n):
         src = photos[i % len(photos)]
-        d = corpus / f"{i // 1000:03d}" / f"{(i // 100) % 10}"
+        d = corpus / f"{i // 1000:03d}" / f"{(i // 50) % 20:02d}"
         d.mkdir(parents=True, exist_ok=True)
         dst = d / f"{i:07d}{src.suffix.lower()}"
         try:
@@ -96,7 +96,8 @@ def main():
               f"{','.join(p.engine for p in (ex.parts or [ex]))}; {args.n} images, batch {args.batch}; "
               f"load {load0:.1f}", flush=True)
         before = batch_rate(predictor, images)
-        quarter = sorted(corpus.iterdir())[: max(1, len(list(corpus.iterdir())) // 4)]
+        leaves = sorted(d for d in corpus.glob("*/*") if d.is_dir())  # 50 images each
+        quarter = leaves[: max(1, len(leaves) // 4)]
         q_rate, q_rss, q_line = run_predict(quarter, tmp / f"quarter.{args.out_format}", args)
         f_rate, f_rss, f_line = run_predict([corpus], tmp / f"scores.{args.out_format}", args)
         after = batch_rate(predictor, images)
