@@ -132,7 +132,7 @@ def predict(
                    "--workers": workers is not None}
     if out_file is None and any(corpus_only.values()):
         flag = next(k for k, v in corpus_only.items() if v)
-        raise ConfigError("out", f"is needed by {flag} (it scores a corpus into a file)", lead=False)
+        raise ConfigError("out", f"is needed by {flag} (it scores a corpus into a file)")
     if out_file is not None:
         from .corpus import CorpusConfig, check_inputs, predict_corpus
 
