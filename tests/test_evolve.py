@@ -10,6 +10,7 @@ import time
 import numpy as np
 import pandas as pd
 import pytest
+from PIL import Image
 
 from emosynth.errors import ConfigError, ModelError, SynthError
 from emosynth.models.predictor import DEFAULT_MODEL_DIR, Predictor
@@ -165,14 +166,23 @@ def test_demo_writes_both_runs_with_their_mosaics(tmp_path):
     res = run_cli("demo", "--out", str(tmp_path / "demo"), "--iterations", "1")
     assert res.returncode == 0, res.stderr
     assert "astronaut.jpg" in res.stdout  # the sample photos' table comes first
-    for name, space in (("va-cppn", "va"), ("category-cppn", "category")):
+    for name, space in (("va-pixels", "va"), ("category-cppn", "category")):
         run = read_run(tmp_path / "demo" / name)
         assert run.meta["space"]["name"] == space and len(run.items) >= 1
         assert (tmp_path / "demo" / name / "archive.png").stat().st_size > 1000
         assert str(tmp_path / "demo" / name / "archive.png") in res.stdout.replace("\n", "")
         assert run.meta["command"].startswith(f"emosynth evolve --space {space} ")
-    sweep = read_run(tmp_path / "demo" / "va-sweep")  # the packaged generator over a 5 x 5 V-A grid
-    assert sweep.meta["kind"] == "generator" and sweep.items["cell"].nunique() == 25 and len(sweep.items) == 100
-    assert (tmp_path / "demo" / "va-sweep" / "contact_sheet.png").stat().st_size > 10000
+    va = read_run(tmp_path / "demo" / "va-pixels")  # CMA-MEGA on pixels: what fills the plane fastest
+    assert va.meta["emitters"]["gradient_points_per_iteration"] > 0 and va.meta["encoding"]["name"] == "pixels"
+    assert set(va.meta["transfer"]) == {"ou"} and "ou_valence" in va.items  # held out, and no Lite2 to train
+    ids = []
+    for name in ("va-sweep", "va-sweep-model-only"):  # the packaged generators over a 5 x 5 V-A grid
+        sweep = read_run(tmp_path / "demo" / name)
+        assert sweep.meta["kind"] == "generator" and sweep.items["cell"].nunique() == 25 and len(sweep.items) == 100
+        assert (tmp_path / "demo" / name / "contact_sheet.png").stat().st_size > 10000
+        ids.append(sweep.meta["model"])
+    assert ids[0] != ids[1]  # the consensus-trained default beside the model-only generator
+    with Image.open(tmp_path / "demo" / "sweeps.png") as im:
+        assert im.width > 1800  # the two contact sheets side by side
     index = (tmp_path / "demo" / "gallery" / "index.html").read_text()
-    assert "va-cppn" in index and "category-cppn" in index and "va-sweep" in index
+    assert all(n in index for n in ("va-pixels", "category-cppn", "va-sweep", "va-sweep-model-only"))

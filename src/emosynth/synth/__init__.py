@@ -8,7 +8,7 @@ generator trained through the predictor; both judged by the emotion predictor (o
 
 from ..models.registry import model_id, resolve_model
 from ..transforms import TransformConfig, random_transforms
-from ._demo import DEMO_RUNS, demo_configs, run_demo
+from ._demo import DEMO_RUNS, DEMO_SWEEPS, demo_configs, run_demo, run_demo_sweeps, side_by_side
 from ._dqd import GradientJudge, MegaEmitter
 from ._edit import (
     HUE_BANDS,
@@ -94,13 +94,15 @@ from ._spaces import (
 )
 
 __all__ = ["ACTIVATIONS", "CHECKPOINT", "CHECKPOINT_FILE", "CONDITIONS", "DEFAULT_GENERATOR_DIR", "DEMO_RUNS",
+           "DEMO_SWEEPS",
            "EVAL_FILE", "LOG_FILE", "LUMA", "SPACES", "TRAIN_RANGES", "AffectSpace", "CPPNEncoding", "CategorySpace",
            "Discriminator", "Encoding", "Evaluator", "EvolveConfig", "GenerateConfig", "Generator",
            "GeneratorConfig", "GeneratorEvalConfig", "GradientJudge", "Judge", "JudgeSpec", "MegaEmitter",
            "PixelEncoding", "Space", "TrainingJudge", "TransformConfig", "assign", "condition_loss", "demo_configs",
            "emitter_kind", "encode", "evaluate_generator", "evolve", "generate", "generator_id", "grid_targets",
            "make_encoding", "make_scheduler", "make_space", "model_id", "pairwise_diversity", "random_transforms",
-           "real_features", "resolve_generator", "resolve_model", "run_demo", "run_generator_evaluation",
+           "real_features", "resolve_generator", "resolve_model", "run_demo",
+           "run_demo_sweeps", "side_by_side", "run_generator_evaluation",
            "sample_targets", "score_chunk", "step", "step_losses", "train_generator", "training_judge",
            "MODEL_ONLY_GENERATOR_DIR", "TrainingJudges", "batch_losses", "held_out_figures", "held_out_names",
            "layout_distance", "layout_features", "objective_names", "training_judges", "warm_start",
