@@ -355,7 +355,7 @@ def test_stimulus_folder_as_source_carries_cells(db, sources, tmp_path):
     assert set(main_["source_file"]) == {f"v{v}a{a}_{j}.png" for v in (2, 5, 8) for a in (3, 7) for j in (0, 1)}
 
 
-def test_plain_postgresql_url_means_psycopg(pg_server):
+def test_plain_postgresql_url_means_psycopg(pg_server):  # noqa: F811 - the fixture
     name = pg_server.new_database().rsplit("/", 1)[1]
     url = pg_server.url(name, driver="postgresql")  # as a lab would write it: postgresql://user@host/db
     try:
