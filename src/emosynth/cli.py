@@ -121,6 +121,13 @@ def predict(
     dimension) and the probabilities sum to 1. A model with intervals adds "interval": {"valence":
     [lo, hi], ...} and "familiarity"/"unfamiliar" (the table prints V 6.2 [5.1–7.3]).
 
+    Trust: the packaged model's intervals are split-conformal, 90 % on held-out folds of its training
+    data (photographs); "familiarity" (0-1, higher = more like the training images) and "unfamiliar"
+    (past 99 % of held-out training images: flat colour fields, noise) say when not to trust them.
+    Anger: the packaged model never names it. Its category head learns from Emotion6's raters, who
+    chose anger as the top emotion for 31 of 1,980 photos (1.6 %); the head gives p(anger) at most
+    0.15, so read p(anger) as a weak relative signal, never as a label (docs/results/predictor.md).
+
     With --out the images are scored as a corpus (emosynth.corpus): folders are walked lazily,
     decoded in worker processes and scored in batches, rows are written shard by shard with each
     file's sha1, and memory stays flat however many images there are.
