@@ -535,7 +535,7 @@ def test_tooltip_and_pages_carry_each_held_out_judge(site, runs):
     import json
 
     va = runs["va-pixels"]
-    judges = [k for k, v in (va.meta.get("transfer") or {}).items() if isinstance(v, dict)]
+    judges = [k for k, v in (va.meta.get("transfer") or {}).items() if isinstance(v, dict) and "n" in v]
     assert judges, "the va run is checked by held-out judges (evolve's default)"
     html = (site / "va-pixels" / "index.html").read_text()
     attrs = re.findall(r'<a href="item/[^"]+" class="pt"[^>]*data-judges="([^"]+)"', html)
