@@ -794,7 +794,12 @@ def demo(
 
     demo_configs(seed, iterations)  # a bad --seed or --iterations stops here, before any output
     if not quiet:
-        predict(images=None, model=None, as_json=False, engine="auto", quiet=True)
+        import inspect
+
+        # predict's other options at their defaults (typer's OptionInfo holds each default)
+        params = inspect.signature(predict).parameters
+        defaults = {k: getattr(p.default, "default", p.default) for k, p in params.items()}
+        predict(**{**defaults, "images": None, "model": None, "as_json": False, "engine": "auto", "quiet": True})
 
     results = run_demo(out_dir, seed, iterations,
                        progress_for=lambda name, total: _progress(total, f"evolving {name}", quiet),
