@@ -30,7 +30,9 @@ from emosynth.synth import (
 )
 
 TINY = dict(steps=4, batch=4, train_size=40, predictor_size=96, checkpoint_every=2, eval_per_target=1, eval_grid=2,
-            lr=5e-3, held_out="none")
+            lr=5e-3, held_out="none", z_dim=16, warp=0, phases=False, layout_diversity=0.0)
+# (the format-1 layout: one shared coordinate grid, as the tests below were written for; the noise-driven
+# layout and --judges are tested in test_generator_layout.py)
 
 
 @pytest.fixture(scope="module")
