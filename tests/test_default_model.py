@@ -108,7 +108,8 @@ def test_default_records_carry_intervals_and_familiarity(default):
             assert 1 <= lo <= r[dim] <= hi <= 9 and hi - lo > 0.5, (r["path"], dim)
         assert not r["unfamiliar"] and r["familiarity"] > 0.05, r["path"]
     s = default.input_size
-    flat = np.full((2, s, s, 3), 128, np.uint8)
-    flat[1] = np.random.default_rng(0).integers(0, 256, (s, s, 3))
-    odd = default.predict_arrays(flat)
-    assert odd["unfamiliar"].all() and (odd["familiarity"] < 0.01).all()
+    colours = ((0, 0, 0), (255, 255, 255), (128, 128, 128), (220, 30, 30), (30, 160, 60), (40, 60, 200))
+    odd = np.stack([np.full((s, s, 3), c, np.uint8) for c in colours]
+                   + [np.random.default_rng(k).integers(0, 256, (s, s, 3), dtype=np.uint8) for k in range(3)])
+    pred = default.predict_arrays(odd)  # 6 flat colour fields, 3 uniform noise images
+    assert pred["unfamiliar"].all() and (pred["familiarity"] < 0.01).all(), pred["familiarity"]
