@@ -163,7 +163,10 @@ def test_bad_arguments_fail_with_one_clear_line(tmp_path):
 
 
 def test_demo_writes_both_runs_with_their_mosaics(tmp_path):
-    res = run_cli("demo", "--out", str(tmp_path / "demo"), "--iterations", "1")
+    # a wide console: at 80 columns predict's table (with its intervals) squeezes the file column away
+    res = subprocess.run([sys.executable, "-m", "emosynth.cli", "demo", "--out", str(tmp_path / "demo"),
+                          "--iterations", "1"], capture_output=True, text=True, timeout=600,
+                         env={**os.environ, "COLUMNS": "200"})
     assert res.returncode == 0, res.stderr
     assert "astronaut.jpg" in res.stdout  # the sample photos' table comes first
     for name, space in (("va-pixels", "va"), ("category-cppn", "category")):
