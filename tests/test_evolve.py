@@ -183,8 +183,8 @@ def test_demo_writes_both_runs_with_their_mosaics(tmp_path):
         sweep = read_run(tmp_path / "demo" / name)
         assert sweep.meta["kind"] == "generator" and sweep.items["cell"].nunique() == 25 and len(sweep.items) == 100
         assert (tmp_path / "demo" / name / "contact_sheet.png").stat().st_size > 10000
-        ids.append(sweep.meta["model"])
-    assert ids[0] != ids[1]  # the consensus-trained default beside the model-only generator
+        ids.append(sweep.meta["generator"]["path"])
+    assert ids == ["default", "model-only"]  # the (consensus-trained) default beside the model-only generator
     with Image.open(tmp_path / "demo" / "sweeps.png") as im:
         assert im.width > 1800  # the two contact sheets side by side
     index = (tmp_path / "demo" / "gallery" / "index.html").read_text()
