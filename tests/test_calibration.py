@@ -10,7 +10,7 @@ import torch
 
 from emosynth.data import Dataset
 from emosynth.emotions import CategorySet
-from emosynth.models import _calibration
+from emosynth.models import calibration as _calibration
 from emosynth.models.heads import softmax
 from emosynth.models.predictor import EmotionHeads, Predictor, PredictorConfig
 

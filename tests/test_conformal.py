@@ -9,7 +9,7 @@ import pytest
 
 from emosynth.config import ConfigError
 from emosynth.data import Dataset
-from emosynth.models import _conformal
+from emosynth.models import conformal as _conformal
 from emosynth.models.predictor import Predictor, PredictorConfig
 
 NOISE = 0.6  # the synthetic ratings' noise SD: the best 90 % interval is ±1.645 NOISE

@@ -14,6 +14,7 @@ from sklearn.metrics import f1_score
 from .data import Dataset, combine, grouped_folds
 from .emotions import DIMENSIONS
 from .models.heads import kl_rows
+from .models.oof import out_of_fold  # noqa: F401  (emosynth.evaluate.out_of_fold, as before)
 
 
 def regression_metrics(y: np.ndarray, pred: np.ndarray) -> dict:
@@ -55,33 +56,6 @@ def _mean_sd(per_fold: list[dict]) -> dict:
             vals = np.array([f[target][metric] for f in per_fold])
             out[target][metric] = float(vals.mean())
             out[target][f"{metric}_sd"] = float(vals.std(ddof=1)) if len(vals) > 1 else 0.0
-    return out
-
-
-def _origin(data: Dataset) -> np.ndarray:
-    """The source data set of each row as an index, in order of first appearance (as ``combine``'s)."""
-    names = list(dict.fromkeys(data.dataset_of.tolist()))
-    return np.array([names.index(x) for x in data.dataset_of])
-
-
-def out_of_fold(predictor_factory, data: Dataset, features: np.ndarray, folds: int = 5, seed: int = 0,
-                progress=None) -> dict:
-    """Each row predicted by a model fitted on the other grouped folds (stratified by category and source
-    data set, as ``cross_validate``): {"vad" (n, 3), "logits" (n, k) or None, "distance" (n,) (the
-    familiarity model's d(x)), "fold" (n,) the row's fold}."""
-    n = len(data)
-    out = {"vad": np.full((n, 3), np.nan), "logits": None, "distance": np.full(n, np.nan),
-           "fold": np.full(n, -1)}
-    for k, (tr, te) in enumerate(grouped_folds(data, folds, seed, origin=_origin(data))):
-        model = predictor_factory().fit_inputs(data.subset(tr), features[tr])
-        raw = model.raw_inputs(features[te])
-        out["vad"][te], out["distance"][te], out["fold"][te] = raw["vad"], raw["distance"], k
-        if raw["logits"] is not None:
-            if out["logits"] is None:
-                out["logits"] = np.full((n, raw["logits"].shape[1]), np.nan)
-            out["logits"][te] = raw["logits"]
-        if progress:
-            progress(1)
     return out
 
 

@@ -9,6 +9,7 @@ lists the names and what each judge is.
 """
 
 from ._base import (
+    ALIASES,
     HELD_OUT,
     PRESETS,
     Judge,
@@ -22,6 +23,6 @@ from ._colour import OuColourJudge, ValdezMehrabianJudge, flat_fields, srgb_to_l
 from ._consensus import METHODS, Consensus, combine, judge_objective, target_tensor
 from ._network import EnsembleJudge, NetworkJudge
 
-__all__ = ["HELD_OUT", "METHODS", "PRESETS", "Consensus", "EnsembleJudge", "Judge", "JudgeError",
+__all__ = ["ALIASES", "HELD_OUT", "METHODS", "PRESETS", "Consensus", "EnsembleJudge", "Judge", "JudgeError",
            "NetworkJudge", "OuColourJudge", "ValdezMehrabianJudge", "available_judges", "combine", "describe_judges",
            "flat_fields", "judge_objective", "make_judge", "parse_judges", "srgb_to_lab", "target_tensor"]

@@ -33,7 +33,8 @@ from ..emotions import DIMENSIONS, SAM_MAX, SAM_MIN, CategorySet
 from ..errors import DataError, ModelError
 from ..fsio import atomic_write_bytes, atomic_write_text, output_directory
 from ..rundir import prediction_columns
-from . import _conformal, _familiarity
+from . import conformal as _conformal
+from . import familiarity as _familiarity
 from .features import FeatureConfig, FeatureExtractor, cache_root
 from .heads import RIDGE_ALPHAS, SOFTMAX_L2, fit_ridge, fit_softmax, principal_axes, softmax
 
@@ -374,19 +375,19 @@ class Predictor:
         """Calibrate what tells a user how far to trust a prediction, on held-out grouped folds of the
         training data (a fitted predictor, ``data`` and ``inputs`` as given to ``fit_inputs``):
 
-        * split-conformal V/A/D intervals (``emosynth.models._conformal``): out-of-fold residuals, each
+        * split-conformal V/A/D intervals (``emosynth.models.conformal``): out-of-fold residuals, each
           from a model fitted without the image's fold, so a theme's near-duplicates never calibrate
           each other;
         * the familiarity score and the ``unfamiliar`` threshold (99th percentile of held-out
-          training images, ``emosynth.models._familiarity``);
-        * temperature scaling of the category head (``emosynth.models._calibration``), folded into its
+          training images, ``emosynth.models.familiarity``);
+        * temperature scaling of the category head (``emosynth.models.calibration``), folded into its
           weights, with the expected calibration error before and after.
 
-        ``oof``: ``emosynth.evaluate.out_of_fold``'s result for these rows, when already computed (the
+        ``oof``: ``emosynth.models.oof.out_of_fold``'s result for these rows, when already computed (the
         same folds as the cross-validation, so training does each fold once).
         """
-        from ..evaluate import out_of_fold
-        from . import _calibration
+        from . import calibration as _calibration
+        from .oof import out_of_fold
 
         self._check_fitted()
         if not hasattr(self, "familiarity_model_"):

@@ -506,8 +506,7 @@ class TrainingJudges:
 
 def objective_names(spec: str) -> list[str]:
     """The judge names ``--judges`` stands for (presets expanded: 'consensus' → ensemble, valdez-mehrabian)."""
-    from ..judges import PRESETS
-    from ..judges._base import ALIASES
+    from ..judges import ALIASES, PRESETS
 
     key = spec.strip().lower()
     names = list(PRESETS[key]) if key in PRESETS else [n.strip() for n in spec.split(",")]

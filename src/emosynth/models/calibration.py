@@ -16,6 +16,9 @@ from scipy.optimize import minimize_scalar
 
 from .heads import softmax
 
+__all__ = ["fit_temperature", "ece", "calibrate"]
+
+
 BINS = 15
 
 

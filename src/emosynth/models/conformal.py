@@ -27,6 +27,10 @@ import numpy as np
 
 from ..emotions import SAM_MAX, SAM_MIN
 
+__all__ = ["conformal_quantile", "fit_sigma", "sigma_of",
+           "calibrate", "half_width_factor", "fit_domains", "domain_of", "intervals", "empirical_coverage"]
+
+
 LOG_EPS = 0.05
 #: ridge penalty of the σ model per calibration row (strong: σ only needs the broad trend)
 SIGMA_ALPHA = 0.1

@@ -25,6 +25,9 @@ import numpy as np
 
 from .heads import principal_axes
 
+__all__ = ["fit", "project", "distance", "familiarity", "threshold"]
+
+
 COMPONENTS = 32
 NEIGHBOURS = 5
 UNFAMILIAR_QUANTILE = 0.99
