@@ -432,7 +432,11 @@ def compare(
                                                                         "results.csv, summary.csv and plots."),
     pooling: str = typer.Option("avgmax", help="avg or avgmax (CNN backbones)."),
     flip: bool = typer.Option(True, help="Average features of the image and its mirror image."),
-    target_data: Optional[List[str]] = typer.Option(["arousal=oasis"], "--target-data", help=TARGET_DATA_HELP),
+    target_data: Optional[List[str]] = typer.Option(
+        None, "--target-data", help=TARGET_DATA_HELP.replace("Default: every data set carrying it.",
+                                                             "Default: arousal=oasis where OASIS is among the data "
+                                                             "sets (its arousal is rated on photos alone), else "
+                                                             "every data set carrying it.")),
     components: int = typer.Option(512, "--components", help=COMPONENTS_HELP),
     jobs: int = typer.Option(0, "--jobs", help="Processes fitting heads (0: one per core)."),
     publish: Optional[Path] = typer.Option(None, "--publish", help="Also copy report.md here (e.g. "
@@ -450,7 +454,9 @@ def compare(
 
     names = {"backbones": [b.strip() for b in backbones.split(",") if b.strip()]} if backbones is not None else {}
     cfg = CompareConfig(datasets=list(dataset), **names, folds=folds, seed=seed, pooling=pooling,
-                        flip=flip, target_datasets=_target_data(target_data), components=components, jobs=jobs)
+                        flip=flip, components=components, jobs=jobs,
+                        target_datasets=_target_data(target_data) if target_data is not None
+                        else ({"arousal": ["oasis"]} if "oasis" in [d.lower() for d in dataset] else {}))
     from .fsio import check_output
     from .report.compare_report import REPORT_KIND
 
