@@ -169,13 +169,16 @@ def predict(
         for r in records:
             sys.stdout.write(json.dumps(r) + "\n")
         return
+    coverage = round(100 * float(getattr(predictor.config, "coverage", 0.9) or 0.9))
     table = Table(title=f"emotion ({predictor.config.backbone}; V, A, D on the SAM 1-9 scale"
-                        f"{'; [90 % interval]' if any('interval' in r for r in records) else ''})")
+                        f"{f'; [{coverage} % interval]' if any('interval' in r for r in records) else ''})")
     familiarity = any("familiarity" in r for r in records)
     for col in ("image", "category", "p", "valence", "arousal", "dominance") + (("familiarity",) if familiarity
                                                                                    else ()):
-        table.add_column(col, justify="left" if col in ("image", "category") else "right",
-                         overflow="fold", no_wrap=col != "image")
+        # In a narrow console (a pipe, CI: 80 columns) V/A/D wrap at the interval's space and the image keeps
+        # a readable width, rather than rich squeezing the file name away.
+        table.add_column(col, justify="left" if col in ("image", "category") else "right", overflow="fold",
+                         no_wrap=col in ("category", "p"), min_width=12 if col == "image" else None)
     for r in records:
         cat = r.get("category", "-")
         p = f"{r['probabilities'][cat]:.2f}" if "probabilities" in r else "-"
