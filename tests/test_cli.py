@@ -31,7 +31,12 @@ def test_predict_json_on_the_packaged_samples():
     recs = [json.loads(line) for line in res.stdout.splitlines()]
     assert [os.path.basename(r["path"]) for r in recs] == ["astronaut.jpg", "cat.jpg", "coffee.jpg", "rocket.jpg"]
     for r in recs:
-        assert set(r) == {"path", "category", "probabilities", "valence", "arousal", "dominance"}
+        assert set(r) == {"path", "category", "probabilities", "valence", "arousal", "dominance", "interval",
+                          "familiarity", "unfamiliar"}
+        for dim in ("valence", "arousal", "dominance"):  # the packaged model's 90 % conformal intervals
+            lo, hi = r["interval"][dim]
+            assert 1 <= lo < r[dim] < hi <= 9
+        assert 0 <= r["familiarity"] <= 1 and r["unfamiliar"] is False  # photos of everyday scenes
         assert list(r["probabilities"]) == list(EMOTION6_LABELS)
         assert sum(r["probabilities"].values()) == pytest.approx(1, abs=1e-6)
         assert r["category"] == max(r["probabilities"], key=r["probabilities"].get)
@@ -44,6 +49,7 @@ def test_predict_table_and_folder(tmp_path, emotion6):
     res = run("predict", str(tmp_path), "--quiet")
     assert res.returncode == 0, res.stderr
     assert res.stdout.count(".jpg") == 3 and "valence" in res.stdout
+    assert "90 % interval" in res.stdout and res.stdout.count("–") >= 9  # V, A, D [lo–hi] for each photo
 
 
 def test_predict_bad_inputs_are_one_line(tmp_path, emotion6):
