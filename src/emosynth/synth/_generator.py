@@ -58,8 +58,8 @@ FORMAT = 1
 GENERATOR_KIND = "generator"
 #: the generator that ships with the package (trained through the packaged default model; see its model.json)
 DEFAULT_GENERATOR_DIR = Path(__file__).resolve().parent.parent / "default_generator"
-#: the packaged VA generator trained through the packaged predictor alone (``--judges default``), kept
-#: beside the consensus-trained default: ``--generator model-only``
+#: the packaged VA generator trained through the packaged predictor alone (``--judges default``): ``--generator
+#: model-only``. This release's default has the same weights (a consensus-trained default is not packaged yet).
 MODEL_ONLY_GENERATOR_DIR = DEFAULT_GENERATOR_DIR / "model-only"
 
 #: Where training conditions are drawn, per dimension (SAM 1–9): about the 2nd to 98th percentile of the
