@@ -28,8 +28,14 @@ SEED_LIMIT = 2**32
 
 
 def command_string(argv: Sequence[str] | None = None) -> str:
-    """The command line as a user would retype it: ``"emosynth " + shlex.join(argv)``
-    (``argv`` defaults to this process's arguments after the program name)."""
+    """The command line as a user would retype it: ``"emosynth " + shlex.join(argv)``.
+
+    Args:
+        argv: The arguments after the program name; defaults to this process's (``sys.argv[1:]``).
+
+    Returns:
+        The command string, e.g. ``"emosynth edit photo.jpg --target 7,5,5"``.
+    """
     args = sys.argv[1:] if argv is None else argv
     return "emosynth " + shlex.join(str(a) for a in args)
 
@@ -43,35 +49,93 @@ def _is_real(v) -> bool:
 
 
 def check_seed(name: str, v) -> int:
-    """A seed: any integer 0 ≤ v < 2**32 (numpy, scikit-learn and torch all accept these)."""
+    """Check a seed: any integer 0 ≤ v < 2**32 (numpy, scikit-learn and torch all accept these).
+
+    Args:
+        name: The parameter's name, used in the error message.
+        v: The value to check.
+
+    Returns:
+        ``v`` as an ``int``.
+
+    Raises:
+        ConfigError: ``v`` is not an integer from 0 to 2**32 - 1.
+    """
     if not _is_int(v) or not 0 <= v < SEED_LIMIT:
         raise ConfigError(name, f"must be an integer from 0 to {SEED_LIMIT - 1} (2**32 - 1), got {v!r}")
     return int(v)
 
 
 def check_finite(name: str, v) -> float:
-    """A real number that is neither NaN nor ±inf."""
+    """Check a real number that is neither NaN nor ±inf.
+
+    Args:
+        name: The parameter's name, used in the error message.
+        v: The value to check.
+
+    Returns:
+        ``v`` as a ``float``.
+
+    Raises:
+        ConfigError: ``v`` is not a finite real number.
+    """
     if not _is_real(v) or not math.isfinite(v):
         raise ConfigError(name, f"must be a finite number, got {v!r}")
     return float(v)
 
 
 def check_positive(name: str, v, *, allow_zero: bool = False) -> float:
-    """A finite number > 0 (≥ 0 with ``allow_zero``)."""
+    """Check a finite number > 0 (≥ 0 with ``allow_zero``).
+
+    Args:
+        name: The parameter's name, used in the error message.
+        v: The value to check.
+        allow_zero: Accept 0 as well.
+
+    Returns:
+        ``v`` as a ``float``.
+
+    Raises:
+        ConfigError: ``v`` is not finite or not positive.
+    """
     if not _is_real(v) or not math.isfinite(v) or v < 0 or (v == 0 and not allow_zero):
         raise ConfigError(name, f"must be a finite number {'≥' if allow_zero else '>'} 0, got {v!r}")
     return float(v)
 
 
 def check_range(name: str, v, lo: float, hi: float) -> float:
-    """A finite number with lo ≤ v ≤ hi."""
+    """Check a finite number with lo ≤ v ≤ hi.
+
+    Args:
+        name: The parameter's name, used in the error message.
+        v: The value to check.
+        lo: The smallest value allowed.
+        hi: The largest value allowed.
+
+    Returns:
+        ``v`` as a ``float``.
+
+    Raises:
+        ConfigError: ``v`` is not a finite number in [lo, hi].
+    """
     if not _is_real(v) or not math.isfinite(v) or not lo <= v <= hi:
         raise ConfigError(name, f"must be a number from {lo:g} to {hi:g}, got {v!r}")
     return float(v)
 
 
 def check_sam(name: str, v) -> float:
-    """A value on the SAM 1–9 scale (a V/A/D target): ``valence 12 is off the SAM 1-9 scale``."""
+    """Check a value on the SAM 1–9 scale (a V/A/D target).
+
+    Args:
+        name: The parameter's name, used in the error message (``valence 12 is off the SAM 1-9 scale``).
+        v: The value to check, SAM 1–9.
+
+    Returns:
+        ``v`` as a ``float``.
+
+    Raises:
+        ConfigError: ``v`` is not a finite number from 1 to 9.
+    """
     if not _is_real(v) or not math.isfinite(v) or not 1 <= v <= 9:
         shown = f"{v:g}" if _is_real(v) else repr(v)
         raise ConfigError(name, f"{{{name}}} {shown} is off the SAM 1-9 scale", lead=False)
@@ -79,14 +143,39 @@ def check_sam(name: str, v) -> float:
 
 
 def check_int_at_least(name: str, v, least: int, what: str = "") -> int:
-    """An integer ≥ ``least``; ``what`` is appended to the rule (``cells must be at least 2 per dimension``)."""
+    """Check an integer ≥ ``least``.
+
+    Args:
+        name: The parameter's name, used in the error message.
+        v: The value to check.
+        least: The smallest value allowed.
+        what: Text appended to the rule (``cells must be at least 2 per dimension``).
+
+    Returns:
+        ``v`` as an ``int``.
+
+    Raises:
+        ConfigError: ``v`` is not an integer or is below ``least``.
+    """
     if not _is_int(v) or v < least:
         raise ConfigError(name, f"must be at least {least}{' ' + what if what else ''}, got {v!r}")
     return int(v)
 
 
 def check_choice(name: str, v, choices: Sequence[str]) -> str:
-    """One of ``choices``."""
+    """Check that a value is one of ``choices``.
+
+    Args:
+        name: The parameter's name, used in the error message.
+        v: The value to check.
+        choices: The allowed values.
+
+    Returns:
+        ``v`` unchanged.
+
+    Raises:
+        ConfigError: ``v`` is not in ``choices``.
+    """
     if v not in choices:
         raise ConfigError(name, f"unknown {name} {v!r}; choose one of {', '.join(choices)}", lead=False)
     return v

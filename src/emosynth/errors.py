@@ -6,11 +6,16 @@ class EmosynthError(Exception):
 
 
 class ConfigError(EmosynthError):
-    """A setting out of range (a seed, a learning rate, a size): the message names the parameter
-    (``lr must be a finite number > 0, got nan``); the CLI rewrites parameter names into its flags.
+    """A setting out of range (a seed, a learning rate, a size).
 
-    ``parameter``: the setting at fault; ``problem``: the rest of the sentence (``lead=False``: all of
-    it). ``{name}`` in ``problem`` refers to a setting: rendered as ``name`` here, as its flag in the CLI.
+    The message names the parameter (``lr must be a finite number > 0, got nan``); the CLI rewrites
+    parameter names into its flags. ``{name}`` in ``problem`` refers to a setting: rendered as ``name``
+    here, as its flag in the CLI.
+
+    Args:
+        parameter: The setting at fault.
+        problem: The rest of the sentence after the parameter's name (``lead=False``: all of it).
+        lead: Start the message with ``parameter``; ``False`` when ``problem`` is the whole sentence.
     """
 
     def __init__(self, parameter: str, problem: str, lead: bool = True):
@@ -19,7 +24,15 @@ class ConfigError(EmosynthError):
 
     def render(self, name=lambda parameter: parameter) -> str:
         """The message with every parameter name passed through ``name`` (e.g. to a CLI flag).
-        ``lead=False``: ``problem`` is the whole sentence (``unknown condition 'mood'; choose ...``)."""
+
+        ``lead=False``: ``problem`` is the whole sentence (``unknown condition 'mood'; choose ...``).
+
+        Args:
+            name: Maps a parameter name to how it is shown; identity by default.
+
+        Returns:
+            The one-line message.
+        """
         import re
 
         rest = re.sub(r"\{([a-z_]+)\}", lambda m: name(m.group(1)), self.problem)
