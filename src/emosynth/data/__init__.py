@@ -21,7 +21,14 @@ FOLDER = {"bass-ch": "bass"}
 
 
 def resolve_data_root(data_root: str | Path | None = None) -> Path | None:
-    """The data root: the argument, else ``$EMOSYNTH_DATA``; None when neither is set."""
+    """The data root: the argument, else ``$EMOSYNTH_DATA``; None when neither is set.
+
+    Args:
+        data_root: The folder holding the named data sets, or None.
+
+    Returns:
+        The data root with ``~`` expanded, or None.
+    """
     root = data_root or os.environ.get("EMOSYNTH_DATA")
     return Path(root).expanduser() if root else None
 
@@ -39,6 +46,17 @@ def load_dataset(spec: str, data_root: str | Path | None = None, *, scale: str =
 
     A path may be an OASIS or Emotion6 folder in its official layout, a CSV table (``scale``
     declares its V/A/D scale) or a folder with one sub-folder per category.
+
+    Args:
+        spec: A data set name or a path.
+        data_root: The folder holding the named data sets; defaults to ``$EMOSYNTH_DATA``.
+        scale: The V/A/D scale of a CSV table ("1-9", "1-7", "0-1", ...); mapped onto SAM 1–9.
+
+    Returns:
+        The data set, V/A/D on SAM 1–9.
+
+    Raises:
+        DataError: A named set without a data root, an unknown name or path, or an unreadable set.
     """
     root = resolve_data_root(data_root)
     name = spec.strip().lower()
@@ -71,6 +89,19 @@ def load_dataset(spec: str, data_root: str | Path | None = None, *, scale: str =
 
 
 def load_datasets(specs: list[str], data_root=None, *, scale: str = "1-9") -> list[Dataset]:
+    """Load several data sets, each as :func:`load_dataset` does.
+
+    Args:
+        specs: Data set names or paths.
+        data_root: The folder holding the named data sets; defaults to ``$EMOSYNTH_DATA``.
+        scale: The V/A/D scale of CSV tables; mapped onto SAM 1–9.
+
+    Returns:
+        The data sets, in the order of ``specs``.
+
+    Raises:
+        DataError: ``specs`` is empty, or a data set cannot be loaded.
+    """
     if not specs:
         raise DataError("no data set given: pass --dataset NAME (oasis, emotion6, bass, bass-ch) or a path")
     return [load_dataset(s, data_root, scale=scale) for s in specs]

@@ -118,6 +118,15 @@ def combine(datasets: list[Dataset]) -> tuple[Dataset, np.ndarray]:
 
     Category sets must agree or one must contain the others (rows are mapped into the largest
     set). Groups are prefixed by the data set name so they never collide.
+
+    Args:
+        datasets: The data sets to concatenate.
+
+    Returns:
+        The combined data set and, per row, the index into ``datasets`` of its source.
+
+    Raises:
+        DataError: The category sets disagree (neither contains the other).
     """
     if len(datasets) == 1:
         return datasets[0], np.zeros(len(datasets[0]), int)

@@ -78,7 +78,14 @@ def _scaled(values: np.ndarray, scale, col: str, path: Path, row_offset: int = 2
 
 
 def theme_group(theme: str) -> str:
-    """OASIS grouping key: the theme without its trailing number ("Baby 10" -> "Baby")."""
+    """OASIS grouping key: the theme without its trailing number ("Baby 10" -> "Baby").
+
+    Args:
+        theme: An OASIS theme, e.g. ``"Baby 10"``.
+
+    Returns:
+        The group key, e.g. ``"Baby"``.
+    """
     return re.sub(r"\s*\d+\s*$", "", theme.strip()) or theme.strip()
 
 
@@ -87,6 +94,16 @@ def read_oasis(root: str | Path, lexicon: Lexicon | None = None) -> Dataset:
 
     Valence and arousal (1–7) are mapped to 1–9, the originals kept in ``original``.
     Dominance (not rated) is estimated from the theme's words when ``lexicon`` is given.
+
+    Args:
+        root: The OASIS folder.
+        lexicon: Word norms used to estimate dominance; without one, dominance is left unlabelled.
+
+    Returns:
+        The data set (V/A/D on SAM 1–9), grouped by theme.
+
+    Raises:
+        DataError: The table or an image is missing, or the table is empty or malformed.
     """
     root = Path(root)
     csv = root / "OASIS.csv"
@@ -127,6 +144,16 @@ def read_emotion6(root: str | Path, lexicon: Lexicon | None = None) -> Dataset:
 
     Categories are the raters' 7-way distribution (never the folder keyword); valence and
     arousal are already on 1–9. Dominance is the distribution-weighted lexicon estimate.
+
+    Args:
+        root: The Emotion6 folder.
+        lexicon: Word norms used to estimate dominance; without one, dominance is left unlabelled.
+
+    Returns:
+        The data set (V/A/D on SAM 1–9, category distributions summing to 1).
+
+    Raises:
+        DataError: The ground truth or an image is missing, or the table is empty or malformed.
     """
     root = Path(root)
     gt = root / "ground_truth.txt"
@@ -180,6 +207,20 @@ def read_table(path: str | Path, scale="1-9", *, path_column: str = "path",
     ``scale`` declares the rating scale of the V/A/D columns ("1-9", "1-7", "0-1", ...);
     they are mapped onto 1–9. Image paths are relative to the CSV's folder. A ``group``
     column, if present, keeps related images in the same fold.
+
+    Args:
+        path: The CSV (or TSV/text) table.
+        scale: The declared scale of the V/A/D columns ("1-9", "1-7", "0-1", ...).
+        path_column: The column holding image paths.
+        categories: The category set to read the ``category`` column against; by default, the
+            labels found in the table.
+
+    Returns:
+        The data set, V/A/D mapped onto SAM 1–9.
+
+    Raises:
+        DataError: The table or an image is missing, unreadable, empty or lacks label columns.
+        ScaleError: A rating lies outside the declared ``scale`` or is not finite.
     """
     path = Path(path)
     if not path.is_file():
@@ -234,7 +275,17 @@ def read_table(path: str | Path, scale="1-9", *, path_column: str = "path",
 
 
 def read_folders(root: str | Path) -> Dataset:
-    """A folder per category: ``root/<category>/<image>``; the folder name is the label."""
+    """A folder per category: ``root/<category>/<image>``; the folder name is the label.
+
+    Args:
+        root: The folder holding one sub-folder per category.
+
+    Returns:
+        The data set, with categories only (no V/A/D).
+
+    Raises:
+        DataError: The folder is missing, has no category sub-folders or holds no images.
+    """
     root = Path(root)
     if not root.is_dir():
         raise DataError(f"folder not found: {root}")
@@ -263,8 +314,16 @@ BASS_SAMPLES = ("us", "ch")
 
 
 def bass_group(file_name: str) -> str:
-    """BASS grouping key: the file name without its number and suffix ("abuse2.png" -> "abuse"); the
-    numbered variants of one concept are near-duplicates (the same idea drawn again)."""
+    """BASS grouping key: the file name without its number and suffix ("abuse2.png" -> "abuse").
+
+    The numbered variants of one concept are near-duplicates (the same idea drawn again).
+
+    Args:
+        file_name: A BASS image file name, e.g. ``"abuse2.png"``.
+
+    Returns:
+        The group key, lower-case, e.g. ``"abuse"``.
+    """
     stem = Path(file_name.strip()).stem.lower()
     return re.sub(r"[\s_-]*\d+$", "", stem) or stem
 
@@ -277,6 +336,17 @@ def read_bass(root: str | Path, lexicon: Lexicon | None = None, sample: str = "u
     (kept as they are: already 1–9).
     Dominance (not rated) is estimated from the image's keywords when ``lexicon`` is given, as for
     OASIS's themes. Groups join the numbered variants of one concept (``abuse``, ``abuse2``).
+
+    Args:
+        root: The BASS folder.
+        lexicon: Word norms used to estimate dominance; without one, dominance is left unlabelled.
+        sample: Which raters' means to read: ``"us"`` or ``"ch"``.
+
+    Returns:
+        The data set (V/A on SAM 1–9).
+
+    Raises:
+        DataError: ``sample`` is unknown, the table or an image is missing, or the table is empty.
     """
     root = Path(root)
     sample = str(sample).strip().lower()

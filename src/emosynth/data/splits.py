@@ -16,6 +16,18 @@ def grouped_folds(data: Dataset, k: int = 5, seed: int = 0, origin: np.ndarray |
     without one form their own stratum), so each fold sees every class. ``origin`` (the
     source data set of each row, for combined sets) is added to the strata so each fold
     holds its share of every data set.
+
+    Args:
+        data: The data set to split.
+        k: The number of folds (at least 2).
+        seed: Seed for the shuffle.
+        origin: The source data set index of each row (for combined sets), or None.
+
+    Yields:
+        ``(train_idx, test_idx)`` integer index arrays, one pair per fold.
+
+    Raises:
+        DataError: ``k`` is below 2 or the data set has fewer groups than ``k``.
     """
     n_groups = len(np.unique(data.groups))
     if k < 2:
