@@ -28,7 +28,20 @@ RUN_KIND = "run:generator"
 
 @dataclass
 class GenerateConfig:
-    """What to generate: one target (V/A/D on 1–9 or an emotion) or a sweep over the training box."""
+    """What to generate: one target (V/A/D on 1–9 or an emotion) or a sweep over the training box.
+
+    Attributes:
+        generator: A generator folder; ``"default"``: the packaged VA generator.
+        valence: Target valence on the SAM 1–9 scale, or None.
+        arousal: Target arousal on the SAM 1–9 scale, or None.
+        dominance: Target dominance on the SAM 1–9 scale, or None.
+        emotion: A target emotion label (category generators), or None.
+        sweep: Generate a grid over the generator's whole training range instead of one target.
+        grid: With ``sweep``: targets per dimension (at least 2).
+        n: Images per target (at least 1).
+        size: Side of the square output images in pixels (16–2048).
+        seed: Random seed.
+    """
 
     generator: str = "default"  # a generator folder; "default": the packaged VA generator
     valence: float | None = None
@@ -57,7 +70,14 @@ class GenerateConfig:
 
 
 def generator_id(directory: str | Path) -> str:
-    """'folder:sha1-of-weights' — identifies a generator across machines."""
+    """Identify a generator across machines as ``'folder:sha1-of-weights'``.
+
+    Args:
+        directory: A generator folder, or ``"default"`` / ``"model-only"`` (see ``resolve_generator``).
+
+    Returns:
+        ``"<folder name or default>:<first 12 hex digits of the weights' SHA-1>"``.
+    """
     directory = resolve_generator(directory)
     name = "default" if directory.resolve() == resolve_generator(None).resolve() else directory.name
     return f"{name}:{hashlib.sha1((directory / GENERATOR_FILE).read_bytes()).hexdigest()[:12]}"
@@ -71,9 +91,25 @@ def _target_names(gen: Generator, targets: torch.Tensor) -> list[str]:
 
 def generate(config: GenerateConfig, out_dir: str | Path, *, command: str | None = None,
              overwrite: bool = False) -> dict:
-    """Generate and write the run directory ``out_dir`` (replaced whole, atomically); returns run.json.
-    ``command`` (the command line that made it) is recorded in run.json. ``out_dir`` must be new or
-    empty, or (with ``overwrite``) an earlier generate run (``emosynth.fsio``'s ownership rule)."""
+    """Generate images and write the run directory ``out_dir`` (replaced whole, atomically).
+
+    Each image (PNG) is judged by the generator's predictor; ``items.csv`` records its target, fitness
+    and predictions, and a contact sheet is written alongside.
+
+    Args:
+        config: What to generate; validated first.
+        out_dir: The run directory. It must be new or empty, or (with ``overwrite``) an earlier
+            generate run (``emosynth.fsio``'s ownership rule).
+        command: The command line that made it, recorded in run.json.
+        overwrite: Allow replacing an earlier generate run at ``out_dir``.
+
+    Returns:
+        The run.json contents (with the generator's id, the target names and ``metrics``: image
+        count and accuracy or per-dimension MAE in SAM scale points).
+
+    Raises:
+        ConfigError: A setting in ``config`` is invalid.
+    """
     from ..fsio import check_output, output_directory
     from ..models.predictor import Predictor
     from ..models.registry import model_id

@@ -41,6 +41,22 @@ EVAL_FILE = "evaluation.csv"
 
 @dataclass
 class GeneratorEvalConfig:
+    """How to evaluate a trained generator.
+
+    Attributes:
+        generator: A generator folder; ``"default"``: the packaged one.
+        check_backbone: A second predictor backbone to judge the images with; None: the training
+            predictor only.
+        compare_run: An evolve run directory whose elites are compared with the generator, or None.
+        per_target: Generated images per grid target (at least 2, diversity needs pairs).
+        grid: Grid targets per dimension (at least 2).
+        size: Side of the evaluated images in pixels (at least 16).
+        seed: Random seed.
+        real_per_target: Real images per target and data set, drawn at random (at least 2).
+        data_root: Root of the data sets, or None for the default.
+        judges: Comma-separated ``emosynth.judges`` names whose verdicts are reported, or None.
+    """
+
     generator: str = "default"
     check_backbone: str | None = "efficientnet-lite2"  # None: the training predictor only
     compare_run: str | None = None
@@ -65,7 +81,14 @@ class GeneratorEvalConfig:
 
 
 def pairwise_diversity(feats: np.ndarray) -> float:
-    """Mean cosine distance over all pairs of rows (nan for fewer than 2)."""
+    """Mean cosine distance over all pairs of rows.
+
+    Args:
+        feats: Feature vectors, shape (n, d).
+
+    Returns:
+        The mean pairwise cosine distance (0–2); nan for fewer than 2 rows.
+    """
     if len(feats) < 2:
         return float("nan")
     f = feats / np.maximum(np.linalg.norm(feats, axis=1, keepdims=True), 1e-12)
@@ -75,8 +98,16 @@ def pairwise_diversity(feats: np.ndarray) -> float:
 
 
 def layout_diversity(images) -> float:
-    """Mean over all pairs of ``layout_distance`` between images' low-pass centred luminance (0–2): how
-    much the coarse light-dark composition differs, whatever the colours (nan for fewer than 2)."""
+    """Mean over all pairs of ``layout_distance`` between images' low-pass centred luminance.
+
+    How much the coarse light-dark composition differs, whatever the colours.
+
+    Args:
+        images: Float images (N, 3, H, W) in [0, 1] (a tensor or array).
+
+    Returns:
+        The mean pairwise layout distance (0–2); nan for fewer than 2 images.
+    """
     from ._generator import layout_distance, layout_features
 
     if len(images) < 2:
@@ -88,7 +119,15 @@ def layout_diversity(images) -> float:
 
 
 def correlation(a: np.ndarray, b: np.ndarray) -> float:
-    """Pearson r (nan when either is constant)."""
+    """Pearson correlation of two sequences.
+
+    Args:
+        a: First values, shape (n,).
+        b: Second values, shape (n,).
+
+    Returns:
+        Pearson r; nan for fewer than 2 values or when either is constant.
+    """
     a, b = np.asarray(a, float), np.asarray(b, float)
     if len(a) < 2 or a.std() == 0 or b.std() == 0:
         return float("nan")
@@ -96,9 +135,20 @@ def correlation(a: np.ndarray, b: np.ndarray) -> float:
 
 
 def assign(condition: str, targets: np.ndarray, values: np.ndarray, k: int) -> np.ndarray:
-    """Index of the grid target each row of ``values`` belongs to, or -1: for V/A(/D), the target whose
-    grid cell (half a grid step either side of it, along each dimension) holds the value; for
-    categories, the label index itself (values are label indices)."""
+    """Index of the grid target each row of ``values`` belongs to, or -1.
+
+    For V/A(/D), the target whose grid cell (half a grid step either side of it, along each
+    dimension) holds the value; for categories, the label index itself.
+
+    Args:
+        condition: ``"va"``, ``"vad"`` or ``"category"``.
+        targets: Grid targets, shape (T, dims), V/A/D on the SAM 1–9 scale (as from ``grid_targets``).
+        values: Values to assign, shape (n, dims) on 1–9; for categories, label indices (n,).
+        k: Grid targets per dimension.
+
+    Returns:
+        Integer target indices, shape (n,); -1 where a value lies in no cell.
+    """
     if condition == "category":
         return values.astype(int)
     dims = DIMENSIONS[: targets.shape[1]]
@@ -117,7 +167,23 @@ def _errors(condition: str, pred: dict, targets: np.ndarray, labels) -> np.ndarr
 
 # Over 80 lines: the three image sets (generator, real, evolve run) are scored by the same predictors in one pass.
 def evaluate(cfg: GeneratorEvalConfig, progress=None) -> dict:
-    """Evaluate, store in the generator's card and ``evaluation.csv``; returns the summary dict."""
+    """Evaluate a generator; store the results in its card and ``evaluation.csv``.
+
+    Generated images (and real images, and an evolve run's elites with ``compare_run``) are scored by
+    the same predictors: fit to the targets, diversity, and the judges' verdicts.
+
+    Args:
+        cfg: What to evaluate; validated first.
+        progress: A callable taking a message string, or None for silence.
+
+    Returns:
+        The summary dict (also stored under ``"evaluation"`` in the generator's card).
+
+    Raises:
+        ConfigError: A setting in ``cfg`` is invalid.
+        SynthError: ``check_backbone`` is the training predictor, the predictors lack a category head
+            for a category generator, or ``compare_run`` does not fit the generator.
+    """
     from ..models.predictor import Predictor
     from ..models.registry import model_id, resolve_model
     from ..transforms import resize, to_uint8
