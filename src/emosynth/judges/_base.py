@@ -158,8 +158,12 @@ HELD_OUT = ("lite2", "ou")
 
 
 def available_judges() -> list[tuple[str, str]]:
-    """(name, description) of every named judge; any saved model folder or backbone name
-    (``lite1``, ``mnv2``, ...) is a network judge too."""
+    """List the named judges; any saved model folder or backbone name (``lite1``, ``mnv2``, ...) is a
+    network judge too.
+
+    Returns:
+        ``(name, description)`` of every named judge.
+    """
     return [(name, desc) for name, (_, desc) in JUDGES.items()]
 
 
@@ -168,7 +172,11 @@ def describe_judges() -> list[dict]:
     (its categories, ``[]`` for none), ``made_from`` (the data or study it was made from, with its
     calibration onto 1-9), ``held_out`` (in ``HELD_OUT``) and ``presets`` (the presets naming it).
     Each judge is built to read these (a network judge loads its model; ``lite2`` is trained and
-    cached on first use); one that cannot be built says why in ``error``."""
+    cached on first use); one that cannot be built says why in ``error``.
+
+    Returns:
+        One dict per named judge, JSON-ready.
+    """
     rows = []
     for name, desc in available_judges():
         row = {"name": name, "description": desc, "held_out": name in HELD_OUT,
@@ -183,8 +191,20 @@ def describe_judges() -> list[dict]:
 
 
 def make_judge(name: str, **kw) -> Judge:
-    """The judge called ``name`` (or an alias), built with ``kw``; a saved model folder or a
-    backbone name gives a ``NetworkJudge`` on it."""
+    """The judge called ``name`` (or an alias), built with ``kw``.
+
+    A saved model folder or a backbone name gives a ``NetworkJudge`` on it.
+
+    Args:
+        name: A judge name or alias, a saved model folder or a backbone name.
+        **kw: Keyword arguments for the judge's constructor.
+
+    Returns:
+        The judge.
+
+    Raises:
+        JudgeError: ``name`` is neither a named judge nor a usable model folder or backbone.
+    """
     key = ALIASES.get(str(name).strip().lower(), str(name).strip().lower())
     if key in JUDGES:
         return JUDGES[key][0](**kw)
@@ -199,7 +219,17 @@ def make_judge(name: str, **kw) -> Judge:
 
 def parse_judges(spec: str) -> list[Judge]:
     """``"consensus"`` (the network ensemble and the Valdez-Mehrabian colour judge), ``"default"``
-    (the packaged predictor alone) or a comma-separated list of judge names → the judges."""
+    (the packaged predictor alone) or a comma-separated list of judge names → the judges.
+
+    Args:
+        spec: ``"consensus"``, ``"default"`` or a comma-separated list of judge names.
+
+    Returns:
+        The judges, in the order given.
+
+    Raises:
+        JudgeError: ``spec`` is empty, lists an empty name or a judge twice, or names an unknown judge.
+    """
     if not isinstance(spec, str) or not spec.strip():
         raise JudgeError("--judges needs 'consensus', 'default' or a comma-separated list of judges")
     key = spec.strip().lower()

@@ -45,7 +45,14 @@ GRID = 33  # flat colour fields per RGB axis for the calibration
 
 
 def srgb_to_lab(images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """(N, 3, H, W) sRGB in [0, 1] → L*, a*, b* each (N, H, W). Values outside [0, 1] are clamped."""
+    """Convert sRGB images to CIE L*a*b* (D65 white). Values outside [0, 1] are clamped.
+
+    Args:
+        images: Float tensor (N, 3, H, W), sRGB in [0, 1].
+
+    Returns:
+        ``(L, a, b)``, each a tensor (N, H, W): L* in [0, 100], a* and b* unbounded.
+    """
     c = images.clamp(0, 1)
     lin = torch.where(c <= 0.04045, c / 12.92, ((c + 0.055) / 1.055) ** 2.4)
     m = torch.tensor(SRGB_TO_XYZ, dtype=images.dtype, device=images.device)
@@ -195,6 +202,14 @@ class OuColourJudge(ColourJudge):
 
 
 def flat_fields(rgb, size: int = 4) -> torch.Tensor:
-    """(K, 3) sRGB colours in [0, 1] → (K, 3, size, size) flat colour fields (float64)."""
+    """Turn colours into flat colour-field images.
+
+    Args:
+        rgb: (K, 3) array-like of sRGB colours in [0, 1].
+        size: The side of each field in pixels.
+
+    Returns:
+        Float64 tensor (K, 3, size, size) in [0, 1], each image one flat colour.
+    """
     rgb = torch.as_tensor(np.asarray(rgb, dtype=np.float64))
     return rgb.view(-1, 3, 1, 1).expand(-1, 3, size, size).contiguous()

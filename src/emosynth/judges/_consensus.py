@@ -50,7 +50,20 @@ METHODS = ("softmin", "mean-disagreement", "min", "mean")
 
 
 def target_tensor(target, n: int, dtype=torch.float32, device=None) -> torch.Tensor:
-    """(N, 3) targets on 1–9 (NaN: not targeted) from (V, A), (V, A, D), or an (N, 2|3) array."""
+    """Expand a target into one (V, A, D) row per image.
+
+    Args:
+        target: (V, A), (V, A, D), or an (N, 2) / (N, 3) array, on SAM 1–9; NaN: not targeted.
+        n: The number of images N.
+        dtype: The tensor's dtype.
+        device: The tensor's device.
+
+    Returns:
+        Tensor (N, 3) of targets on SAM 1–9; NaN where not targeted (dominance when not given).
+
+    Raises:
+        JudgeError: The shape does not fit N images, or a value is off the SAM 1–9 scale.
+    """
     t = torch.as_tensor(target, dtype=dtype, device=device)
     if t.ndim == 1:
         t = t.expand(n, -1)
@@ -66,10 +79,18 @@ def target_tensor(target, n: int, dtype=torch.float32, device=None) -> torch.Ten
 
 
 def judge_objective(vad_raw: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-    """(N,) −mean squared error (scale points²) over the dimensions both judged and targeted.
+    """−mean squared error (SAM scale points²) over the dimensions both judged and targeted.
 
-    ``vad_raw`` (N, 3) with NaN columns for dimensions not judged; ``target`` (N, 3) with NaN
-    where not targeted. Raises ``JudgeError`` when no dimension is both."""
+    Args:
+        vad_raw: (N, 3) a judge's unclamped V/A/D on SAM 1–9, NaN columns for dimensions not judged.
+        target: (N, 3) targets on SAM 1–9, NaN where not targeted.
+
+    Returns:
+        Tensor (N,): 0 on target, more negative further off.
+
+    Raises:
+        JudgeError: No dimension is both judged and targeted.
+    """
     use = torch.isfinite(vad_raw[0]) & torch.isfinite(target[0])
     if not bool(use.any()):
         raise JudgeError("the judge covers none of the target's dimensions")
@@ -78,7 +99,20 @@ def judge_objective(vad_raw: torch.Tensor, target: torch.Tensor) -> torch.Tensor
 
 
 def combine(objectives: torch.Tensor, method: str = "softmin", tau: float = 1.0, lam: float = 1.0) -> torch.Tensor:
-    """(J, N) per-judge objectives → (N,) consensus objective (see the module docstring)."""
+    """Combine per-judge objectives into one consensus objective (see the module docstring).
+
+    Args:
+        objectives: (J, N) per-judge objectives (points², higher is better).
+        method: ``"softmin"``, ``"mean-disagreement"``, ``"min"`` or ``"mean"``.
+        tau: The softmin temperature in points² (> 0).
+        lam: The weight of the judges' standard deviation for ``"mean-disagreement"``.
+
+    Returns:
+        Tensor (N,): the consensus objective per image.
+
+    Raises:
+        JudgeError: ``method`` is unknown.
+    """
     j = objectives.shape[0]
     if method == "softmin":
         return -tau * (torch.logsumexp(-objectives / tau, dim=0) - math.log(j))
@@ -98,7 +132,17 @@ class Consensus(torch.nn.Module):
 
     ``method``: ``"softmin"`` (default, temperature ``tau`` in points²), ``"mean-disagreement"``
     (weight ``lam``), or the plain ``"min"`` / ``"mean"`` for comparison. A judge that covers none
-    of a target's dimensions is left out of that target's objective."""
+    of a target's dimensions is left out of that target's objective.
+
+    Args:
+        judges: The judges (at least one).
+        method: ``"softmin"``, ``"mean-disagreement"``, ``"min"`` or ``"mean"``.
+        tau: The softmin temperature in points² (> 0).
+        lam: The weight of the judges' standard deviation for ``"mean-disagreement"`` (≥ 0).
+
+    Raises:
+        JudgeError: No judges, an unknown ``method``, ``tau`` ≤ 0 or ``lam`` < 0.
+    """
 
     def __init__(self, judges: Sequence[Judge], method: str = "softmin", tau: float = 1.0, lam: float = 1.0):
         super().__init__()
@@ -116,11 +160,30 @@ class Consensus(torch.nn.Module):
         return [j.name for j in self.judges]
 
     def outputs(self, images: torch.Tensor) -> list[dict[str, torch.Tensor]]:
-        """Each judge's output dict, in order."""
+        """Each judge's output dict, in order.
+
+        Args:
+            images: Float tensor (N, 3, H, W) in [0, 1].
+
+        Returns:
+            One output dict per judge.
+        """
         return [j(images) for j in self.judges]
 
     def per_judge(self, images: torch.Tensor, target, outputs=None) -> torch.Tensor:
-        """(J', N) the objective of each judge that covers the target (rows in judge order)."""
+        """The objective of each judge that covers the target (rows in judge order).
+
+        Args:
+            images: Float tensor (N, 3, H, W) in [0, 1].
+            target: (V, A[, D]) or (N, 2|3) targets on SAM 1–9.
+            outputs: The judges' outputs on ``images``, if already computed.
+
+        Returns:
+            Tensor (J', N) of objectives in points².
+
+        Raises:
+            JudgeError: No judge covers the target's dimensions.
+        """
         outputs = outputs if outputs is not None else self.outputs(images)
         t = target_tensor(target, images.shape[0], images.dtype, images.device)
         rows = []
@@ -133,6 +196,16 @@ class Consensus(torch.nn.Module):
         return torch.stack(rows)
 
     def objective(self, images: torch.Tensor, target, outputs=None) -> torch.Tensor:
+        """The consensus objective per image (higher is better, 0 = every judge on target).
+
+        Args:
+            images: Float tensor (N, 3, H, W) in [0, 1].
+            target: (V, A[, D]) or (N, 2|3) targets on SAM 1–9.
+            outputs: The judges' outputs on ``images``, if already computed.
+
+        Returns:
+            Tensor (N,) in points², differentiable w.r.t. ``images``.
+        """
         return combine(self.per_judge(images, target, outputs), self.method, self.tau, self.lam)
 
     def forward(self, images: torch.Tensor, target) -> torch.Tensor:

@@ -49,12 +49,16 @@ def _load(model):
 
 
 class NetworkJudge(Judge):
-    """A trained predictor as a judge: images → its V/A(/D) heads on 1–9 and its categories.
+    """A trained predictor as a judge: images → its V/A(/D) heads on SAM 1–9 and its categories.
 
-    ``model``: a ``Predictor``, a saved model folder, ``"default"`` (the packaged model) or a
-    backbone name that ``resolve_model`` trains and caches (``"lite2"``: several minutes the first
-    time). ``flip``: average each image's and its mirror image's features where the model does (as
-    its fast path); False halves the cost, for use under random flips."""
+    Args:
+        model: A ``Predictor``, a saved model folder, ``"default"`` (the packaged model) or a
+            backbone name that ``resolve_model`` trains and caches (``"lite2"``: several minutes the
+            first time).
+        flip: Average each image's and its mirror image's features where the model does (as its
+            fast path); False halves the cost, for use under random flips.
+        name: The judge's name; defaults to ``model`` (a name or path) or the model's backbone.
+    """
 
     description = "network: an emosynth predictor's V/A(/D) heads and categories"
 
@@ -173,7 +177,17 @@ class EnsembleJudge(Judge):
     (lucent-style jitter, scale, rotation, colour, then a random mirror flip); 0: the images as
     they are. Each call draws its views from a fresh ``np.random.default_rng(seed)``, so the same
     images always get the same views: the judge is a deterministic, differentiable function
-    (finite differences and repeated scoring agree), like today's ``--robust`` fitness."""
+    (finite differences and repeated scoring agree), like today's ``--robust`` fitness.
+
+    Args:
+        members: The judges to average (at least one).
+        transforms: The number of random views per image (≥ 0); 0: the images as they are.
+        seed: Seed for the views, drawn afresh on every call.
+        name: The judge's name.
+
+    Raises:
+        JudgeError: No members, or ``transforms`` < 0.
+    """
 
     description = "ensemble: the mean of judges under random transforms (today's --robust)"
 
