@@ -64,7 +64,18 @@ HUE_BANDS = ("red", "yellow", "green", "cyan", "blue", "magenta")
 
 @dataclass(frozen=True)
 class Param:
-    """One edit parameter: its operation, unit, range [lo, hi] and neutral (identity) value."""
+    """One edit parameter: its operation, unit, range [lo, hi] and neutral (identity) value.
+
+    Attributes:
+        name: The parameter's name, e.g. ``"exposure_ev"``.
+        op: The operation it belongs to, e.g. ``"exposure"`` (see ``OPERATIONS``).
+        unit: Its unit in words (``"K"``, ``"EV"``, ``"°"``, ``"×"``, or ``""`` for unitless).
+        lo: The lowest value (gene −1), in ``unit``.
+        hi: The highest value (gene +1), in ``unit``.
+        neutral: The value that leaves the photo unchanged (gene 0), in ``unit``.
+        scale: ``"linear"`` or ``"log2"``: how genes map to values.
+        doc: What the parameter does, in words.
+    """
 
     name: str
     op: str
@@ -116,7 +127,14 @@ def _consts(x: torch.Tensor, values) -> torch.Tensor:
 
 
 def genes_to_values(genes: torch.Tensor) -> torch.Tensor:
-    """Parameter values (N, P) in human units for genes (N, P) (clipped to [-1, 1])."""
+    """Map genes to parameter values in human units (differentiable).
+
+    Args:
+        genes: Genes (N, P) in ``PARAMS`` order, clipped to [-1, 1].
+
+    Returns:
+        Parameter values (N, P) in each parameter's unit.
+    """
     g = genes.clamp(-1, 1)
     lo, hi, mid = (_consts(g, [getattr(p, k) for p in PARAMS]) for k in ("lo", "hi", "neutral"))
     log = _consts(g, [p.scale == "log2" for p in PARAMS]).bool()
@@ -128,7 +146,14 @@ def genes_to_values(genes: torch.Tensor) -> torch.Tensor:
 
 
 def values_to_genes(values: np.ndarray) -> np.ndarray:
-    """The inverse of ``genes_to_values`` for values (N, P) within range."""
+    """The inverse of ``genes_to_values``.
+
+    Args:
+        values: Parameter values (N, P) in human units, within each parameter's range.
+
+    Returns:
+        Genes (N, P) in [-1, 1], float64.
+    """
     v = np.asarray(values, dtype=np.float64)
     out = np.zeros_like(v)
     for i, p in enumerate(PARAMS):
@@ -236,8 +261,18 @@ def _blur(y: torch.Tensor, sy: torch.Tensor, sx: torch.Tensor) -> torch.Tensor:
 
 
 def grain_field(seed: int, frame: tuple[int, int], size: tuple[int, int], dtype=torch.float32) -> torch.Tensor:
-    """The grain pattern (1, 1, H, W) of ``seed`` for a photo of ``frame`` (H0, W0) pixels, rendered at
-    ``size`` (H, W): the same continuous field at every size."""
+    """The grain pattern of ``seed`` for a photo, the same continuous field at every size.
+
+    Args:
+        seed: The grain seed.
+        frame: The photo's own size (H0, W0) in pixels.
+        size: The size (H, W) in pixels to render the field at.
+        dtype: The torch dtype of the result.
+
+    Returns:
+        The noise field (1, 1, H, W): a coarse grid of standard-normal cells, bilinearly
+        interpolated to ``size``.
+    """
     h0, w0 = frame
     s0 = min(h0, w0)
     gh, gw = max(1, round(GRAIN_CELLS * h0 / s0)), max(1, round(GRAIN_CELLS * w0 / s0))
@@ -250,10 +285,22 @@ def grain_field(seed: int, frame: tuple[int, int], size: tuple[int, int], dtype=
 # ------------------------------------------------------------------------------------ the edit
 
 def edit_tensor(images: torch.Tensor, values: torch.Tensor, frames=None, seeds=None) -> torch.Tensor:
-    """Apply edits ``values`` (N, P) in human units (``PARAMS`` order) to ``images`` (N, 3, H, W) in
-    [0, 1]; differentiable in both. ``frames`` (N × (H0, W0)): each photo's own pixel size, where the
-    images are resized copies (e.g. squashed to the predictor's square), so that lengths follow the
-    photo's geometry; None: the images are the photos. ``seeds`` (N ints): each image's grain seed."""
+    """Apply edits to images; differentiable in both the images and the values.
+
+    Args:
+        images: Float images (N, 3, H, W) in [0, 1].
+        values: Edit values (N, P) in human units, ``PARAMS`` order.
+        frames: Each photo's own pixel size, N × (H0, W0), where the images are resized copies (e.g.
+            squashed to the predictor's square), so that lengths follow the photo's geometry; None:
+            the images are the photos.
+        seeds: Each image's grain seed (N ints); None: 0 for every image.
+
+    Returns:
+        The edited images (N, 3, H, W), float in [0, 1].
+
+    Raises:
+        SynthError: ``values`` is not of shape (N, P).
+    """
     n, _, h, w = images.shape
     x = images
     if values.shape != (n, len(PARAMS)):
@@ -323,8 +370,20 @@ def edit_tensor(images: torch.Tensor, values: torch.Tensor, frames=None, seeds=N
 # ------------------------------------------------------------------------------------- recipes
 
 def make_recipe(values, seed: int = 0, version: str | None = None) -> dict:
-    """A JSON-ready recipe for one edit: the values (P,) in human units, grouped by operation in the
-    order they are applied, and the grain seed."""
+    """A JSON-ready recipe for one edit.
+
+    Args:
+        values: The edit's P values in human units, ``PARAMS`` order.
+        seed: The grain seed.
+        version: The emosynth version to record; None: this one.
+
+    Returns:
+        The recipe dict: format, version, emosynth version, seed and the values grouped by operation
+        in the order they are applied.
+
+    Raises:
+        SynthError: ``values`` does not hold P values.
+    """
     from .. import __version__
 
     v = np.asarray(values, dtype=np.float64).reshape(-1)
@@ -340,9 +399,20 @@ def make_recipe(values, seed: int = 0, version: str | None = None) -> dict:
 
 
 def recipe_values(recipe: dict) -> tuple[np.ndarray, int]:
-    """The values (P,) and grain seed of a recipe, checked: another format or version, an unknown
-    operation or parameter, or a value outside its range raises ``SynthError`` (one line).
-    Parameters a recipe leaves out are neutral."""
+    """The values and grain seed of a recipe, checked.
+
+    Parameters a recipe leaves out are neutral.
+
+    Args:
+        recipe: A recipe dict (as from ``make_recipe`` or ``load_recipe``).
+
+    Returns:
+        ``(values, seed)``: values (P,) float64 in human units, ``PARAMS`` order, and the grain seed.
+
+    Raises:
+        SynthError: Another format or version, a non-integer seed, an unknown operation or
+            parameter, or a value that is not finite or outside its range (one line).
+    """
     if not isinstance(recipe, dict) or recipe.get("format") != RECIPE_FORMAT:
         raise SynthError(f"not an emosynth edit recipe (format must be {RECIPE_FORMAT!r})")
     if recipe.get("version") != RECIPE_VERSION:
@@ -375,7 +445,17 @@ def recipe_values(recipe: dict) -> tuple[np.ndarray, int]:
 
 
 def load_recipe(path: str | Path) -> dict:
-    """Read and check a recipe file (one-line ``SynthError`` when it is not one)."""
+    """Read and check a recipe file.
+
+    Args:
+        path: The recipe's JSON file.
+
+    Returns:
+        The recipe dict.
+
+    Raises:
+        SynthError: The file cannot be read, is not JSON or is not a valid recipe (one line).
+    """
     path = Path(path)
     try:
         recipe = json.loads(path.read_text())
@@ -403,8 +483,19 @@ def _as_tensor(image) -> torch.Tensor:
 
 
 def apply_recipe(recipe: dict, image) -> np.ndarray:
-    """Re-apply a recipe to a photo (PIL image or uint8 (H, W, 3)) at its own size: uint8 (H, W, 3).
-    The same recipe and photo give the same pixels."""
+    """Re-apply a recipe to a photo at its own size; the same recipe and photo give the same pixels.
+
+    Args:
+        recipe: A recipe dict.
+        image: A PIL image, a uint8 array (H, W, 3) (or float in [0, 1]), or a float tensor
+            (3, H, W) / (1, 3, H, W) in [0, 1].
+
+    Returns:
+        The edited photo, uint8 (H, W, 3).
+
+    Raises:
+        SynthError: The recipe is invalid, or the image is not RGB.
+    """
     values, seed = recipe_values(recipe)
     x = _as_tensor(image)
     with torch.no_grad():
@@ -413,7 +504,18 @@ def apply_recipe(recipe: dict, image) -> np.ndarray:
 
 
 def recipe_summary(recipe: dict, tol: float = 0.02) -> str:
-    """The recipe's non-neutral values in words, largest first: 'exposure_ev −0.40 EV, saturation ×0.70, …'."""
+    """The recipe's non-neutral values in words, largest first.
+
+    Args:
+        recipe: A recipe dict.
+        tol: Values whose gene is within ``tol`` of 0 (neutral) are left out.
+
+    Returns:
+        E.g. ``'exposure_ev −0.40 EV, saturation ×0.70, …'``, or ``'no change'``.
+
+    Raises:
+        SynthError: The recipe is invalid.
+    """
     values, _ = recipe_values(recipe)
     genes = values_to_genes(values[None])[0]
     parts = []
@@ -436,9 +538,16 @@ def recipe_summary(recipe: dict, tol: float = 0.02) -> str:
 # ------------------------------------------------------------------------------------ encoding
 
 class EditEncoding(Encoding):
-    """Edits of one photo as an encoding (genes in [-1, 1], one per ``PARAMS`` entry): ``render``
-    returns the edited photo squashed to size × size (what the predictor sees; lengths follow the
-    photo's own geometry), ``render_full`` the edited photo at its full resolution."""
+    """Edits of one photo as an encoding (genes in [-1, 1], one per ``PARAMS`` entry).
+
+    ``render`` returns the edited photo squashed to size × size (what the predictor sees; lengths
+    follow the photo's own geometry), ``render_full`` the edited photo at its full resolution.
+
+    Args:
+        photo: A photo file path, a PIL image or a uint8 array (H, W, 3).
+        seed: The grain seed of every edit.
+        max_side: Downscale the photo so its longest side is at most this many pixels; None: keep it.
+    """
 
     name = "edit"
     sigma = 0.15
