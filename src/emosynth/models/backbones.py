@@ -34,7 +34,19 @@ TF_STD = (128.0 / 255,) * 3
 
 @dataclass(frozen=True)
 class BackboneSpec:
-    """What a backbone needs: its input size (px, square), normalisation and a loader."""
+    """What a backbone needs: its input size (px, square), normalisation and a loader.
+
+    Attributes:
+        name: The backbone's name (``--backbone``).
+        input_size: The side of its square input in pixels.
+        mean: Per-channel normalisation mean, for RGB in [0, 1].
+        std: Per-channel normalisation standard deviation, for RGB in [0, 1].
+        map_channels: Channels of the last feature map.
+        description: One line for listings.
+        load: Weights path or None → the trunk (a module with ``forward_maps()``).
+        weights_file: Weights path or None → the checkpoint file used.
+        fc_features: Features are fc7 (4096) rather than pooled maps (alexnet, vgg16).
+    """
 
     name: str
     input_size: int
@@ -195,6 +207,17 @@ BACKBONES: dict[str, BackboneSpec] = _registry()
 
 
 def get_backbone(name: str) -> BackboneSpec:
+    """The backbone called ``name`` (case and surrounding spaces ignored).
+
+    Args:
+        name: A backbone name, e.g. ``"lite1"``.
+
+    Returns:
+        Its specification.
+
+    Raises:
+        BackboneError: ``name`` is not a known backbone.
+    """
     try:
         return BACKBONES[name.strip().lower()]
     except KeyError:
@@ -228,6 +251,15 @@ class FeatureNet(nn.Module):
     ``pooling``: "avg" (global mean of the last feature map) or "avgmax" (mean and max,
     concatenated). ``flip``: average the features of the image and its mirror image, which
     makes them invariant to left–right composition. Every step is differentiable.
+
+    Args:
+        spec: The backbone's specification.
+        trunk: The loaded trunk (a module with ``forward_maps()``); its parameters are frozen.
+        pooling: ``"avg"`` or ``"avgmax"``.
+        flip: Average the features of each image and its mirror image.
+
+    Raises:
+        BackboneError: ``pooling`` is unknown.
     """
 
     def __init__(self, spec: BackboneSpec, trunk: nn.Module, pooling: str = "avg", flip: bool = False):
@@ -270,5 +302,19 @@ class FeatureNet(nn.Module):
 
 
 def build_feature_net(name: str, weights: str | None = None, pooling: str = "avg", flip: bool = False) -> FeatureNet:
+    """Load a backbone and wrap it as a :class:`FeatureNet` in eval mode.
+
+    Args:
+        name: A backbone name, e.g. ``"lite1"``.
+        weights: A checkpoint path; None: the backbone's default weights.
+        pooling: ``"avg"`` or ``"avgmax"``.
+        flip: Average the features of each image and its mirror image.
+
+    Returns:
+        The feature network: float images (N, 3, H, W) in [0, 1] → features (N, feature_dim).
+
+    Raises:
+        BackboneError: ``name`` or ``pooling`` is unknown.
+    """
     spec = get_backbone(name)
     return FeatureNet(spec, spec.load(weights), pooling=pooling, flip=flip).eval()

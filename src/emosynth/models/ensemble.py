@@ -19,7 +19,14 @@ from ..transforms import TransformConfig, random_transforms
 
 class PredictorEnsemble:
     """``predictors`` (loaded ``Predictor`` objects) judging each image under ``transforms`` random
-    transforms (0: the image as given). Labels are the first predictor's."""
+    transforms (0: the image as given). Labels are the first predictor's.
+
+    Args:
+        predictors: Loaded ``Predictor`` objects (at least one).
+        transforms: Random transforms per image; 0: the image as given.
+        seed: Seed (or seed sequence) for ``np.random.default_rng`` when no generator is passed.
+        transform_config: Ranges of the random transforms.
+    """
 
     def __init__(self, predictors: Sequence, transforms: int = 0, seed: int | Sequence[int] = 0,
                  transform_config: TransformConfig = TransformConfig()):
@@ -47,7 +54,15 @@ class PredictorEnsemble:
         return rng if rng is not None else np.random.default_rng(self.seed)
 
     def views(self, images: torch.Tensor, rng: np.random.Generator | None = None) -> list[torch.Tensor]:
-        """The images as the members see them: as given, or ``transforms`` random transforms of them."""
+        """The images as the members see them: as given, or ``transforms`` random transforms of them.
+
+        Args:
+            images: Float tensor (N, 3, H, W) in [0, 1].
+            rng: The generator for the transforms; None: a fresh one from ``seed``.
+
+        Returns:
+            One tensor (N, 3, H, W) per view.
+        """
         if not self.transforms:
             return [images]
         rng = self._rng(rng)
@@ -56,7 +71,16 @@ class PredictorEnsemble:
     def predict_members(self, images: torch.Tensor, rng: np.random.Generator | None = None,
                         engine: str = "auto") -> dict[str, np.ndarray]:
         """Fast path per member view: ``vad`` (R, n, 3) on 1–9, ``probabilities`` (R, n, K) (zeros (R, n, 1)
-        for a predictor without a category head)."""
+        for a predictor without a category head).
+
+        Args:
+            images: Float tensor (N, 3, H, W) in [0, 1].
+            rng: The generator for the transforms; None: a fresh one from ``seed``.
+            engine: The inference engine (as ``Predictor.predict_tensor``).
+
+        Returns:
+            ``{"vad": (R, n, 3), "probabilities": (R, n, K)}`` numpy arrays, V/A/D on SAM 1–9.
+        """
         vad, probs = [], []
         for view in self.views(images, rng):
             for p in self.predictors:
@@ -67,7 +91,16 @@ class PredictorEnsemble:
 
     def predict_tensor(self, images: torch.Tensor, rng: np.random.Generator | None = None,
                        engine: str = "auto") -> dict[str, np.ndarray]:
-        """As ``Predictor.predict_tensor``, averaged over the member views."""
+        """As ``Predictor.predict_tensor``, averaged over the member views.
+
+        Args:
+            images: Float tensor (N, 3, H, W) in [0, 1].
+            rng: The generator for the transforms; None: a fresh one from ``seed``.
+            engine: The inference engine (as ``Predictor.predict_tensor``).
+
+        Returns:
+            ``vad`` (n, 3) on SAM 1–9 and, when there are labels, ``probabilities`` (n, K).
+        """
         members = self.predict_members(images, rng, engine)
         out = {"vad": members["vad"].mean(0)}
         if self.labels:
@@ -75,11 +108,26 @@ class PredictorEnsemble:
         return out
 
     def modules(self, flip: bool = True) -> list:
-        """Each predictor's torch module (``Predictor.module``)."""
+        """Each predictor's torch module (``Predictor.module``).
+
+        Args:
+            flip: Average each image's and its mirror image's features.
+
+        Returns:
+            One module per predictor.
+        """
         return [p.module(flip=flip) for p in self.predictors]
 
     def forward(self, views: Sequence[torch.Tensor], flip: bool = True) -> list[dict[str, torch.Tensor]]:
         """Differentiable outputs per member view of ``views`` (from ``views()``, possibly row-sliced),
-        in the order of ``predict_members``."""
+        in the order of ``predict_members``.
+
+        Args:
+            views: Float tensors (N, 3, H, W) in [0, 1], from ``views()``.
+            flip: Average each image's and its mirror image's features.
+
+        Returns:
+            One output dict of tensors per member view.
+        """
         modules = self.modules(flip)
         return [m(view) for view in views for m in modules]

@@ -59,7 +59,14 @@ HANDCRAFTED_WORKERS = max(1, min(4, os.cpu_count() or 1))
 
 def cache_root() -> Path:
     """``$EMOSYNTH_CACHE`` or ``~/.cache/emosynth``; a cache that is a file, or under one, or cannot be
-    made, is one ``OutputError`` line naming the variable (the path alone would not say where it came from)."""
+    made, is one ``OutputError`` line naming the variable (the path alone would not say where it came from).
+
+    Returns:
+        The cache folder, created if missing.
+
+    Raises:
+        OutputError: The folder is a file, lies under one, cannot be made or is not writable.
+    """
     from ..errors import OutputError
 
     root = Path(os.environ.get("EMOSYNTH_CACHE") or Path.home() / ".cache" / "emosynth").expanduser()
@@ -78,7 +85,16 @@ def cache_root() -> Path:
 @dataclass(frozen=True)
 class FeatureConfig:
     """Which features: backbone name, its weights file (None: the packaged one), pooling, flip TTA,
-    and an optional fine-tuned tail."""
+    and an optional fine-tuned tail.
+
+    Attributes:
+        backbone: A backbone name, or several joined by ``+`` (features side by side).
+        weights: The backbone's weights file; None: the packaged one.
+        pooling: ``"avg"`` or ``"avgmax"``.
+        flip: Average the features of each image and its mirror image.
+        tail: A fine-tuned tail (``backbone_tail.pt``) replacing the last ``finetune_blocks`` blocks' weights.
+        finetune_blocks: How many of the last blocks ``tail`` replaces.
+    """
 
     backbone: str = "efficientnet-lite0"
     weights: str | None = None
@@ -104,7 +120,19 @@ def cpu_has_native_bf16() -> bool:
 
 
 class FeatureExtractor:
-    """Backbone features for images: ``extract(paths)`` (cached) or ``from_arrays(batch)``."""
+    """Backbone features for images: ``extract(paths)`` (cached) or ``from_arrays(batch)``.
+
+    Args:
+        config: Which features.
+        engine: The inference engine: one of ``ENGINES`` (``"auto"`` chooses).
+        batch_size: Images per forward pass.
+        cache: Cache features on disk under :func:`cache_root`.
+        device: The torch device; None: CUDA when available, else the CPU.
+
+    Raises:
+        BackboneError: An unknown engine or backbone, or weights/fine-tuning asked of a combination
+            or of the handcrafted features.
+    """
 
     def __init__(self, config: FeatureConfig = FeatureConfig(), *, engine: str = "auto", batch_size: int = 64,
                  cache: bool = True, device: str | None = None):

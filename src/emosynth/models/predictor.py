@@ -47,7 +47,23 @@ DEFAULT_MODEL_DIR = Path(__file__).resolve().parent.parent / "default_model"
 
 @dataclass
 class PredictorConfig:
-    """Configuration only (scikit-learn style): what to build, not what was learned."""
+    """Configuration only (scikit-learn style): what to build, not what was learned.
+
+    Attributes:
+        backbone: A backbone name (``"a+b"``: several side by side).
+        weights: The backbone's weights file; None: the packaged one.
+        pooling: ``"avg"`` or ``"avgmax"``.
+        flip: Average the features of each image and its mirror image.
+        ridge_alphas: Ridge penalties the V/A/D heads choose from by inner cross-validation.
+        softmax_l2: L2 penalties the category head chooses from by inner cross-validation.
+        inner_folds: Inner cross-validation folds (at least 2).
+        seed: Seed, 0 ≤ seed < 2**32.
+        target_datasets: Which data sets teach each head, e.g. ``{"arousal": ["oasis"]}``.
+        finetune: Fine-tune the backbone's last N blocks (0: frozen backbone).
+        finetune_epochs: Epochs of fine-tuning (at least 1).
+        components: Fit the heads on this many leading principal components (0: all features).
+        coverage: Nominal coverage of the V/A/D prediction intervals, 0.5–0.995.
+    """
 
     backbone: str = "efficientnet-lite0"
     weights: str | None = None
@@ -107,7 +123,12 @@ def _check_enough_rows(has: dict[str, np.ndarray]):
 
 
 class EmotionHeads(nn.Module):
-    """Standardised features → category logits and V/A/D (1–9, clamped to the scale)."""
+    """Standardised features → category logits and V/A/D (SAM 1–9, clamped to the scale).
+
+    Args:
+        dim: The feature dimension.
+        n_categories: The number of categories (0: none; one dummy logit is kept).
+    """
 
     def __init__(self, dim: int, n_categories: int):
         super().__init__()
@@ -130,7 +151,14 @@ class EmotionModel(nn.Module):
     "features" (pooled backbone features), "z" (standardised features)}; differentiable.
 
     The images are resized (antialiased bilinear) to ``input_size`` first; each backbone then resizes
-    to its own size where that differs."""
+    to its own size where that differs.
+
+    Args:
+        features: The feature network: images → pooled features (N, dim).
+        heads: The emotion heads on those features.
+        categories: The category set the heads' logits follow.
+        input_size: The side (px) images are resized to first.
+    """
 
     def __init__(self, features: nn.Module, heads: EmotionHeads, categories: CategorySet, input_size: int):
         super().__init__()
@@ -146,7 +174,15 @@ class EmotionModel(nn.Module):
 
 
 class Predictor:
-    """Predict emotion (category distribution + V, A, D on 1–9) from images."""
+    """Predict emotion (category distribution + V, A, D on SAM 1–9) from images.
+
+    Args:
+        config: What to build; None: a ``PredictorConfig`` from ``kwargs``.
+        **kwargs: ``PredictorConfig`` fields, used when ``config`` is None.
+
+    Raises:
+        ConfigError: A setting of the configuration is out of range.
+    """
 
     def __init__(self, config: PredictorConfig | None = None, **kwargs):
         self.config = config or PredictorConfig(**kwargs)

@@ -22,7 +22,22 @@ TRAIN_DATASETS = ("oasis", "emotion6")
 
 def resolve_model(spec: str | Path | None, data_root=None, progress=None) -> str:
     """A model folder for ``spec``: None or 'default' → the packaged model; an existing folder →
-    itself; a backbone name → a predictor trained on that backbone (cached)."""
+    itself; a backbone name → a predictor trained on that backbone (cached).
+
+    Args:
+        spec: None, ``"default"``, a saved model folder, or a backbone name (or its alias, ``lite2``).
+        data_root: The folder holding OASIS and Emotion6, for training a backbone's predictor;
+            defaults to ``$EMOSYNTH_DATA``.
+        progress: A progress callback for the training, or None.
+
+    Returns:
+        The model folder, as a string.
+
+    Raises:
+        SynthError: ``spec`` is neither a saved model folder nor a backbone name.
+        ModelError: The folder is not a valid saved model.
+        DataError: The training data sets cannot be loaded.
+    """
     if spec is None or str(spec) == "default":
         return str(DEFAULT_MODEL_DIR)
     p = Path(spec)
@@ -49,7 +64,17 @@ def resolve_model(spec: str | Path | None, data_root=None, progress=None) -> str
 
 
 def model_id(directory: str | Path) -> str:
-    """'backbone:sha1-of-heads' — identifies a model across machines."""
+    """``name:backbone:sha1-of-heads`` — identifies a model across machines.
+
+    Args:
+        directory: A saved model folder.
+
+    Returns:
+        The identifier; ``name`` is ``default`` for the packaged model, else the folder's name.
+
+    Raises:
+        ModelError: The folder is not a valid saved model.
+    """
     directory = Path(directory)
     p = Predictor.load(directory)
     digest = hashlib.sha1((directory / "heads.npz").read_bytes()).hexdigest()[:12]
@@ -60,7 +85,14 @@ def model_id(directory: str | Path) -> str:
 def packaged_config(**overrides) -> PredictorConfig:
     """The recipe of the packaged model — its ``model.json`` config: backbone(s), pooling, flip, target data
     sets, components — with ``overrides`` applied: what ``emosynth evaluate`` and ``compare`` measure by default,
-    so their figures are the model card's."""
+    so their figures are the model card's.
+
+    Args:
+        **overrides: ``PredictorConfig`` fields to change.
+
+    Returns:
+        The configuration.
+    """
     import dataclasses
     import json
 
