@@ -18,6 +18,13 @@ overflow-x:auto}figcaption{font-size:13px;color:#555;margin-bottom:1.5em}"""
 
 @dataclass
 class Document:
+    """A report as a list of blocks, rendered to Markdown and to self-contained HTML.
+
+    Attributes:
+        title: The report's title.
+        blocks: The blocks, in order, as the ``heading``/``para``/… methods add them.
+    """
+
     title: str
     blocks: list = field(default_factory=list)
 

@@ -41,6 +41,17 @@ WORDS = {name: (hi, lo) for name, hi, lo in KEY_FEATURES}
 
 @dataclass
 class ImageSet:
+    """A set of images with its per-image groupings and, once extracted, its handcrafted features.
+
+    Attributes:
+        name: The set's name (a run folder's name or a data set's).
+        kind: ``"real"`` or the run's method (``"evolve"``, ``"visualize"``, ``"generator"``, …).
+        paths: The image files.
+        category: Per image: a category label or ``""``.
+        region: Per image: a VA region (``"pleasant–excited"``, …) or ``""``.
+        features: (n, F) handcrafted features, or None before :func:`extract`.
+    """
+
     name: str
     kind: str  # "real" or the run's method ("evolve", "visualize", "generator", …)
     paths: list[Path]
@@ -57,6 +68,18 @@ def va_region(valence, arousal) -> np.ndarray:
 
 
 def from_run(path: str | Path) -> ImageSet:
+    """An image set from a run directory, grouped by its targets (category and V/A region).
+
+    Args:
+        path: A complete run directory.
+
+    Returns:
+        The image set, named after the folder, of the run's method as ``kind``.
+
+    Raises:
+        RunDirError: The run directory is missing, incomplete or malformed.
+        ImageError: An image listed lies outside the run's ``images/`` folder.
+    """
     from ..imageio import check_within
     from ..rundir import IMAGES_DIR, ITEMS_FILE, read_run
 
@@ -75,6 +98,18 @@ def from_run(path: str | Path) -> ImageSet:
 
 
 def from_dataset(name: str, data_root=None) -> ImageSet:
+    """An image set from a data set, grouped by the raters (argmax category, mean V/A's region).
+
+    Args:
+        name: A data set name or path, as :func:`emosynth.data.load_dataset` takes.
+        data_root: The folder holding the named data sets; defaults to ``$EMOSYNTH_DATA``.
+
+    Returns:
+        The image set, of kind ``"real"``.
+
+    Raises:
+        DataError: The data set cannot be loaded.
+    """
     from ..data import load_dataset
 
     d = load_dataset(name, data_root)
@@ -87,7 +122,14 @@ def from_dataset(name: str, data_root=None) -> ImageSet:
 
 
 def extract(sets: list[ImageSet], progress=None) -> None:
-    """Handcrafted features for every set (per-image cache; a thread pool across cores)."""
+    """Handcrafted features for every set (per-image cache; a thread pool across cores).
+
+    Sets each set's ``features`` in place.
+
+    Args:
+        sets: The image sets.
+        progress: A progress callback, or None.
+    """
     from ..models.features import FeatureConfig, FeatureExtractor
 
     ex = FeatureExtractor(FeatureConfig("handcrafted"))
@@ -96,6 +138,11 @@ def extract(sets: list[ImageSet], progress=None) -> None:
 
 
 def feature_names() -> list[str]:
+    """The handcrafted features' names, in column order.
+
+    Returns:
+        The feature names.
+    """
     from ..models.handcrafted import FEATURE_NAMES
 
     return list(FEATURE_NAMES)
@@ -117,7 +164,17 @@ def cohens_d(a: np.ndarray, b: np.ndarray):
 
 
 def effects(s: ImageSet, grouping: str, min_images: int = 3) -> pd.DataFrame:
-    """One row per group × feature: d (group vs the rest of the set), CI, p, BH-adjusted q."""
+    """One row per group × feature: d (group vs the rest of the set), CI, p, BH-adjusted q.
+
+    Args:
+        s: An image set with its features extracted.
+        grouping: ``"category"``, or any other value for the VA region.
+        min_images: Leave out a group with fewer images than this, in it or in the rest of the set.
+
+    Returns:
+        Columns ``set, kind, grouping, group, n, feature, d, d_low, d_high, p, q`` (d: Cohen's d,
+        ``d_low``/``d_high``: its 95% interval).
+    """
     labels = s.category if grouping == "category" else s.region
     names = feature_names()
     rows = []
@@ -136,7 +193,17 @@ def effects(s: ImageSet, grouping: str, min_images: int = 3) -> pd.DataFrame:
 
 
 def agreement(eff: pd.DataFrame, clear: float = 0.2, alpha: float = 0.05) -> pd.DataFrame:
-    """For every synthetic set × real set × shared group: sign agreement and correlation of d."""
+    """For every synthetic set × real set × shared group: sign agreement and correlation of d.
+
+    Args:
+        eff: Effects of several sets, as :func:`effects` returns them, concatenated.
+        clear: The smallest |d| of a real effect counted as clear.
+        alpha: The BH-adjusted q below which a real effect is significant.
+
+    Returns:
+        Columns ``set, method, real_set, grouping, group, clear_features, sign_agreement, r``
+        (``sign_agreement``: share over the clear features; ``r``: correlation over all features).
+    """
     rows = []
     real = eff[eff.kind == "real"]
     synth = eff[eff.kind != "real"]
@@ -188,6 +255,19 @@ def sentences(eff: pd.DataFrame, n: int = 2, threshold: float = 0.5) -> list[str
 
 
 def gather(runs: list[str | Path], datasets: list[str], data_root=None) -> list[ImageSet]:
+    """The image sets of run directories and data sets.
+
+    Args:
+        runs: Run directories.
+        datasets: Data set names or paths.
+        data_root: The folder holding the named data sets; defaults to ``$EMOSYNTH_DATA``.
+
+    Returns:
+        The runs' sets, then the data sets'.
+
+    Raises:
+        EmosynthError: Nothing given, or two sets share a name.
+    """
     sets = [from_run(r) for r in runs] + [from_dataset(d, data_root) for d in datasets]
     if not sets:
         raise EmosynthError("give one or more run directories and/or --dataset NAME")

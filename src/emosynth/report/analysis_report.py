@@ -116,7 +116,24 @@ def analyze(runs, datasets, out_dir: str | Path, data_root=None, command: str | 
             overwrite: bool = False) -> dict:
     """Analyse run directories and data sets; write report.md / report.html, effects.csv,
     agreement.csv and plots into ``out_dir`` (atomically). Returns {"effects", "agreement", "sentences"}.
-    ``out_dir`` must be new or empty, or (with ``overwrite``) an earlier analysis (``emosynth.fsio``)."""
+    ``out_dir`` must be new or empty, or (with ``overwrite``) an earlier analysis (``emosynth.fsio``).
+
+    Args:
+        runs: Run directories.
+        datasets: Data set names or paths.
+        out_dir: The report folder.
+        data_root: The folder holding the named data sets; defaults to ``$EMOSYNTH_DATA``.
+        command: The command line to show in the report, or None.
+        progress: A progress callback for the feature extraction, or None.
+        overwrite: Replace an earlier analysis in ``out_dir``.
+
+    Returns:
+        ``{"effects": DataFrame, "agreement": DataFrame, "sentences": list of str, "seconds": float}``.
+
+    Raises:
+        OutputError: ``out_dir`` may not or cannot be written.
+        EmosynthError: Nothing to analyse, two sets sharing a name, or a run or data set that cannot be read.
+    """
     check_output(out_dir, REPORT_KIND, overwrite)  # before the work: never replace what is not ours
     t0 = time.perf_counter()
     sets = gather(runs, datasets, data_root)

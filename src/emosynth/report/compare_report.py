@@ -246,7 +246,15 @@ SHORT = {"oasis": "OASIS", "emotion6": "E6", "valence": "V", "arousal": "A", "ca
 
 def headline_table(result: CompareResult, console: bool = False) -> tuple[list[str], list[list[str]]]:
     """The headline table (header, rows) atop the report; ``console``: short headers, rich markup,
-    superscript ᶜ for V/A through category centroids and ⁿ for categories through the nearest centroid."""
+    superscript ᶜ for V/A through category centroids and ⁿ for categories through the nearest centroid.
+
+    Args:
+        result: The comparison's result.
+        console: Short headers and rich markup, for the terminal.
+
+    Returns:
+        ``(header, rows)``: the column names and one list of cell strings per row.
+    """
     header, rows = _headline_rows(result, console)
     if console:
         header = ["backbone", "repr."] + [" ".join(w for w in (SHORT.get(ds, ds), SHORT[t], SHORT[m]) if w)
@@ -279,7 +287,20 @@ def _timing_lines(history: list[dict]) -> list[str]:
 
 def build_report(result: CompareResult, out_dir: Path, command: str | None = None, overwrite: bool = False) -> Path:
     """Write everything into a temporary sibling folder, then swap it in (nothing half-written).
-    ``out_dir`` must be new or empty, or (with ``overwrite``) an earlier compare report (``emosynth.fsio``)."""
+    ``out_dir`` must be new or empty, or (with ``overwrite``) an earlier compare report (``emosynth.fsio``).
+
+    Args:
+        result: The comparison's result.
+        out_dir: The report folder (results.csv, summary.csv, config.json, timings.json, the report, plots).
+        command: The command line to show in the report, or None.
+        overwrite: Replace an earlier compare report in ``out_dir``.
+
+    Returns:
+        ``out_dir``.
+
+    Raises:
+        OutputError: ``out_dir`` may not or cannot be written.
+    """
     from ..compare import record_timing
 
     out_dir = Path(out_dir)
@@ -453,7 +474,14 @@ def _all_metrics(doc: Document, result: CompareResult):
 
 def check_publish(markdown_path: str | Path) -> None:
     """Stop (one ``OutputError`` line) before any work when ``publish`` could not write there: a folder
-    in place of the Markdown file, an unwritable place, a plots folder emosynth did not write."""
+    in place of the Markdown file, an unwritable place, a plots folder emosynth did not write.
+
+    Args:
+        markdown_path: The Markdown file ``publish`` would write.
+
+    Raises:
+        OutputError: ``publish`` could not write there.
+    """
     md = Path(markdown_path)
     if md.is_dir():
         raise OutputError(f"{md}: is a folder; give the Markdown file to publish to")
@@ -466,7 +494,18 @@ def check_publish(markdown_path: str | Path) -> None:
 
 def publish(out_dir: str | Path, markdown_path: str | Path) -> Path:
     """Copy a report to ``markdown_path`` (e.g. docs/results.md), its images beside it in a folder of
-    the same stem, with the links rewritten."""
+    the same stem, with the links rewritten.
+
+    Args:
+        out_dir: A report folder holding report.md and its PNG plots.
+        markdown_path: The Markdown file to write.
+
+    Returns:
+        ``markdown_path`` as a ``Path``.
+
+    Raises:
+        OutputError: ``markdown_path`` is a folder, or the plots folder may not or cannot be written.
+    """
     out_dir, md = Path(out_dir), Path(markdown_path)
     assets = md.with_suffix("")
     text = (out_dir / "report.md").read_text()

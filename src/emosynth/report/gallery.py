@@ -431,7 +431,15 @@ def _clip(poly: list[tuple[float, float]], a: np.ndarray, b: float) -> list[tupl
 
 
 def category_regions(centroids: dict[str, tuple[float, float]]) -> dict[str, list[tuple[float, float]]]:
-    """Each category's region of the 1–9 VA square: the points nearer its centroid than any other's."""
+    """Each category's region of the 1–9 VA square: the points nearer its centroid than any other's.
+
+    Args:
+        centroids: Category name → its (valence, arousal) centroid on SAM 1–9.
+
+    Returns:
+        Category name → its region's polygon, as (valence, arousal) vertices on SAM 1–9; a category
+        with an empty region is left out.
+    """
     square = [(SAM_MIN, SAM_MIN), (SAM_MAX, SAM_MIN), (SAM_MAX, SAM_MAX), (SAM_MIN, SAM_MAX)]
     out = {}
     for name, c in centroids.items():
@@ -866,6 +874,20 @@ def build_gallery(run_dirs: Iterable[str | Path], out: str | Path, title: str = 
     place, so ``out`` is either the previous gallery or the new one, never half of either; an
     existing ``out`` is replaced only if this function built it. ``progress(k)`` is told as k more
     images are done.
+
+    Args:
+        run_dirs: Run directories.
+        out: The gallery folder.
+        title: The index page's title.
+        progress: Called with k as k more images are done, or None.
+
+    Returns:
+        ``out`` as a ``Path``.
+
+    Raises:
+        GalleryError: No run directories, one given twice, or ``out`` exists and is not a gallery
+            folder built by emosynth.
+        RunDirError: A run directory is missing, incomplete or malformed.
     """
     out = Path(out)
     paths = [Path(p) for p in run_dirs]
@@ -1004,7 +1026,14 @@ def _build_run(rv: _RunView, dst: Path, title: str, progress) -> None:
 
 
 def count_images(run_dirs: Iterable[str | Path]) -> int:
-    """How many images ``build_gallery`` will process (for a progress bar); 0 for unreadable runs."""
+    """How many images ``build_gallery`` will process (for a progress bar); 0 for unreadable runs.
+
+    Args:
+        run_dirs: Run directories.
+
+    Returns:
+        The number of images listed in their items tables.
+    """
     n = 0
     for p in run_dirs:
         try:
