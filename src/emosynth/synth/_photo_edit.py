@@ -50,7 +50,35 @@ Judge = Callable[[torch.Tensor], Mapping[str, torch.Tensor]]
 
 @dataclass
 class EditConfig:
-    """How to edit. Targets and SSIM are on the SAM 1–9 scale and SSIM's 0–1 respectively."""
+    """How to edit. Targets and SSIM are on the SAM 1–9 scale and SSIM's 0–1 respectively.
+
+    Attributes:
+        steps: Adam steps (at least 0).
+        lr: Adam's learning rate on the unbounded genes u (genes = tanh(u)).
+        size: Side in pixels of the square the edit is optimised at (the judge's input size, ≥ 32).
+        ssim_floor: Content preservation: SSIM (0–1) below this floor is penalised.
+        ssim_weight: Penalty per unit of SSIM below ``ssim_floor``.
+        keep_weight: Weight of keeping the unset dimensions (of valence, arousal) at the photo's own
+            prediction.
+        gene_l2: Weight of the mean squared gene: the smallest edit that reaches the target.
+        transforms: Random jitter / scale / rotation / flips per step (False: none).
+        jitter: Random translation per step, either way, as a fraction of the image side.
+        scale: Random zoom per step, ``(low, high)`` factors, 0 < low ≤ high.
+        degrees: Random rotation per step, up to this many degrees either way.
+        colour: Random brightness / contrast / saturation multipliers per step, in
+            [1 - colour, 1 + colour] (0: none).
+        batch: Edits optimised together (photos × targets are split into batches of this many).
+        stop_tol: Early stop: an edit stops once every set dimension is within this many SAM points of
+            its target under every optimised judge, at SSIM ≥ ``ssim_floor``; 0: always run ``steps``.
+        stop_patience: Steps in a row on target before an edit stops early.
+        one_view: Under per-step transforms, optimise a consensus' network ensembles on the step's one
+            random view instead of their own fixed views (×4 the cost); results are always scored by
+            the judges as given.
+        max_side: The photo's longest side in pixels in the output (None: full resolution); the
+            recipe applies at any size.
+        seed: Random seed (also the grain seed of the edits).
+        command: The command line recorded in run.json, or None.
+    """
 
     #: Adam steps; 24 at lr 0.2 are the settings benchmarks/bench_edit.py measured (README)
     steps: int = 24
@@ -105,7 +133,18 @@ class EditConfig:
 
 
 def check_target(target: Mapping[str, float | None]) -> dict[str, float]:
-    """A target {dimension: value on 1–9}; None values are dropped (that dimension keeps the photo's own)."""
+    """Check an edit target.
+
+    Args:
+        target: ``{dimension: value}`` with dimensions ``valence``, ``arousal`` or ``dominance`` on
+            the SAM 1–9 scale; None values are dropped (that dimension keeps the photo's own).
+
+    Returns:
+        The target without its None values.
+
+    Raises:
+        ConfigError: An unknown dimension, a value outside 1–9, or no dimension set.
+    """
     out = {}
     for dim, v in dict(target).items():
         if dim not in DIMENSIONS:
@@ -119,8 +158,16 @@ def check_target(target: Mapping[str, float | None]) -> dict[str, float]:
 
 
 def ssim_grey(a: torch.Tensor, b: torch.Tensor, sigma: float = 1.5) -> torch.Tensor:
-    """SSIM (N,) of two image batches (N, 3, H, W) in [0, 1] on grey (BT.601 luma), Gaussian window
-    ``sigma`` px, reflected borders; differentiable."""
+    """SSIM of two image batches on grey (BT.601 luma), reflected borders; differentiable.
+
+    Args:
+        a: Float images (N, 3, H, W) in [0, 1].
+        b: Float images (N, 3, H, W) in [0, 1], the same size as ``a``.
+        sigma: The Gaussian window's standard deviation in pixels.
+
+    Returns:
+        The mean SSIM (N,) of each pair (1 for identical images).
+    """
     w = torch.tensor([0.299, 0.587, 0.114], dtype=a.dtype)[None, :, None, None]
     x, y = (a * w).sum(1, keepdim=True), (b * w).sum(1, keepdim=True)
     s = torch.full((a.shape[0],), float(sigma), dtype=a.dtype)
@@ -134,8 +181,30 @@ def ssim_grey(a: torch.Tensor, b: torch.Tensor, sigma: float = 1.5) -> torch.Ten
 
 @dataclass
 class EditResult:
-    """One photo edited toward one target. V/A/D on 1–9 (clamped); ``after`` judged on the full-size
-    edit resized to the working size, without transforms."""
+    """One photo edited toward one target.
+
+    V/A/D on the SAM 1–9 scale (clamped); ``after`` is judged on the full-size edit resized to the
+    working size, without transforms.
+
+    Attributes:
+        source: The photo's name.
+        target: The target ``{dimension: value on 1–9}`` (empty for a re-applied recipe).
+        recipe: The edit's recipe (``make_recipe``).
+        image: The edit at full resolution, uint8 (H, W, 3).
+        before: The judge's V/A/D (3,) of the unedited photo.
+        after: The judge's V/A/D (3,) of the edit.
+        ssim: Grey SSIM (0–1) to the original at the output size.
+        ssim_work: Grey SSIM at the working size, as the objective saw it.
+        loss: The edit's final loss (nan for a re-applied recipe).
+        before_probabilities: Category probabilities of the unedited photo, or None.
+        after_probabilities: Category probabilities of the edit, or None.
+        held_out: Held-out judge name → (before V/A/D, after V/A/D).
+        original: The photo before the edit, uint8 (H, W, 3) at the output size.
+        objective: The target term of the result (higher is better, 0 on target; points²): the
+            consensus objective under a ``Consensus``, else −Σ_set (V_d − target_d)² under the one judge.
+        judged: With a ``Consensus``: each optimised judge's name → (before V/A/D, after V/A/D), unclamped.
+        steps: Adam steps the edit ran (fewer than ``EditConfig.steps`` when it stopped early on target).
+    """
 
     source: str
     target: dict
@@ -196,9 +265,20 @@ def _target_rows(jobs) -> torch.Tensor:
 
 
 def consensus_objective(consensus, images: torch.Tensor, targets: torch.Tensor, outputs=None) -> torch.Tensor:
-    """(N,) ``consensus.objective`` of each image toward its own target row (N, 3; NaN: not targeted);
-    rows that target different dimensions are combined apart (a consensus covers one set of
-    dimensions per call). Differentiable."""
+    """``consensus.objective`` of each image toward its own target row; differentiable.
+
+    Rows that target different dimensions are combined apart (a consensus covers one set of
+    dimensions per call).
+
+    Args:
+        consensus: A ``judges.Consensus``.
+        images: Float images (N, 3, H, W) in [0, 1].
+        targets: Targets (N, 3), V/A/D on the SAM 1–9 scale; NaN: not targeted.
+        outputs: The consensus' outputs on ``images`` if already computed; None: computed here.
+
+    Returns:
+        The objective (N,), higher is better.
+    """
     outputs = outputs if outputs is not None else consensus.outputs(images)
     pattern = torch.isfinite(targets)
     keys = [tuple(r.tolist()) for r in pattern]
@@ -239,11 +319,22 @@ def edit_photos(photos: Sequence, targets: Sequence[Mapping[str, float | None]],
                 names: Sequence[str] | None = None, progress=None) -> list[EditResult]:
     """Edit every photo toward every target (photo-major order).
 
-    ``photos``: paths, PIL images or uint8 (H, W, 3) arrays; ``targets``: dicts such as
-    ``{"valence": 8}`` or ``{"valence": 2, "arousal": 7}`` (1–9; unset dimensions keep the photo's own
-    predicted value); ``judge``: one judge or a ``judges.Consensus`` (see the module docstring);
-    ``held_out``: judges never optimised against, reported before and after; ``progress(done,
-    total)``: called once per step."""
+    Args:
+        photos: Paths, PIL images or uint8 (H, W, 3) arrays.
+        targets: Dicts such as ``{"valence": 8}`` or ``{"valence": 2, "arousal": 7}`` (SAM 1–9;
+            unset dimensions keep the photo's own predicted value).
+        judge: One judge or a ``judges.Consensus`` (see the module docstring).
+        config: How to edit; None: ``EditConfig()``.
+        held_out: Judges never optimised against, reported before and after, by name.
+        names: The photos' names in the results; None: their file names (or ``photo<i>``).
+        progress: ``progress(done, total)``, called once per step, or None.
+
+    Returns:
+        One ``EditResult`` per photo and target.
+
+    Raises:
+        ConfigError: A setting or target is invalid, or ``photos`` is empty.
+    """
     from ..transforms import TransformConfig, random_flip, random_transforms
 
     cfg = config or EditConfig()
@@ -404,8 +495,25 @@ def _results(encs, names, jobs, recipes, images, judge, before_each, cfg, held_o
 def reapply_recipe(photos: Sequence, recipe: dict, judge: Judge, config: EditConfig | None = None, *,
                    held_out: Mapping[str, Judge] | None = None, names: Sequence[str] | None = None
                    ) -> list[EditResult]:
-    """Apply one saved recipe to every photo (no optimisation: the same photo and recipe give the same
-    pixels) and judge the results as ``edit_photos`` does; the results' targets are empty."""
+    """Apply one saved recipe to every photo and judge the results as ``edit_photos`` does.
+
+    No optimisation: the same photo and recipe give the same pixels; the results' targets are empty.
+
+    Args:
+        photos: Paths, PIL images or uint8 (H, W, 3) arrays.
+        recipe: A recipe dict (``make_recipe`` / ``load_recipe``).
+        judge: One judge or a ``judges.Consensus``.
+        config: Working size, ``max_side`` and seed; None: ``EditConfig()``.
+        held_out: Judges reported before and after, by name.
+        names: The photos' names in the results; None: their file names (or ``photo<i>``).
+
+    Returns:
+        One ``EditResult`` per photo.
+
+    Raises:
+        ConfigError: A setting is invalid, or ``photos`` is empty.
+        SynthError: The recipe is invalid.
+    """
     from ._edit import recipe_values
 
     cfg = config or EditConfig()
@@ -426,8 +534,18 @@ def reapply_recipe(photos: Sequence, recipe: dict, judge: Judge, config: EditCon
 
 
 def sweep_targets(grid: int = 5, span: tuple[float, float] = (2.0, 8.0)) -> list[dict]:
-    """A grid × grid valence–arousal lattice over ``span`` (1–9): rows from high arousal to low,
-    valence rising along each row."""
+    """A grid × grid valence–arousal lattice: rows from high arousal to low, valence rising along each row.
+
+    Args:
+        grid: Levels per dimension (at least 2).
+        span: The lowest and highest level on the SAM 1–9 scale.
+
+    Returns:
+        ``grid²`` targets ``{"valence": v, "arousal": a}``.
+
+    Raises:
+        ConfigError: ``grid`` is below 2 or ``span`` leaves 1–9.
+    """
     check_int_at_least("grid", grid, 2)
     lo, hi = (check_range("span", s, 1, 9) for s in span)
     levels = np.linspace(lo, hi, grid)
@@ -436,7 +554,19 @@ def sweep_targets(grid: int = 5, span: tuple[float, float] = (2.0, 8.0)) -> list
 
 def sweep_photo(photo, judge: Judge, grid: int = 5, config: EditConfig | None = None,
                 span: tuple[float, float] = (2.0, 8.0), **kwargs) -> list[EditResult]:
-    """A grid × grid V–A atlas of one photo (``sweep_targets``), optimised as one batch by default."""
+    """A grid × grid V–A atlas of one photo (``sweep_targets``), optimised as one batch by default.
+
+    Args:
+        photo: A path, PIL image or uint8 (H, W, 3) array.
+        judge: One judge or a ``judges.Consensus``.
+        grid: Levels per dimension (at least 2).
+        config: How to edit; None: ``EditConfig`` with ``batch`` = grid².
+        span: The lowest and highest level on the SAM 1–9 scale.
+        **kwargs: Passed on to ``edit_photos`` (``held_out``, ``names``, ``progress``).
+
+    Returns:
+        One ``EditResult`` per target, in ``sweep_targets`` order.
+    """
     targets = sweep_targets(grid, span)
     cfg = config or EditConfig(batch=len(targets))
     return edit_photos([photo], targets, judge, cfg, **kwargs)
@@ -456,9 +586,23 @@ def write_edit_run(out_dir: str | Path, results: Sequence[EditResult], config: E
                    models: Sequence[str] = (), labels: Sequence[str] = (), targets_learnt=DIMENSIONS,
                    method: str = "edit", overwrite: bool = False, seconds: float | None = None,
                    judges: Mapping | None = None) -> Path:
-    """Write an edit run directory (see the module docstring); ``models``: the judge's id(s)
-    (``model_id``); ``labels``: its category names, for the ``p_<label>`` columns; ``judges``: how the
-    edits were judged (recorded in run.json's config under "judges")."""
+    """Write an edit run directory (see the module docstring), replaced whole, atomically.
+
+    Args:
+        out_dir: The run directory: new, empty, or (with ``overwrite``) an earlier edit run.
+        results: The edits to write (images, recipes, items.csv, a before/after sheet).
+        config: The configuration the edits were made with, recorded in run.json.
+        models: The judge's id(s) (``model_id``).
+        labels: The judge's category names, for the ``p_<label>`` columns.
+        targets_learnt: The dimensions the judge predicts, for the prediction columns.
+        method: The run's method, recorded in run.json.
+        overwrite: Allow replacing an earlier edit run at ``out_dir``.
+        seconds: The time the edits took, recorded in the metrics, or None.
+        judges: How the edits were judged (recorded in run.json's config under "judges"), or None.
+
+    Returns:
+        ``out_dir`` as a ``Path``.
+    """
     from ..fsio import output_directory, write_json
     from ..rundir import prediction_columns, run_header, write_items, write_png, write_run
 
@@ -614,7 +758,18 @@ def _thumb_of(r: EditResult, size: int, original: bool = False):
 # ------------------------------------------------------------------------------------ the command
 
 def photo_paths(inputs: Sequence[str | Path]) -> list[Path]:
-    """Image files from files and folders (folders searched recursively, in sorted order)."""
+    """Image files from files and folders (folders searched recursively, in sorted order).
+
+    Args:
+        inputs: Image files and folders.
+
+    Returns:
+        The image paths, in the order given.
+
+    Raises:
+        ImageError: A path does not exist, or a folder holds no images.
+        ConfigError: ``inputs`` is empty.
+    """
     from ..errors import ImageError
     from ..imageio import IMAGE_SUFFIXES
 
@@ -674,11 +829,20 @@ def _model_ids(judges) -> list[str]:
 
 
 def edit_judge(spec: str = "consensus", method: str = "softmin"):
-    """The judge ``edit_photos`` optimises against for a ``--judges`` value, and the judges it is made
-    of: one network judge alone (e.g. ``"default"``) is its predictor's one-view module (the edit
-    mirrors its views at random already), exactly what ``edit_photos`` took before consensus; any
-    other list (``"consensus"``: the packaged network under transforms and the Valdez–Mehrabian colour
-    judge) is their ``judges.Consensus``."""
+    """The judge ``edit_photos`` optimises against for a ``--judges`` value, and the judges it is made of.
+
+    One network judge alone (e.g. ``"default"``) is its predictor's one-view module (the edit mirrors
+    its views at random already), exactly what ``edit_photos`` took before consensus; any other list
+    (``"consensus"``: the packaged network under transforms and the Valdez–Mehrabian colour judge) is
+    their ``judges.Consensus``.
+
+    Args:
+        spec: A ``--judges`` value (``judges.parse_judges``).
+        method: The consensus' combining method (e.g. ``"softmin"``).
+
+    Returns:
+        ``(judge, judges)``: the judge to optimise against and the list of parsed judges.
+    """
     from ..judges import Consensus, NetworkJudge, parse_judges
 
     judges = parse_judges(spec)
@@ -691,14 +855,36 @@ def run_edit(inputs: Sequence[str | Path], out: str | Path, *, target: Mapping[s
              sweep: bool = False, grid: int = 5, recipe: str | Path | dict | None = None,
              judges: str = "consensus", check_judges="default", config: EditConfig | None = None,
              overwrite: bool = False, command: str | None = None, progress=None) -> dict:
-    """``emosynth edit``: edit photos (files or folders) toward ``target`` ({dimension: 1–9}; unset
-    dimensions keep each photo's own), over a ``grid`` × ``grid`` V–A ``sweep``, or by re-applying a
-    saved ``recipe`` (a file or dict; no optimisation), and write the run directory ``out``.
+    """``emosynth edit``: edit photos and write the run directory ``out``.
 
-    ``judges``: what the edit is optimised against (``edit_judge``); ``check_judges``: held-out judges
-    (names, comma-separated or a list; ``"default"``: ``judges.HELD_OUT``; ``"none"``), reported and
-    never optimised against. Bad input (a setting, a photo, a recipe, ``out`` not ours) raises one
-    ``EmosynthError`` before any model loads; nothing is written then. Returns run.json's contents."""
+    Photos are edited toward ``target``, over a ``grid`` × ``grid`` V–A ``sweep``, or by re-applying a
+    saved ``recipe`` (exactly one of the three). Bad input (a setting, a photo, a recipe, ``out`` not
+    ours) raises one ``EmosynthError`` before any model loads; nothing is written then.
+
+    Args:
+        inputs: Photo files or folders (``photo_paths``).
+        out: The run directory.
+        target: ``{dimension: value}`` on the SAM 1–9 scale; unset dimensions keep each photo's own.
+        sweep: Edit toward a ``grid`` × ``grid`` valence–arousal lattice (``sweep_targets``).
+        grid: With ``sweep``: levels per dimension.
+        recipe: A saved recipe (a file or dict) to re-apply, no optimisation.
+        judges: What the edit is optimised against (``edit_judge``).
+        check_judges: Held-out judges (names, comma-separated or a list; ``"default"``:
+            ``judges.HELD_OUT``; ``"none"``), reported and never optimised against.
+        config: How to edit; None: ``EditConfig()``.
+        overwrite: Allow replacing an earlier edit run at ``out``.
+        command: The command line, recorded in run.json.
+        progress: ``progress(done, total)``, called once per optimisation step, or None.
+
+    Returns:
+        run.json's contents.
+
+    Raises:
+        ConfigError: A setting is invalid, no or conflicting modes are given, or a held-out judge is
+            also optimised against.
+        ImageError: A photo path does not exist or a folder holds no images.
+        SynthError: The recipe is invalid.
+    """
     import dataclasses
     import json
     import time
