@@ -38,12 +38,24 @@ def _tests(groups: list[np.ndarray]) -> tuple[float, float, float, float]:
 
 
 def balance_table(df: pd.DataFrame, features: list[str], cells: list[str], pool_sd: dict | None = None) -> dict:
-    """{"cells": per cell × feature mean/sd/n, "features": per feature max |SMD|, pair, F, p, H, p_kw,
-    "pairs": every pair's SMD} from the rows of ``df`` (a ``cell`` column and one column per feature).
+    """The balance of a stimulus set: per cell and feature mean/sd/n, per feature the largest |SMD|, its pair
+    and the one-way tests, and every pair's SMD, from the rows of ``df``.
 
     ``pool_sd``: per feature, the SD over the candidate pool; adds ``max_abs_diff_pool_sd``, the largest
     difference of cell means in those units (the figure to judge after equalisation, when within-cell
-    SDs collapse and SMDs of tiny differences grow large)."""
+    SDs collapse and SMDs of tiny differences grow large).
+
+    Args:
+        df: The chosen images: a ``cell`` column and one column per feature.
+        features: The feature columns to report.
+        cells: The cell names, in the table's order (at least two).
+        pool_sd: Per feature, the SD over the candidate pool, if given.
+
+    Returns:
+        {"cells": DataFrame (cell, feature, n, mean, sd), "features": DataFrame (feature, max_abs_smd, pair,
+        max_abs_diff_pool_sd, mean_abs_smd, F, df1, df2, p_anova, H, p_kruskal), "pairs": DataFrame
+        (feature, cell_a, cell_b, smd)}; features are in their own units (``STIMULUS_FEATURES``).
+    """
     rows, feats, pairs = [], [], []
     n_total = int(df["cell"].isin(cells).sum())
     for f in features:

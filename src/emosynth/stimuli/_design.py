@@ -23,7 +23,12 @@ def _fmt(level) -> str:
 
 @dataclass(frozen=True)
 class Cell:
-    """One design cell: ``targets`` maps each factor to its level (a float on 1–9 or a label)."""
+    """One design cell: ``targets`` maps each factor to its level (a float on 1–9 or a label).
+
+    Attributes:
+        targets: (factor, level) pairs in the design's order; a dimension's level is a float on the SAM
+            1–9 scale, a category's a label.
+    """
 
     targets: tuple[tuple[str, object], ...]
 
@@ -37,6 +42,13 @@ class Cell:
 
 @dataclass(frozen=True)
 class Design:
+    """A factorial design: its cells are every combination of the factors' levels.
+
+    Attributes:
+        factors: (factor, levels) pairs in order; a factor is ``valence``, ``arousal``, ``dominance``
+            (levels: floats on the SAM 1–9 scale) or ``category`` (levels: lower-case labels).
+    """
+
     factors: tuple[tuple[str, tuple], ...]
 
     @property
@@ -58,7 +70,19 @@ class Design:
 
 
 def parse_design(text: str) -> Design:
-    """Parse ``"valence=2,5,8 x arousal=3,7"``; any problem is one ``ConfigError`` naming --design."""
+    """Parse ``"valence=2,5,8 x arousal=3,7"``; any problem is one ``ConfigError`` naming --design.
+
+    Args:
+        text: The design: factors ``name=level,level,...`` joined by `` x `` (or ``×``, ``*``); names are
+            valence, arousal, dominance (levels on the SAM 1-9 scale) or category (labels).
+
+    Returns:
+        The design.
+
+    Raises:
+        ConfigError: For an empty design, an unknown, repeated or level-less factor, a level off the SAM
+            1-9 scale or repeated, or a design of one cell.
+    """
     if not isinstance(text, str) or not text.strip():
         raise ConfigError("design", "is empty; write e.g. \"valence=2,5,8 x arousal=3,7\" or "
                           "\"category=joy,fear,sadness\"")

@@ -37,7 +37,17 @@ def _merge(y: np.ndarray, chroma: np.ndarray) -> np.ndarray:
 
 
 def equalise_histograms(images: list[np.ndarray], seed: int = 0) -> list[np.ndarray]:
-    """Every image's 256-level luma histogram set to the average (normalised) histogram of all."""
+    """Every image's 256-level luma histogram set to the average (normalised) histogram of all.
+
+    Chroma (Cb, Cr) is kept; ties in luma are broken by a seeded jitter.
+
+    Args:
+        images: RGB images, uint8 arrays (H, W, 3); sizes may differ.
+        seed: Seed of the tie-breaking jitter.
+
+    Returns:
+        The equalised images, uint8 arrays (H, W, 3) of the input sizes.
+    """
     rng = np.random.default_rng(seed)
     parts = [_split(im) for im in images]
     levels = np.arange(256)
@@ -74,7 +84,16 @@ def _square(rgb: np.ndarray, side: int) -> np.ndarray:
 
 def equalise_spectra(images: list[np.ndarray]) -> list[np.ndarray]:
     """Every image centre-cropped square at the smallest side of the set (≤ 512 px) and given the set's
-    mean luma amplitude spectrum, phase kept."""
+    mean luma amplitude spectrum, phase kept.
+
+    Chroma (Cb, Cr) is kept; luma is clipped to the 0–1 range after the inverse transform.
+
+    Args:
+        images: RGB images, uint8 arrays (H, W, 3); sizes may differ.
+
+    Returns:
+        The equalised images, uint8 arrays (S, S, 3), S the smallest side in the set (at most 512).
+    """
     side = min(SPECTRUM_MAX_SIDE, min(min(im.shape[:2]) for im in images))
     sq = [_square(im, side) for im in images]
     parts = [_split(im) for im in sq]
@@ -88,6 +107,19 @@ def equalise_spectra(images: list[np.ndarray]) -> list[np.ndarray]:
 
 
 def equalise(images: list[np.ndarray], method: str, seed: int = 0) -> list[np.ndarray]:
+    """Equalise a stimulus set SHINE-style: ``histogram`` (luma histograms) or ``spectrum`` (amplitude spectra).
+
+    Args:
+        images: RGB images, uint8 arrays (H, W, 3).
+        method: ``"histogram"`` (``equalise_histograms``) or ``"spectrum"`` (``equalise_spectra``).
+        seed: Seed of the histogram method's tie-breaking jitter (unused by ``spectrum``).
+
+    Returns:
+        The equalised images, uint8 arrays (H, W, 3); ``spectrum`` crops them to a common square.
+
+    Raises:
+        ConfigError: For an unknown method.
+    """
     if method == "histogram":
         return equalise_histograms(images, seed)
     if method == "spectrum":

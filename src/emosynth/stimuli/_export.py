@@ -101,7 +101,18 @@ def _identifier(name: str) -> str:
 
 
 def read_stimuli(folder: str | Path) -> pd.DataFrame:
-    """The stimulus table of an ``emosynth stimuli`` folder; anything else is one ``DataError`` line."""
+    """The stimulus table of an ``emosynth stimuli`` folder; anything else is one ``DataError`` line.
+
+    Args:
+        folder: The stimulus folder (``emosynth stimuli --out``).
+
+    Returns:
+        Its stimuli.csv: one row per image, at least ``file`` (a path inside images/) and ``cell``.
+
+    Raises:
+        DataError: If ``folder`` is not a stimulus folder, its table is unreadable or lacks file and cell
+            columns or rows, or a listed file is not an image in its images/.
+    """
     from ..fsio import output_kind
 
     folder = Path(folder)
@@ -126,7 +137,25 @@ def read_stimuli(folder: str | Path) -> pd.DataFrame:
 def export_stimuli(folder: str | Path, fmt: str, out: str | Path, dominance: bool = False,
                    title: str | None = None, randomize: bool = True, overwrite: bool = False) -> Path:
     """Write the ``fmt`` export of stimulus folder ``folder`` to the new folder ``out``; returns the main
-    file (index.html, conditions.csv or stimuli.csv)."""
+    file (index.html, conditions.csv or stimuli.csv).
+
+    Args:
+        folder: The stimulus folder (``emosynth stimuli --out``).
+        fmt: The export format: ``"jspsych"``, ``"psychopy"`` or ``"csv"``.
+        out: The export folder to write.
+        dominance: Whether the jsPsych study also rates dominance (valence and arousal always, 1–9).
+        title: The study's name in the jsPsych export; default the stimulus folder's name.
+        randomize: Whether the jsPsych study shows the images in random order.
+        overwrite: Whether to replace an earlier export of the same format at ``out``.
+
+    Returns:
+        The export's main file.
+
+    Raises:
+        ConfigError: For an unknown format.
+        DataError: If ``folder`` is not a readable stimulus folder (``read_stimuli``).
+        OutputError: If ``out`` cannot be written under the ownership rule (``check_output``).
+    """
     from ..fsio import atomic_write_text, check_output, output_directory, write_json
 
     if fmt not in FORMATS:

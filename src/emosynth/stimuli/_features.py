@@ -50,12 +50,27 @@ ALIASES = {"colorfulness": "colourfulness", "rms_contrast": "contrast", "edges":
 
 
 def feature_names() -> list[str]:
-    """Every name ``--balance`` accepts: the six stimulus features, then the handcrafted ones."""
+    """Every name ``--balance`` accepts: the six stimulus features, then the handcrafted ones.
+
+    Returns:
+        The canonical feature names.
+    """
     return list(STIMULUS_FEATURES) + [n for n in handcrafted.FEATURE_NAMES if n not in STIMULUS_FEATURES]
 
 
 def resolve_features(names) -> list[str]:
-    """Canonical feature names, in order, duplicates dropped; an unknown one is a ``ConfigError``."""
+    """Canonical feature names, in order, duplicates dropped; an unknown one is a ``ConfigError``.
+
+    Args:
+        names: Feature names (case-insensitive, '-' for '_', aliases such as ``colorfulness`` or
+            ``rms_contrast`` accepted; empty ones skipped).
+
+    Returns:
+        The canonical names (see ``feature_names``).
+
+    Raises:
+        ConfigError: For an unknown name, or when no name is left.
+    """
     known = set(feature_names())
     out: list[str] = []
     for raw in names:
@@ -99,7 +114,17 @@ def luma(rgb: np.ndarray) -> np.ndarray:
 
 
 def spectral_slope(grey: np.ndarray) -> float:
-    """Slope of log amplitude over log radial frequency (cycles/image of the longest side)."""
+    """Slope of log amplitude over log radial frequency (cycles/image of the longest side).
+
+    Fitted by least squares over the rotationally averaged amplitude spectrum (Hann window, mean
+    removed) between 4 and 64 cycles per image (at most a quarter of the longest side).
+
+    Args:
+        grey: A 2-D luma image (H, W), e.g. 0-1 floats.
+
+    Returns:
+        The slope α of A(f) ∝ f^α (natural photographs near −1 to −1.5); 0.0 for an image too small to fit.
+    """
     from scipy import fft as sfft
 
     grey = np.asarray(grey, dtype=np.float32)
@@ -151,7 +176,18 @@ def _stimulus_features(rgb: np.ndarray) -> dict[str, float]:
 
 
 def image_features(rgb: np.ndarray, names: list[str]) -> np.ndarray:
-    """The named features (canonical names, ``resolve_features``) of one uint8 RGB image."""
+    """The named features (canonical names, ``resolve_features``) of one uint8 RGB image.
+
+    The image is first resized (bicubic, aspect kept) so that its longest side is ``WORK_SIZE`` px.
+
+    Args:
+        rgb: The image, a uint8 array (H, W, 3).
+        names: Canonical feature names.
+
+    Returns:
+        The features in the order of ``names``, a float64 array (len(names),), each in its own units
+        (``STIMULUS_FEATURES``).
+    """
     small = work_image(np.asarray(rgb, dtype=np.uint8))
     out = {}
     if any(n in STIMULUS_FEATURES for n in names):
@@ -163,7 +199,19 @@ def image_features(rgb: np.ndarray, names: list[str]) -> np.ndarray:
 
 def features_of(images, names: list[str], read=None, workers: int = 2, progress=None) -> np.ndarray:
     """(n, len(names)) features of ``images``: uint8 RGB arrays, or anything ``read`` turns into one
-    (e.g. a path and ``imageio.read_array``). Threads: the work is NumPy/SciPy code releasing the GIL."""
+    (e.g. a path and ``imageio.read_array``). Threads: the work is NumPy/SciPy code releasing the GIL.
+
+    Args:
+        images: The images: uint8 arrays (H, W, 3), or items ``read`` turns into one.
+        names: Canonical feature names (``resolve_features``).
+        read: A callable turning an item of ``images`` into a uint8 array (H, W, 3); None: the items are
+            arrays already.
+        workers: Threads to use (1 or fewer: none).
+        progress: A callable called with 1 after each image, if given.
+
+    Returns:
+        The features, a float64 array (n images, len(names)).
+    """
     items = list(images)
 
     def one(item):

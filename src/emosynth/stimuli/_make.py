@@ -36,12 +36,18 @@ DEFAULT_BALANCE = ("luminance", "contrast", "colourfulness", "slope")
 class StimuliConfig:
     """What ``make_stimuli`` chooses.
 
-    ``sources``: run directories or folders of images (repeatable ``--from``); ``design``: e.g.
-    ``"valence=2,5,8 x arousal=3,7"``; ``per_cell``: images per cell; ``balance``: feature names
-    (``feature_names()``); ``tolerance``: how far (SAM points, per dimension) a candidate's predicted
-    emotion may lie from its cell's level; ``equalise``: None, ``histogram`` or ``spectrum``;
-    ``restarts``: random restarts of the swap search; ``seed``: fixes ties, restarts and equalisation;
-    ``engine``: how the packaged predictor runs where it scores images (``emosynth.models.ENGINES``).
+    Attributes:
+        sources: Run directories or folders of images (repeatable ``--from``).
+        design: The design, e.g. ``"valence=2,5,8 x arousal=3,7"`` (``parse_design``).
+        per_cell: Images per cell (at least 2).
+        balance: Feature names (``feature_names()``), a sequence or a comma-separated string.
+        tolerance: How far (SAM points, per dimension, above 0 and at most 8) a candidate's predicted
+            emotion may lie from its cell's level.
+        equalise: None, ``histogram`` or ``spectrum``.
+        restarts: Restarts of the swap search (1-100).
+        seed: Fixes ties, restarts and equalisation.
+        workers: Threads computing the image features.
+        engine: How the packaged predictor runs where it scores images (``emosynth.models.ENGINES``).
     """
 
     sources: list = field(default_factory=list)
@@ -56,6 +62,11 @@ class StimuliConfig:
     engine: str = "auto"
 
     def validate(self) -> None:
+        """Check the configuration and resolve its design and feature names.
+
+        Raises:
+            ConfigError: For no sources, a bad design or feature name, or a parameter out of its range.
+        """
         if not self.sources:
             raise ConfigError("runs", "needs at least one run directory or image folder")
         self.design_ = parse_design(self.design)
@@ -144,7 +155,24 @@ def _emotion_contrast(df: pd.DataFrame, design, prefix: str = "") -> dict:
 def make_stimuli(config: StimuliConfig, out: str | Path, overwrite: bool = False, command: str | None = None,
                  progress=None) -> dict:
     """Choose ``per_cell`` images per design cell and write the stimulus folder ``out``; returns its
-    summary (also in ``emosynth.json``). Bad input raises before anything is written."""
+    summary (also in ``emosynth.json``). Bad input raises before anything is written.
+
+    Args:
+        config: The stimulus set's configuration.
+        out: The stimulus folder to write.
+        overwrite: Whether to replace an earlier stimulus folder at ``out``.
+        command: The command line to record in ``emosynth.json``, if any.
+        progress: A callable called with 1 after each candidate's features are computed, if given.
+
+    Returns:
+        The summary written to ``emosynth.json``: kind, emosynth_version, command, config, design, cells
+        and the figures of the reports (e.g. max |SMD| per feature).
+
+    Raises:
+        ConfigError: For an invalid configuration.
+        DataError: For unusable sources, or too few candidates within ``tolerance`` of a cell.
+        OutputError: If ``out`` cannot be written under the ownership rule.
+    """
     from .. import __version__
     from ..fsio import atomic_write_text, check_output, output_directory, write_json
     from ..rundir import write_png

@@ -25,7 +25,17 @@ DIST_WEIGHT = 0.02
 
 
 def assign_cells(cand: pd.DataFrame, design, tolerance: float) -> tuple[np.ndarray, np.ndarray]:
-    """(cell index per candidate, −1 for none; distance to that cell's target in SAM points)."""
+    """Assign each candidate to the nearest design cell it is eligible for (see the module's step 1).
+
+    Args:
+        cand: The candidates: a column per numeric factor of the design with the predicted value (SAM 1–9),
+            and a ``category`` column for category designs.
+        design: The ``Design``.
+        tolerance: The largest distance (SAM points) of a predicted dimension from the cell's level.
+
+    Returns:
+        (cell index per candidate, −1 for none; distance to that cell's target in SAM points, NaN for none).
+    """
     cells = design.cells
     n = len(cand)
     dist = np.full((n, len(cells)), np.inf)
@@ -46,8 +56,16 @@ def assign_cells(cand: pd.DataFrame, design, tolerance: float) -> tuple[np.ndarr
 
 
 def smd_pairs(means: np.ndarray, variances: np.ndarray) -> np.ndarray:
-    """(C, C, F) SMD of cell i against cell j: (m_i − m_j) / sqrt((v_i + v_j) / 2); 0 where both are
-    constant and equal."""
+    """Standardised mean differences of every pair of cells, per feature.
+
+    Args:
+        means: Cell means, an array (C cells, F features).
+        variances: Cell variances, an array (C, F).
+
+    Returns:
+        A (C, C, F) array: the SMD of cell i against cell j, (m_i − m_j) / sqrt((v_i + v_j) / 2); 0 where
+        both are constant and equal, ±inf where both are constant and differ.
+    """
     diff = means[:, None, :] - means[None, :, :]
     sd = np.sqrt((variances[:, None, :] + variances[None, :, :]) / 2)
     with np.errstate(invalid="ignore", divide="ignore"):
@@ -56,7 +74,15 @@ def smd_pairs(means: np.ndarray, variances: np.ndarray) -> np.ndarray:
 
 
 def selection_smd(X: np.ndarray, groups: list[np.ndarray]) -> np.ndarray:
-    """(C, C, F) SMDs of the rows ``groups[c]`` of ``X`` (sample variances, ddof 1)."""
+    """(C, C, F) SMDs of the rows ``groups[c]`` of ``X`` (sample variances, ddof 1).
+
+    Args:
+        X: The features, an array (n images, F features).
+        groups: Per cell, the row indices of its images in ``X``.
+
+    Returns:
+        A (C, C, F) array of SMDs (``smd_pairs``).
+    """
     means = np.stack([X[g].mean(0) for g in groups])
     var = np.stack([X[g].var(0, ddof=1) for g in groups])
     return smd_pairs(means, var)
@@ -131,7 +157,22 @@ def _local_search(Z, pools, dist, chosen, k, max_rounds, rng):
 
 def choose(X: np.ndarray, cell_of: np.ndarray, dist: np.ndarray, n_cells: int, per_cell: int, seed: int = 0,
            restarts: int = 4, max_rounds: int = 200) -> tuple[list[np.ndarray], dict]:
-    """Row indices chosen for each cell, and {"objective", "naive": the nearest-to-target selection}."""
+    """Choose ``per_cell`` rows for each cell, minimising the objective J (see the module's step 2).
+
+    Args:
+        X: The balanced features of the candidates, an array (n candidates, F features); standardised here.
+        cell_of: The cell index per candidate (−1 for none), as ``assign_cells`` returns it.
+        dist: The distance of each candidate to its cell's target (SAM points).
+        n_cells: The number of cells.
+        per_cell: The images to choose per cell (each cell's pool must hold at least this many).
+        seed: Seed of the tie-breaking shuffle and the restarts; fixes the result.
+        restarts: Starts of the swap search (the nearest-to-target one, then random ones).
+        max_rounds: The most rounds of swaps per start.
+
+    Returns:
+        (row indices chosen for each cell, {"objective": the best J, "naive": the nearest-to-target
+        selection's row indices per cell}).
+    """
     rng = np.random.default_rng(seed)
     sd = X.std(0)
     Z = (X - X.mean(0)) / np.where(sd > 0, sd, 1.0)

@@ -175,7 +175,19 @@ async def _body(request: Request) -> dict:
 # Over 80 lines by design: each route is a closure over this app's Session and token, declared where it is served.
 def make_app(db: str, admin_token: str, upgrade: bool = False) -> FastAPI:
     """The web app over the study database ``db``; ``admin_token`` guards every admin route. A database
-    of an older schema is upgraded only with ``upgrade``; one of a newer schema is refused."""
+    of an older schema is upgraded only with ``upgrade``; one of a newer schema is refused.
+
+    Args:
+        db: The study database URL.
+        admin_token: The admin token (at least 16 characters).
+        upgrade: Whether to upgrade a database of an older schema.
+
+    Returns:
+        The FastAPI application.
+
+    Raises:
+        StudyError: For an admin token under 16 characters, or a database that cannot be opened at ``HEAD``.
+    """
     if not admin_token or len(admin_token) < 16:
         raise svc.StudyError("the admin token must be at least 16 characters")
     Session = sessions(db, upgrade=upgrade)
@@ -357,7 +369,20 @@ def serve(db: str, host: str = "127.0.0.1", port: int = 8000, admin_token: str |
           announce=print, upgrade: bool = False) -> None:
     """Run the web app with uvicorn until interrupted; ``announce`` receives the admin token and the
     participant links (one line each). A database of an older schema is upgraded first only with
-    ``upgrade`` (back it up before); a newer one is refused."""
+    ``upgrade`` (back it up before); a newer one is refused.
+
+    Args:
+        db: The study database URL.
+        host: The address to listen on.
+        port: The TCP port to listen on.
+        admin_token: The admin token; None draws a random one (announced).
+        announce: A callable receiving each line to show.
+        upgrade: Whether to upgrade a database of an older schema.
+
+    Raises:
+        StudyError: If the port cannot be listened on, the admin token is under 16 characters, or the
+            database cannot be opened at ``HEAD``.
+    """
     import socket
 
     import uvicorn

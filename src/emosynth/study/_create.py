@@ -45,7 +45,29 @@ STUDY_KIND = "study"
 
 @dataclass
 class StudyConfig:
-    """What ``create`` needs. ``per_target`` images are drawn from each (run, target) stratum."""
+    """What ``create`` needs. ``per_target`` images are drawn from each (run, target) stratum.
+
+    Attributes:
+        name: The study's name: 1-64 letters, digits, '.', '_' or '-' (starting with a letter or digit).
+        runs: Run directories and/or stimulus folders to sample images from.
+        per_target: Images drawn from each (run, target) stratum (at least 1).
+        attention_checks: Attention-check trials per participant (0 or more).
+        db: The study database URL or SQLite path.
+        folder: The study's own image folder (must not exist); default ``studies/<name>``.
+        consent_text: The consent page's text (not empty).
+        completion_code: A code shown on the thank-you page, if any.
+        seed: Seed of the reproducible sample.
+        extra: Extra settings (not used by ``create``).
+        platform: The recruiting platform (prolific, mturk, sona or none): which URL parameters identify a
+            participant.
+        completion_url: An http(s) URL the thank-you page sends participants to; ``{PARAM}`` placeholders
+            take the participant's parameters.
+        lists: Latin-square counterbalanced lists, 1-64 (participant n gets list (n - 1) mod K).
+        counterbalance_scale: Whether every second participant sees the SAM rows from 9 to 1.
+        min_agreement: Keep only images whose held-out judges agree with the target at least this share
+            of the time (0-1), if given.
+        content_matched: Whether to sample source photos edited toward every condition.
+    """
 
     name: str
     runs: list[Path]
@@ -65,7 +87,11 @@ class StudyConfig:
     content_matched: bool = False  # sample source photos edited toward every condition
 
     def validate(self) -> None:
-        """Raise ``StudyError`` (one line) for a parameter out of its range."""
+        """Check the parameters.
+
+        Raises:
+            StudyError: (one line) For a parameter out of its range.
+        """
         if not NAME_RE.match(self.name or ""):
             raise StudyError(f"study name {self.name!r}: use 1-64 letters, digits, '.', '_' or '-'")
         if self.per_target < 1:
@@ -88,7 +114,14 @@ class StudyConfig:
 
 
 def check_completion_url(url: str) -> None:
-    """A completion URL must be an absolute http(s) URL with a host ({PARAM} placeholders allowed)."""
+    """Check that a completion URL is an absolute http(s) URL with a host ({PARAM} placeholders allowed).
+
+    Args:
+        url: The completion URL.
+
+    Raises:
+        StudyError: If it is not an http:// or https:// address with a host.
+    """
     from urllib.parse import urlsplit
 
     probe = re.sub(r"\{[A-Za-z_][A-Za-z0-9_]*\}", "x", url.strip())
@@ -110,7 +143,14 @@ def _num(v) -> float | None:
 
 
 def target_label(row: pd.Series) -> str:
-    """The stratum of an item: its target category and/or target V/A/D (1-9), as text."""
+    """The stratum of an item: its target category and/or target V/A/D (1-9), as text.
+
+    Args:
+        row: An items.csv row (``target_category``, ``target_valence`` ... columns, V/A/D on SAM 1-9).
+
+    Returns:
+        E.g. ``"joy v=7.0 a=6.0"``, or ``"untargeted"``.
+    """
     parts = []
     cat = row.get("target_category")
     if isinstance(cat, str) and cat:
@@ -145,7 +185,18 @@ def _cell_targets(cell: str) -> dict:
 def read_source(path: Path) -> tuple[Run, bool]:
     """A run directory, or a stimulus folder (``emosynth stimuli --out``: emosynth.json of kind
     ``stimuli``, stimuli.csv, images/) read as one: (run, is_stimuli). A stimulus folder's ``file``
-    column (images/...) becomes a name inside images/, its ``cell`` the target."""
+    column (images/...) becomes a name inside images/, its ``cell`` the target.
+
+    Args:
+        path: The run directory or stimulus folder.
+
+    Returns:
+        (run, is_stimuli): the items as a ``Run``, and whether ``path`` is a stimulus folder.
+
+    Raises:
+        StudyError: If a stimulus folder's stimuli.csv is unreadable or lacks a ``file`` or ``cell`` column.
+        RunDirError: If a run directory cannot be read (from ``read_run``).
+    """
     path = Path(path)
     if output_kind(path) != "stimuli":
         return read_run(path), False
@@ -170,7 +221,14 @@ def read_source(path: Path) -> tuple[Run, bool]:
 
 def held_out_judges(run: Run) -> list[str]:
     """The held-out judges of a run: the keys of run.json ``transfer`` with V/A columns in items.csv; for
-    a stimulus folder, every ``<judge>_valence`` column (not a target, a prediction or an interval)."""
+    a stimulus folder, every ``<judge>_valence`` column (not a target, a prediction or an interval).
+
+    Args:
+        run: A run or stimulus folder, as ``read_source`` returns it.
+
+    Returns:
+        The judges' names (the prefixes of their ``<judge>_valence`` / ``<judge>_arousal`` columns).
+    """
     cols = set(run.items.columns)
     names = list((run.meta.get("transfer") or {}).keys())
     if run.meta.get("kind") == "stimuli":
@@ -183,7 +241,16 @@ def held_out_judges(run: Run) -> list[str]:
 def agreement(row: pd.Series, judges: list[str]) -> float:
     """The share of held-out judges' verdicts that lie on the intended side of the midpoint 5, over the
     judges and the dimensions (valence, arousal) whose target is off the midpoint by at least half a
-    point; NaN when there is no such verdict."""
+    point; NaN when there is no such verdict.
+
+    Args:
+        row: An items row with ``target_valence`` / ``target_arousal`` and the judges'
+            ``<judge>_valence`` / ``<judge>_arousal`` columns (SAM 1-9).
+        judges: The held-out judges' names (``held_out_judges``).
+
+    Returns:
+        The share of agreeing verdicts in [0, 1], or NaN.
+    """
     hits = n = 0
     for dim in ("valence", "arousal"):
         t = _num(row.get(f"target_{dim}"))
@@ -287,10 +354,21 @@ def _verified_image(run_dir: Path, row: pd.Series) -> Path:
 
 
 def create_study(cfg: StudyConfig) -> dict:
-    """Create the study; returns a summary (name, folder, images, strata, practice, attention checks).
+    """Create the study: sample its images, copy them into its folder and record it in the database.
 
     The images are copied into ``cfg.folder`` (created; it must not exist) under names chosen here,
     and served only from there. Nothing is left behind if any step fails.
+
+    Args:
+        cfg: The study's configuration.
+
+    Returns:
+        A summary: name, folder, images, strata, practice, attention_checks, db, platform, lists and
+        sources (the number of distinct source photos).
+
+    Raises:
+        StudyError: For an invalid configuration, an existing folder or study name, unusable sources
+            (no images, none left to sample) or a database that cannot record the study.
     """
     cfg.validate()
     folder = Path(cfg.folder if cfg.folder is not None else Path("studies") / cfg.name).resolve()

@@ -213,7 +213,17 @@ def known_revisions() -> list[str]:
 
 def schema_revision(connection) -> str | None:
     """The database's schema revision: its ``alembic_version``; "0001" for the tables ``create_all`` made
-    before migrations; None for an empty database. Other tables without a version: ``StudyError``."""
+    before migrations; None for an empty database.
+
+    Args:
+        connection: An open SQLAlchemy connection to the database.
+
+    Returns:
+        The revision (e.g. ``"0001"``), or None for an empty database.
+
+    Raises:
+        StudyError: If the database holds other tables but no study schema.
+    """
     tables = set(inspect(connection).get_table_names())
     if "alembic_version" in tables:
         from sqlalchemy import text
@@ -228,7 +238,19 @@ def schema_revision(connection) -> str | None:
 
 def migrate(url: str, upgrade: bool = False) -> tuple[str | None, str]:
     """Bring the database at ``url`` to ``HEAD``: an empty one is created at HEAD, an older one is upgraded
-    only with ``upgrade``, a newer one is refused. Returns (revision found, revision now)."""
+    only with ``upgrade``, a newer one is refused.
+
+    Args:
+        url: The database URL (SQLAlchemy, e.g. ``sqlite:///study.db``).
+        upgrade: Whether to upgrade a database of an older schema (back it up before).
+
+    Returns:
+        (revision found, revision now): the first is None for an empty database, the second is ``HEAD``.
+
+    Raises:
+        StudyError: If the schema is newer than this emosynth knows, older without ``upgrade``, or the
+            database holds other tables but no study schema.
+    """
     from alembic import command
 
     eng = _engine(url)
@@ -313,7 +335,20 @@ _CURRENT: set[str] = set()
 def sessions(url: str, create: bool = False, upgrade: bool = False) -> sessionmaker:
     """Sessions on the study database ``url``. A SQLite file that does not exist is refused (a mistyped
     path would otherwise become a new, empty database) unless ``create`` (``study create``); an older
-    schema is upgraded only with ``upgrade``."""
+    schema is upgraded only with ``upgrade``.
+
+    Args:
+        url: The database URL (SQLAlchemy, e.g. ``sqlite:///study.db``).
+        create: Whether a SQLite file that does not exist may be created.
+        upgrade: Whether to upgrade a database of an older schema (see ``migrate``).
+
+    Returns:
+        A ``sessionmaker`` bound to the database's engine, its schema at ``HEAD``.
+
+    Raises:
+        StudyError: (one line) For a missing SQLite file without ``create``, a bad URL, an unreachable
+            server or a schema of another revision.
+    """
     if not create and url not in _ENGINES:
         _check_sqlite_exists(url)
     return sessionmaker(engine_for(url, upgrade), expire_on_commit=False)
@@ -337,7 +372,11 @@ def _check_sqlite_exists(url: str) -> None:
 
 
 def dispose(url: str) -> None:
-    """Close the engine's connections (tests, and a server shutting down)."""
+    """Close the engine's connections (tests, and a server shutting down).
+
+    Args:
+        url: The database URL whose engine to close; nothing happens if it has none.
+    """
     eng = _ENGINES.pop(url, None)
     _CURRENT.discard(url)
     if eng is not None:

@@ -29,7 +29,21 @@ REPORT_KIND = "study-report"
 @dataclass
 class Analysis:
     """The report's numbers: per-participant attention, per-image and per-target summaries, and
-    per-dimension agreement between intended, rated (human mean) and predicted values."""
+    per-dimension agreement between intended, rated (human mean) and predicted values.
+
+    V/A/D values (ratings, means, targets, predictions) are on the SAM 1-9 scale.
+
+    Attributes:
+        participants: One row per participant: participant, checks, failed, ratings, finished, excluded.
+        images: One row per image: image, n, ``<dim>_mean`` and ``<dim>_ci`` (95% CI half-width) per
+            dimension, and the image's targets and predictions.
+        targets: One row per target: target, images, n, participants, and per dimension the mean and CI
+            half-width over participants' means and the mean intended value ``target_<dim>``.
+        metrics: Dimension -> {metric name: value}: Pearson r, MAE and share on the intended side
+            (intended vs rated, predicted vs rated), ICC(2,k) and Krippendorff's alpha.
+        rule: The exclusion rule, in words.
+        n_ratings: The number of ratings analysed (main trials of kept participants).
+    """
 
     participants: pd.DataFrame
     images: pd.DataFrame
@@ -40,7 +54,21 @@ class Analysis:
 
 
 def analyse(df: pd.DataFrame, max_fail_share: float = 0.25) -> Analysis:
-    """Analyse an export-format ratings frame (``ratings_frame`` / ``study export``)."""
+    """Analyse an export-format ratings frame (``ratings_frame`` / ``study export``).
+
+    A participant is excluded when they failed more than ``max_fail_share`` of the attention checks they
+    answered; practice trials and attention checks are not analysed.
+
+    Args:
+        df: The ratings, one row per rated trial (``EXPORT_COLUMNS``; V/A/D on SAM 1-9).
+        max_fail_share: The share of failed attention checks above which a participant is excluded.
+
+    Returns:
+        The analysis.
+
+    Raises:
+        StudyError: If there are no ratings, or no ratings of study images from kept participants.
+    """
     if df.empty:
         raise StudyError("the study has no ratings yet")
     rule = (f"a participant is excluded when they failed more than {max_fail_share:.0%} of the attention "
@@ -173,7 +201,19 @@ def _plots(a: Analysis, folder: Path) -> list[tuple[str, str]]:
 def write_report(a: Analysis, out: Path, title: str) -> Path:
     """Write report.md, report.html (self-contained), images.csv, targets.csv, participants.csv,
     summary.json and the plots into ``out`` (a temporary folder renamed into place; an existing
-    ``out`` is replaced only if it is an earlier study report)."""
+    ``out`` is replaced only if it is an earlier study report).
+
+    Args:
+        a: The analysis (``analyse``).
+        out: The report folder.
+        title: The report's title.
+
+    Returns:
+        The report folder ``out``.
+
+    Raises:
+        StudyError: If ``out`` exists and is not an earlier study report.
+    """
     from ..report import Document
 
     out = Path(out)
@@ -238,7 +278,21 @@ def write_report(a: Analysis, out: Path, title: str) -> Path:
 
 
 def report_study(db: str, name: str, out: Path, max_fail_share: float = 0.25) -> Analysis:
-    """Analyse study ``name`` and write its report into ``out``."""
+    """Analyse study ``name`` and write its report into ``out``.
+
+    Args:
+        db: The study database URL.
+        name: The study's name.
+        out: The report folder (see ``write_report``).
+        max_fail_share: The share of failed attention checks above which a participant is excluded, in [0, 1).
+
+    Returns:
+        The analysis.
+
+    Raises:
+        StudyError: For ``max_fail_share`` out of range, an unknown study or database, nothing to analyse,
+            or an ``out`` that is not an earlier study report.
+    """
     if not 0 <= max_fail_share < 1:
         raise StudyError(f"--max-fail-share must be in [0, 1) (got {max_fail_share})")
     a = analyse(ratings_frame(sessions(db), name), max_fail_share)
@@ -247,8 +301,19 @@ def report_study(db: str, name: str, out: Path, max_fail_share: float = 0.25) ->
 
 
 def export_study(db: str, name: str, out: Path) -> int:
-    """Write the study's ratings (long format, one row per rated trial) to ``out`` atomically;
-    returns the number of rows."""
+    """Write the study's ratings (long format, one row per rated trial) to ``out`` atomically.
+
+    Args:
+        db: The study database URL.
+        name: The study's name.
+        out: The CSV file to write.
+
+    Returns:
+        The number of rows written.
+
+    Raises:
+        StudyError: If ``out`` is a folder or cannot be written, or for an unknown study or database.
+    """
     from ..fsio import atomic_write_bytes
     from ._service import ratings_frame as frame
 

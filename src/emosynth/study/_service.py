@@ -157,7 +157,25 @@ def join(Session: sessionmaker, study_name: str, params: dict | None = None, dev
          ) -> tuple[str, bool]:
     """A participant of the study: (token, resumed). With a recruiting platform, the platform's ID
     parameter is required and one ID gets one participation: a second visit returns the first token
-    (``resumed``). The token is ``secrets.token_urlsafe`` (256 bits)."""
+    (``resumed``). The token is ``secrets.token_urlsafe`` (256 bits).
+
+    Args:
+        Session: Sessions on the study database (``sessions``).
+        study_name: The study's name.
+        params: The link's URL parameters (the recruiting platform's are recorded).
+        device: What the page saw of the device: screen_w, screen_h, window_w, window_h (px), dpr, touch,
+            user_agent.
+
+    Returns:
+        (token, resumed): the participant's token, and whether it is an earlier participation of the same
+        platform ID.
+
+    Raises:
+        NotFound: For an unknown study.
+        Paused: If the study is paused.
+        Invalid: If the link lacks the platform's ID parameter or carries an invalid ID.
+        Conflict: If too many participants join at once.
+    """
     params = params or {}
     eng = _engine(Session)
     for _attempt in range(20):
@@ -298,6 +316,18 @@ def _engine(Session: sessionmaker):
 
 
 def state(Session: sessionmaker, token: str) -> State:
+    """Where the participant is now (their stage and, in a trial, the current trial).
+
+    Args:
+        Session: Sessions on the study database (``sessions``).
+        token: The participant's token.
+
+    Returns:
+        The participant's state.
+
+    Raises:
+        NotFound: For an unknown participant token.
+    """
     with _engine(Session).connect() as conn:
         return _state_of(conn, _row(conn, token))
 
@@ -362,7 +392,7 @@ def submit(Session: sessionmaker, token: str, trial_id: int, rating: tuple[int, 
            rt_client_ms: int | None = None, window: tuple[int | None, int | None] = (None, None),
            ) -> tuple[str, State]:
     """Record a rating of one of the participant's own trials in one short transaction, committed before
-    returning; returns ("recorded" or "unchanged", the participant's state after it).
+    returning.
 
     "unchanged" is a resubmission of the same answer (a reload, a double click, a retry after a dropped
     connection). Refuses another participant's trial or an unknown one (NotFound, alike), a different
@@ -374,6 +404,23 @@ def submit(Session: sessionmaker, token: str, trial_id: int, rating: tuple[int, 
     The transaction: the participant with their study (one indexed read), the trial (by primary key),
     the rating's INSERT, the participant's counter UPDATE (guarded by its old value), the next trial (by
     the unique participant + position index). Core statements, compiled once and cached.
+
+    Args:
+        Session: Sessions on the study database (``sessions``).
+        token: The participant's token.
+        trial_id: The trial's id.
+        rating: (valence, arousal, dominance), each a whole number on the SAM 1-9 scale.
+        rt_client_ms: The response time the browser measured (ms), if any.
+        window: The browser window's (width, height) in px, each None if unknown.
+
+    Returns:
+        ("recorded" or "unchanged", the participant's state after it).
+
+    Raises:
+        NotFound: For an unknown participant or a trial not theirs.
+        Conflict: For a different answer to an answered trial, a trial that is not the current one, or a
+            trial before consent and instructions.
+        Paused: If the study is paused.
     """
     eng = _engine(Session)
     for _attempt in range(3):
@@ -445,6 +492,16 @@ def image_file(Session: sessionmaker, token: str, public_id: str):
 
 
 def set_paused(Session: sessionmaker, name: str, paused: bool) -> None:
+    """Pause or resume a study: a paused study takes no new participants and no ratings.
+
+    Args:
+        Session: Sessions on the study database (``sessions``).
+        name: The study's name.
+        paused: True to pause, False to resume.
+
+    Raises:
+        NotFound: For an unknown study.
+    """
     with writing(Session) as s:
         get_study(s, name).paused = paused
 
@@ -483,7 +540,20 @@ def ratings_frame(Session: sessionmaker, name: str) -> pd.DataFrame:
     appear by number, never by token; the recruiting platform's recorded URL parameters follow the
     columns of ``EXPORT_COLUMNS``, one column each (e.g. PROLIFIC_PID, STUDY_ID, SESSION_ID).
     Response times are in ms: ``rt_server_ms`` from the trial becoming current to the answer's commit,
-    ``rt_client_ms`` from the image shown to the answer sent, as the browser measured it."""
+    ``rt_client_ms`` from the image shown to the answer sent, as the browser measured it.
+
+    V/A/D (ratings, targets, predictions) are on the SAM 1-9 scale.
+
+    Args:
+        Session: Sessions on the study database (``sessions``).
+        name: The study's name.
+
+    Returns:
+        The ratings, columns ``EXPORT_COLUMNS`` then the platform's parameters.
+
+    Raises:
+        NotFound: For an unknown study.
+    """
     with Session() as s:
         study = get_study(s, name)
         platform = PLATFORMS.get(study.platform, PLATFORMS["none"])

@@ -12,7 +12,15 @@ import numpy as np
 
 
 def pearson(x, y) -> float:
-    """Pearson r over the pairs where both are finite; NaN with fewer than 3 pairs or no spread."""
+    """Pearson r over the pairs where both are finite; NaN with fewer than 3 pairs or no spread.
+
+    Args:
+        x: First sequence of numbers (e.g. intended values, SAM 1-9); NaN marks a missing value.
+        y: Second sequence, the same length as ``x`` (e.g. mean ratings, SAM 1-9).
+
+    Returns:
+        The correlation coefficient in [-1, 1], or NaN.
+    """
     x, y = np.asarray(x, float), np.asarray(y, float)
     ok = np.isfinite(x) & np.isfinite(y)
     x, y = x[ok], y[ok]
@@ -22,6 +30,15 @@ def pearson(x, y) -> float:
 
 
 def mae(x, y) -> float:
+    """Mean absolute difference over the pairs where both are finite; NaN when there is no such pair.
+
+    Args:
+        x: First sequence of numbers (e.g. intended values, SAM 1-9); NaN marks a missing value.
+        y: Second sequence, the same length as ``x`` (e.g. mean ratings, SAM 1-9).
+
+    Returns:
+        The mean of ``|x - y|``, in the units of the inputs (SAM points for V/A/D), or NaN.
+    """
     x, y = np.asarray(x, float), np.asarray(y, float)
     ok = np.isfinite(x) & np.isfinite(y)
     return float(np.mean(np.abs(x[ok] - y[ok]))) if ok.any() else float("nan")
@@ -29,8 +46,18 @@ def mae(x, y) -> float:
 
 def share_on_intended_side(intended, rated, midpoint: float = 5.0) -> tuple[float, int]:
     """Share of items whose rating lies on the same side of ``midpoint`` as the intended value, over
-    the items whose intended value is off the midpoint (a rating exactly at it counts as a miss);
-    returns (share, number of such items)."""
+    the items whose intended value is off the midpoint (a rating exactly at it counts as a miss).
+
+    Items where either value is not finite do not count.
+
+    Args:
+        intended: Intended values, one per item (SAM 1-9).
+        rated: Rated values (e.g. mean human ratings), one per item (SAM 1-9).
+        midpoint: The scale's midpoint (5 on the SAM 1-9 scale).
+
+    Returns:
+        (share, number of such items); the share is NaN (and the count 0) when no item counts.
+    """
     i, r = np.asarray(intended, float), np.asarray(rated, float)
     ok = np.isfinite(i) & np.isfinite(r) & (i != midpoint)
     if not ok.any():
@@ -45,6 +72,15 @@ def icc2k(table) -> float:
     (MSR − MSE) / (MSR + (MSC − MSE) / n), from the two-way ANOVA mean squares of rows (images),
     columns (raters) and error. 1 when every rater gives every image the same rating and images
     differ; near 0 (or below) for unrelated raters. NaN for fewer than 2 images or 2 raters.
+
+    Args:
+        table: An (n images × k raters) array-like of ratings (e.g. SAM 1-9), without NaN.
+
+    Returns:
+        The ICC(2,k), or NaN (fewer than 2 images or raters, or a non-positive denominator).
+
+    Raises:
+        ValueError: If the table has a missing (non-finite) rating.
     """
     y = np.asarray(table, float)
     if y.ndim != 2 or y.shape[0] < 2 or y.shape[1] < 2:
@@ -68,6 +104,15 @@ def krippendorff_alpha_interval(table) -> float:
     rating. 1 − D_o / D_e, where D_o is the mean squared difference between ratings of the same image
     (each image weighted by its m − 1 pairable ratings) and D_e the same over all pairable ratings.
     Images with fewer than two ratings do not count. NaN when nothing is pairable or nothing varies.
+
+    Args:
+        table: An (n images × k raters) array-like of ratings (e.g. SAM 1-9); NaN marks a missing rating.
+
+    Returns:
+        Krippendorff's alpha (1 for perfect agreement), or NaN.
+
+    Raises:
+        ValueError: If ``table`` is not two-dimensional.
     """
     y = np.asarray(table, float)
     if y.ndim != 2:
