@@ -55,6 +55,14 @@ class Judge(nn.Module):
         return torch.tensor([d in self.dims for d in DIMENSIONS])
 
     def judge(self, images: torch.Tensor) -> dict[str, torch.Tensor]:  # pragma: no cover - abstract
+        """The judge's verdict; subclasses implement it.
+
+        Args:
+            images: Float tensor (N, 3, H, W) in [0, 1].
+
+        Returns:
+            At least ``"vad_raw"`` (N, 3), unclamped SAM 1–9, NaN in the columns not judged.
+        """
         raise NotImplementedError
 
     #: True when a judge's verdict on an image does not depend on the other images in its batch (every
@@ -62,6 +70,17 @@ class Judge(nn.Module):
     batch_invariant: ClassVar[bool] = True
 
     def forward(self, images: torch.Tensor) -> dict[str, torch.Tensor]:
+        """Check the images, judge them and add ``"vad"``: ``"vad_raw"`` clamped to SAM 1–9.
+
+        Args:
+            images: Float tensor (N, 3, H, W) in [0, 1].
+
+        Returns:
+            The output of ``judge`` plus ``"vad"`` (N, 3); differentiable w.r.t. ``images``.
+
+        Raises:
+            JudgeError: ``images`` is not a float tensor (N, 3, H, W).
+        """
         check_images(images)
         out = dict(self.judge(images))
         raw = out["vad_raw"]
@@ -72,7 +91,18 @@ class Judge(nn.Module):
         """The same verdict as calling the judge, without gradients: the fast path of a search that
         needs no gradients (CMA-ME's evaluations, re-checking an archive). Network judges run their
         backbones on ``engine`` (``"auto"``: ONNX Runtime where installed, batched; ``"torch"``: the
-        judge's own module); the result agrees with ``judge(images)`` to float precision."""
+        judge's own module); the result agrees with ``judge(images)`` to float precision.
+
+        Args:
+            images: Float tensor (N, 3, H, W) in [0, 1].
+            engine: The inference engine for network judges.
+
+        Returns:
+            As calling the judge: ``"vad_raw"`` and ``"vad"`` (N, 3) on SAM 1–9, and more.
+
+        Raises:
+            JudgeError: ``images`` is not a float tensor (N, 3, H, W).
+        """
         check_images(images)
         with torch.no_grad():
             out = dict(self.judge_fast(images, engine))
@@ -80,7 +110,15 @@ class Judge(nn.Module):
         return out
 
     def judge_fast(self, images: torch.Tensor, engine: str = "auto") -> dict[str, torch.Tensor]:
-        """``judge`` without gradients; subclasses with a faster engine override it."""
+        """``judge`` without gradients; subclasses with a faster engine override it.
+
+        Args:
+            images: Float tensor (N, 3, H, W) in [0, 1].
+            engine: The inference engine; unused here.
+
+        Returns:
+            As ``judge``.
+        """
         return self.judge(images)
 
     def extra_repr(self) -> str:

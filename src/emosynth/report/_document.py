@@ -29,28 +29,64 @@ class Document:
     blocks: list = field(default_factory=list)
 
     def heading(self, text: str, level: int = 2):
+        """Add a heading.
+
+        Args:
+            text: The heading's text.
+            level: Its level (2: a section; the title is level 1).
+        """
         self.blocks.append(("h", level, text))
 
     def para(self, text: str):
-        """A paragraph; ``**bold**`` and ``code`` spans render in both outputs."""
+        """Add a paragraph; ``**bold**`` and ``code`` spans render in both outputs.
+
+        Args:
+            text: The paragraph's text.
+        """
         self.blocks.append(("p", text))
 
     def code(self, text: str):
+        """Add a code block.
+
+        Args:
+            text: The code, shown verbatim.
+        """
         self.blocks.append(("code", text))
 
     def bullets(self, items: list[str]):
+        """Add a bulleted list.
+
+        Args:
+            items: One string per bullet.
+        """
         self.blocks.append(("ul", list(items)))
 
     def table(self, header: list[str], rows: list[list[str]]):
+        """Add a table (first column left-aligned, the others right-aligned in Markdown).
+
+        Args:
+            header: The column names.
+            rows: One list of cells per row; cells are converted with ``str``.
+        """
         self.blocks.append(("table", list(header), [list(map(str, r)) for r in rows]))
 
     def image(self, path: str, caption: str):
-        """``path`` relative to the document's folder."""
+        """Add an image with its caption.
+
+        Args:
+            path: The PNG file, relative to the document's folder.
+            caption: The caption (also the alternative text).
+        """
         self.blocks.append(("img", path, caption))
 
     # ------------------------------------------------------------------ rendering
 
     def markdown(self) -> str:
+        """Render to Markdown, images linked.
+
+        Returns:
+            The Markdown text.
+        """
         out = [f"# {self.title}", ""]
         for b in self.blocks:
             kind = b[0]
@@ -73,6 +109,14 @@ class Document:
         return "\n".join(out).rstrip() + "\n"
 
     def html(self, base: Path) -> str:
+        """Render to one self-contained HTML page, images inlined as data URIs.
+
+        Args:
+            base: The document's folder, against which image paths are read.
+
+        Returns:
+            The HTML text.
+        """
         body = [f"<h1>{html.escape(self.title)}</h1>"]
         for b in self.blocks:
             kind = b[0]
