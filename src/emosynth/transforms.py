@@ -16,7 +16,14 @@ import torch.nn.functional as F
 
 @dataclass(frozen=True)
 class TransformConfig:
-    """Ranges of the random transforms (each drawn uniformly per image)."""
+    """Ranges of the random transforms (each drawn uniformly per image).
+
+    Attributes:
+        jitter: Translation either way, as a fraction of the image side.
+        scale: (low, high) range of the scale factor.
+        degrees: Rotation either way, in degrees.
+        colour: Brightness, contrast and saturation multipliers are drawn in [1 - colour, 1 + colour].
+    """
 
     #: translation, as a fraction of the image side
     jitter: float = 0.08
@@ -30,10 +37,18 @@ class TransformConfig:
 
 def random_transforms(images: torch.Tensor, rng: np.random.Generator,
                       cfg: TransformConfig = TransformConfig()) -> torch.Tensor:
-    """One random affine + colour transform per image of ``images`` (N, 3, H, W) in [0, 1].
+    """One random affine + colour transform per image of ``images``.
 
     Deterministic for the generator's state. Borders are filled by reflection so no black frame
     (a cue of its own) appears.
+
+    Args:
+        images: Float tensor (N, 3, H, W) in [0, 1].
+        rng: NumPy generator the transform parameters are drawn from.
+        cfg: Ranges of the transforms.
+
+    Returns:
+        The transformed images, float tensor (N, 3, H, W) clamped to [0, 1].
     """
     n = images.shape[0]
     angle = np.deg2rad(rng.uniform(-cfg.degrees, cfg.degrees, n))

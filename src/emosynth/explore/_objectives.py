@@ -27,6 +27,16 @@ class ObjectiveError(EmosynthError):
 
 @dataclass(frozen=True)
 class Objective:
+    """One activation-maximisation objective, a score to maximise (as ``parse_objective`` makes it).
+
+    Attributes:
+        kind: 'category', 'dimension', 'point' or 'channel'.
+        name: A readable name, also the image's file stem.
+        index: Category index, dimension index or channel (-1: none, for a point).
+        sign: +1 to raise a dimension, -1 to lower it.
+        point: ((dimension index, value on the SAM 1–9 scale), ...) for kind 'point'.
+    """
+
     kind: str  # "category" | "dimension" | "point" | "channel"
     name: str  # a readable name, also the image's file stem
     index: int = -1  # category index, dimension index or channel
@@ -57,7 +67,22 @@ class Objective:
 
 
 def parse_objective(text: str, categories: list[str] | None, n_features: int, targets: list[str]) -> Objective:
-    """Parse one objective string against a model's categories, trained targets and feature width."""
+    """Parse one objective string against a model's categories, trained targets and feature width.
+
+    Args:
+        text: The objective, e.g. 'joy', 'category=joy', 'valence+', 'arousal-', 'valence=8,arousal=2'
+            (SAM 1–9 scale) or 'channel=123' (see the module docstring).
+        categories: The model's category labels (None: no category head).
+        n_features: Channels of the backbone's features.
+        targets: The dimensions the model was trained on.
+
+    Returns:
+        The objective.
+
+    Raises:
+        ObjectiveError: A string that names nothing the model has: an unknown category, a dimension the
+            model was not trained on, a channel out of range, or a point value off the SAM 1–9 scale.
+    """
     t = text.strip().lower().replace(" ", "")
     cats = [c.lower() for c in categories or []]
     m = re.fullmatch(r"(?:category=)?([a-z_]+)", t)
@@ -104,7 +129,15 @@ def _need(dim: str, targets: list[str], text: str):
 
 
 def default_objectives(categories: list[str] | None, targets: list[str]) -> list[str]:
-    """One per output of a model: each category, and each trained dimension upwards and downwards."""
+    """One objective string per output of a model: each category, and each trained dimension up and down.
+
+    Args:
+        categories: The model's category labels (None: none).
+        targets: The dimensions the model was trained on.
+
+    Returns:
+        Objective strings, e.g. ['joy', ..., 'valence+', 'valence-'].
+    """
     out = list(categories or [])
     for dim in DIMENSIONS:
         if dim in targets:

@@ -26,11 +26,26 @@ COLOR_INV = torch.linalg.inv(COLOR)
 
 
 def decorrelated_to_rgb(x: torch.Tensor) -> torch.Tensor:
-    """(N, 3, H, W) decorrelated colour → RGB logits (before the sigmoid)."""
+    """Decorrelated colour → RGB logits (before the sigmoid).
+
+    Args:
+        x: Float tensor (N, 3, H, W) in the decorrelated colour space.
+
+    Returns:
+        RGB logits (N, 3, H, W); their sigmoid is the image in (0, 1).
+    """
     return torch.einsum("ij,njhw->nihw", COLOR.to(x), x)
 
 
 def rgb_to_decorrelated(x: torch.Tensor) -> torch.Tensor:
+    """RGB logits → decorrelated colour, the inverse of ``decorrelated_to_rgb``.
+
+    Args:
+        x: RGB logits (N, 3, H, W).
+
+    Returns:
+        Float tensor (N, 3, H, W) in the decorrelated colour space.
+    """
     return torch.einsum("ij,njhw->nihw", COLOR_INV.to(x), x)
 
 
@@ -48,7 +63,17 @@ def frequency_scale(h: int, w: int, decay_power: float = 1.0) -> torch.Tensor:
 
 
 class FourierImage(nn.Module):
-    """A batch of images parametrised by scaled Fourier coefficients in decorrelated colour."""
+    """A batch of images parametrised by scaled Fourier coefficients in decorrelated colour.
+
+    Calling it returns the images, float tensor (N, 3, size, size) in (0, 1).
+
+    Args:
+        n: Number of images.
+        size: Side of each image, in pixels.
+        sd: Standard deviation of the random initial coefficients.
+        decay_power: Exponent of the 1/frequency scaling.
+        generator: torch generator of the initial coefficients (None: torch's global one).
+    """
 
     def __init__(self, n: int, size: int, sd: float = 0.01, decay_power: float = 1.0,
                  generator: torch.Generator | None = None):
@@ -77,7 +102,16 @@ class FourierImage(nn.Module):
 
 
 class PixelImage(nn.Module):
-    """The naive parametrisation: one free logit per pixel and channel."""
+    """The naive parametrisation: one free logit per pixel and channel.
+
+    Calling it returns the images, float tensor (N, 3, size, size) in (0, 1).
+
+    Args:
+        n: Number of images.
+        size: Side of each image, in pixels.
+        sd: Standard deviation of the random initial logits.
+        generator: torch generator of the initial logits (None: torch's global one).
+    """
 
     def __init__(self, n: int, size: int, sd: float = 0.01, generator: torch.Generator | None = None):
         super().__init__()
@@ -94,5 +128,16 @@ class PixelImage(nn.Module):
 
 
 def make_image(n: int, size: int, naive: bool = False, seed: int = 0) -> nn.Module:
+    """A seeded image parametrisation: ``FourierImage``, or ``PixelImage`` when ``naive``.
+
+    Args:
+        n: Number of images.
+        size: Side of each image, in pixels.
+        naive: Raw pixels through a sigmoid instead of the Fourier parametrisation.
+        seed: Seed of the random initial parameters.
+
+    Returns:
+        The module; calling it returns float images (n, 3, size, size) in (0, 1).
+    """
     g = torch.Generator().manual_seed(seed)
     return PixelImage(n, size, generator=g) if naive else FourierImage(n, size, generator=g)

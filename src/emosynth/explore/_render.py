@@ -35,7 +35,24 @@ RUN_KIND = "run:visualize"
 
 @dataclass
 class VisualizeConfig:
-    """What to visualise and how. ``objectives`` empty: one per output of the model."""
+    """What to visualise and how. ``objectives`` empty: one per output of the model.
+
+    Attributes:
+        model: A saved model folder; None: the packaged default.
+        objectives: Objective strings (see ``parse_objective``); empty: one per output of the model.
+        seeds: Images per objective, each from its own start.
+        seed: Random seed.
+        steps: Optimisation steps.
+        size: Side of the images, in pixels (at least 32).
+        lr: Adam learning rate.
+        naive: Optimise raw pixels (``PixelImage``) instead of the Fourier parametrisation.
+        jitter: Random translation per step, as a fraction of the side.
+        scale: (low, high) range of the random scale factor per step.
+        degrees: Random rotation per step, degrees either way.
+        colour: Random brightness / contrast / saturation multipliers in [1 - colour, 1 + colour].
+        judges: The objective's judges: 'default' (the predictor above), 'consensus' or a comma list.
+        check_judges: Held-out judges scored after a judges run: None / 'held-out', 'none' or a comma list.
+    """
 
     model: str | None = None  # a saved model folder; None: the packaged default
     objectives: list[str] = field(default_factory=list)
@@ -118,8 +135,23 @@ def _model(model: str | None):
 def visualize(config: VisualizeConfig, out_dir: str | Path, progress=None, *, command: str | None = None,
               overwrite: bool = False) -> Path:
     """Optimise one image per (objective, seed); write a run directory with ``mosaic.png``.
-    ``command`` (the command line that made it) is recorded in run.json. ``out_dir`` must be new or
-    empty, or (with ``overwrite``) an earlier visualize run (``emosynth.fsio``'s ownership rule)."""
+
+    Args:
+        config: What to visualise (validated first).
+        out_dir: The run directory: new or empty, or (with ``overwrite``) an earlier visualize run
+            (``emosynth.fsio``'s ownership rule).
+        progress: Called as ``progress(step, total)`` after each optimisation step (None: no progress).
+        command: The command line that made the run, recorded in run.json.
+        overwrite: Replace an earlier visualize run in ``out_dir``.
+
+    Returns:
+        The run directory.
+
+    Raises:
+        ConfigError: A bad setting.
+        ObjectiveError: An objective the model (or the judges) cannot score.
+        EmosynthError: The same objective given twice, or a model with handcrafted features.
+    """
     from ..transforms import TransformConfig, random_flip, random_transforms
 
     cfg = config

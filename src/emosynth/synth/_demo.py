@@ -28,8 +28,18 @@ DEMO_SWEEPS = (("va-sweep", "default", "default generator (this release: trained
 
 
 def demo_configs(seed: int = 0, iterations: int | None = None) -> list[tuple[str, EvolveConfig]]:
-    """The demo's runs with ``seed`` and ``iterations`` per run (None: 20), validated
-    (``ConfigError`` for a bad seed or fewer than 1 iteration)."""
+    """The demo's runs with ``seed`` and ``iterations`` per run, validated.
+
+    Args:
+        seed: Seed of every run.
+        iterations: Iterations per run (None: 20).
+
+    Returns:
+        (sub-folder name, configuration) pairs, one per demo run.
+
+    Raises:
+        ConfigError: A bad seed or fewer than 1 iteration.
+    """
     out = []
     for name, cfg in DEMO_RUNS:
         c = EvolveConfig(**{**cfg.__dict__, "seed": seed})
@@ -42,9 +52,21 @@ def demo_configs(seed: int = 0, iterations: int | None = None) -> list[tuple[str
 
 def run_demo(out: str | Path = "out/demo", seed: int = 0, iterations: int | None = None, progress_for=None,
              command: str | None = None) -> dict:
-    """Run the demo into ``out``/<name>/ (replacing an earlier demo); returns {name: run.json}.
+    """Run the demo into ``out``/<name>/ (replacing an earlier demo).
 
-    ``progress_for(name, total)`` may return a context manager yielding an ``advance(k)`` callable.
+    Args:
+        out: Folder the runs are written under, one sub-folder per run.
+        seed: Seed of every run.
+        iterations: Iterations per run (None: 20).
+        progress_for: Optional ``progress_for(name, total)`` returning a context manager that yields an
+            ``advance(k)`` callable (or None).
+        command: When given, each run records the command that regenerates it alone.
+
+    Returns:
+        {run name: that run's run.json record}.
+
+    Raises:
+        ConfigError: A bad seed or fewer than 1 iteration (checked before either run starts).
     """
     from contextlib import nullcontext
 
@@ -66,9 +88,19 @@ def run_demo(out: str | Path = "out/demo", seed: int = 0, iterations: int | None
 
 
 def run_demo_sweeps(out: str | Path = "out/demo", seed: int = 0, n: int = 4) -> dict:
-    """The packaged generators' 5 x 5 sweeps over the V-A plane (``n`` images a target): the default
-    one and the model-only one (the same weights in this release) into ``out``/<name>/, and ``out``/sweeps.png with
-    their contact sheets side by side; returns {name: run.json}."""
+    """The packaged generators' 5 x 5 sweeps over the V-A plane, with their contact sheets side by side.
+
+    The default generator and the model-only one (the same weights in this release) go into
+    ``out``/<name>/, and ``out``/sweeps.png shows their contact sheets side by side.
+
+    Args:
+        out: Folder the sweeps are written under.
+        seed: Seed of both sweeps.
+        n: Images per target.
+
+    Returns:
+        {sweep name: that run's run.json record}.
+    """
     from ._generate import GenerateConfig, generate
 
     out = Path(out)
@@ -85,7 +117,17 @@ def run_demo_sweeps(out: str | Path = "out/demo", seed: int = 0, n: int = 4) -> 
 
 
 def side_by_side(images, titles, path: Path, width: int = 900) -> Path:
-    """The images scaled to ``width`` px each, side by side under their titles, as one PNG (atomically)."""
+    """The images scaled to ``width`` px each, side by side under their titles, as one PNG (written atomically).
+
+    Args:
+        images: Paths of the image files, left to right.
+        titles: One title per image, drawn above it.
+        path: Where the PNG is written.
+        width: Width of each image in the sheet, in pixels (heights keep the aspect ratio).
+
+    Returns:
+        ``path``, as a Path.
+    """
     from PIL import Image, ImageDraw
 
     from ..imageio import read_image

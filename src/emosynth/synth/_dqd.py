@@ -29,6 +29,13 @@ class MegaEmitter(GradientArborescenceEmitter):
       starts again from one of that label's two weakest elites, not from any elite of the archive:
       with brightness bins, the cells of the label that lag are the ones revisited (with one cell
       per label, its one elite).
+
+    Args:
+        archive: The ribs archive the emitter fills.
+        lower: Lower bound of every gene (None: unbounded below).
+        upper: Upper bound of every gene (None: unbounded above).
+        label: Category label the emitter works for alone (category spaces; None: any elite).
+        **kwargs: Passed on to ``GradientArborescenceEmitter`` (``seed`` also seeds the restart choice).
     """
 
     def __init__(self, archive, *, lower: float | None = None, upper: float | None = None,
@@ -63,12 +70,18 @@ class MegaEmitter(GradientArborescenceEmitter):
 
 
 class GradientJudge:
-    """Jacobians of a space's objective and measures with respect to genomes, through the
-    predictors' torch modules — the same function the fast path scores, mirror-image averaging
+    """Jacobians of a space's objective and measures with respect to genomes, through the predictors' torch modules.
+
+    The same function the fast path scores, mirror-image averaging
     included: a gradient of one view alone climbs that view, and for a label such as anger the
     scores of an image and its mirror image then drift apart (0.75 against 0.21) while their
     mean, the told objective, stalls. Under random transforms the outputs of every
-    (model, transform) pair are averaged, as the scores are."""
+    (model, transform) pair are averaged, as the scores are.
+
+    Args:
+        spec: What scores the images: the encoding, and the judges or the predictor models.
+        space: The behaviour space whose ``differentiable`` objective and measures are differentiated.
+    """
 
     def __init__(self, spec: JudgeSpec, space):
         from ..models.ensemble import PredictorEnsemble

@@ -67,9 +67,14 @@ class Encoding:
 
 @dataclass(frozen=True)
 class PixelEncoding(Encoding):
-    """The direct encoding: a ``grid`` × ``grid`` RGB image (genes in [0, 1]), upsampled smoothly
-    (bicubic, clamped) to any size — a low-resolution canvas, so that mutations change regions
-    rather than single pixels of the 224 px image."""
+    """The direct encoding: a ``grid`` × ``grid`` RGB image (genes in [0, 1]), upsampled smoothly to any size.
+
+    The upsampling is bicubic, clamped — a low-resolution canvas, so that mutations change regions
+    rather than single pixels of the 224 px image.
+
+    Attributes:
+        grid: Side of the canvas in pixels (2–256); the genome holds grid × grid × 3 colours in [0, 1].
+    """
 
     grid: int = 32
     name = "pixels"
@@ -136,6 +141,12 @@ class CPPNEncoding(Encoding):
     16): 4·16 + 16 + 16·16 + 16 + 16·3 + 3 = 403 genes; a weight is its
     gene × ``input_gain`` in the first layer and gene / sqrt(fan-in) after it; a bias is its gene. Because the
     image is a function of continuous coordinates, it renders at any size.
+
+    Attributes:
+        hidden: Units per hidden layer (at least 1).
+        layers: Number of hidden layers (at least 1).
+        init_scale: Random genomes are drawn ~ N(0, init_scale²).
+        input_gain: First-layer weight per unit gene (coordinates span [-1, 1]: 3 gives about one sine period).
     """
 
     hidden: int = 16
@@ -215,8 +226,19 @@ ENCODINGS = {"pixels": PixelEncoding, "cppn": CPPNEncoding, "edit": None}  # edi
 
 
 def make_encoding(name: str, **params) -> Encoding:
-    """An encoding by name ('pixels', 'cppn', 'edit') with its parameters (e.g. grid=32, hidden=16;
-    edit: photo=PATH, seed=0, max_side=None)."""
+    """An encoding by name with its parameters.
+
+    Args:
+        name: 'pixels', 'cppn' or 'edit'.
+        **params: The encoding's parameters (e.g. grid=32, hidden=16; edit: photo=PATH, seed=0, max_side=None).
+
+    Returns:
+        The encoding.
+
+    Raises:
+        SynthError: An unknown name, an edit encoding without a photo, a pixel grid outside 2–256, or a
+            CPPN with no hidden layer or unit.
+    """
     if name not in ENCODINGS:
         raise SynthError(f"unknown encoding {name!r}; choose one of {', '.join(ENCODINGS)}")
     if name == "edit":

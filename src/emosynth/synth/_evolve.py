@@ -46,7 +46,39 @@ MEGA_REVISIT = 40
 
 @dataclass
 class EvolveConfig:
-    """What to evolve and how. Defaults: 300 iterations × 64 = 19,200 evaluations."""
+    """What to evolve and how. Defaults: 300 iterations × 64 = 19,200 evaluations.
+
+    Attributes:
+        space: 'category', 'va' or 'vad'.
+        cells: va / vad: cells per dimension over the SAM 1–9 scale.
+        descriptor: category: a second measure ('brightness'), or None.
+        bins: category with a descriptor: brightness bins.
+        encoding: 'cppn', 'pixels' or 'edit' (edits of ``photo``).
+        photo: edit: the photo whose edits are evolved (required with it, and only with it).
+        grid: pixels: the low-resolution canvas side, in pixels.
+        hidden: cppn: units per hidden layer.
+        layers: cppn: hidden layers.
+        iterations: MAP-Elites iterations.
+        batch: Evaluations per iteration, split evenly over the emitters.
+        emitters: Number of emitters.
+        emitter: 'iso' (Iso+LineDD), 'es' (CMA-ME), 'mega' (CMA-MEGA) or 'auto' (es for cppn, mega for pixels).
+        sigma: Mutation step in genome units (None: the encoding's own); mega: initial step of the gradient
+            coefficients.
+        lr: mega: Adam learning rate of the solution point (None: the encoding's).
+        line_sigma: iso: step along the line to another elite.
+        seed: Random seed.
+        model: The predictor: None (the packaged default), a model folder or a backbone name.
+        robust: Fitness is the mean over ``ensemble`` × ``transforms`` random transforms.
+        ensemble: Predictors of the robust fitness.
+        transforms: Random transforms per image and model under ``robust``.
+        check_backbone: The earlier transfer flag: one held-out predictor (name or folder), or None.
+        judges: The objective's judges: 'default' (the predictor(s) above), 'consensus' or a comma list.
+        check_judges: Held-out judges scored after the run: None / 'held-out', 'none' or a comma list.
+        checkpoint_every: Iterations between checkpoints.
+        export_size: Side of the exported elite PNGs, in pixels.
+        chunk: Genomes per scoring task (fixed, so workers do not change results).
+        engine: Inference engine of the predictors' fast path.
+    """
 
     space: str = "category"          # category, va or vad
     cells: int = 12                  # va / vad: cells per dimension over 1–9
@@ -153,6 +185,15 @@ def _encoding(cfg: EvolveConfig):
 
 
 def emitter_kind(cfg: EvolveConfig, enc) -> str:
+    """The emitter a run uses: ``cfg.emitter``, or for 'auto' mega on a bounded encoding, else es.
+
+    Args:
+        cfg: The run's configuration.
+        enc: The run's encoding (its ``bounds`` decide 'auto').
+
+    Returns:
+        'iso', 'es' or 'mega'.
+    """
     if cfg.emitter != "auto":
         return cfg.emitter
     # The bounded pixel grid: CMA-ES cannot sample it (see validate) and Iso+LineDD's mutations
@@ -175,6 +216,21 @@ def emitter_labels(scheduler, space) -> np.ndarray | None:
 
 
 def make_scheduler(cfg: EvolveConfig, space, enc, n_categories: int):
+    """The ribs scheduler of a new run: the space's archive and the configured emitters, seeded from ``cfg.seed``.
+
+    Args:
+        cfg: The run's configuration.
+        space: The behaviour space (its archive).
+        enc: The encoding (solution dimension, bounds, random initial genomes, default steps).
+        n_categories: Labels of the category head (1 when none); CMA-MEGA over categories runs a
+            multiple of them, one label per emitter.
+
+    Returns:
+        A ``ribs.schedulers.Scheduler``.
+
+    Raises:
+        SynthError: ``cfg.batch`` smaller than the number of emitters.
+    """
     from ribs.emitters import EvolutionStrategyEmitter, IsoLineEmitter
     from ribs.schedulers import Scheduler
 
@@ -268,10 +324,21 @@ def _tell(tell, scheduler, space, solutions, scores, labels, jacobian=None):
 
 
 def step(scheduler, space, evaluate, key: tuple[int, ...], gradients=None) -> int:
-    """One MAP-Elites iteration: ask → render + score (``evaluate``) → tell; returns the evaluations.
+    """One MAP-Elites iteration: ask → render + score (``evaluate``) → tell.
 
     With CMA-MEGA emitters (``gradients``: a ``GradientJudge``), first ask_dqd → score + jacobian →
-    tell_dqd for each emitter's solution point; those evaluations are counted too."""
+    tell_dqd for each emitter's solution point; those evaluations are counted too.
+
+    Args:
+        scheduler: The ribs scheduler.
+        space: The behaviour space that turns scores into objectives and measures.
+        evaluate: Scores genomes: ``evaluate(genomes, key)`` (e.g. an ``Evaluator``).
+        key: Seed of this iteration's random transforms (e.g. seed, iteration).
+        gradients: A ``GradientJudge`` for CMA-MEGA emitters, else None.
+
+    Returns:
+        The number of evaluations made.
+    """
     labels = emitter_labels(scheduler, space)
     done = 0
     if gradients is not None:
@@ -292,12 +359,29 @@ def evolve(config: EvolveConfig, out: str | Path, *, resume: bool = False, overw
            workers: int = 0, scheduler_address: str | None = None, data_root=None,
            progress: Callable[[int], None] | None = None, stop_after: int | None = None,
            command: str | None = None) -> dict:
-    """Run MAP-Elites and write the run directory ``out``; returns the run.json contents.
+    """Run MAP-Elites and write the run directory ``out``.
 
-    ``workers`` ≥ 1 scores on that many local processes (dask.distributed), ``scheduler_address``
-    on an existing Dask cluster; neither changes the result. ``progress(k)`` is called as k more
-    iterations finish. ``command`` is recorded in run.json. ``stop_after`` stops (after a checkpoint) once that
-    many iterations are done in this call, as an interrupted run would.
+    Args:
+        config: What to evolve (validated first).
+        out: The run directory: new, empty, or an evolve run.
+        resume: Continue from the checkpoint in ``out``.
+        overwrite: Replace a run already in ``out``.
+        workers: Score on that many local processes (dask.distributed; 0: in this process). It does not
+            change the result.
+        scheduler_address: Score on an existing Dask cluster, ``tcp://HOST:PORT`` (None: none).
+        data_root: Data folder used to resolve (and train) the models.
+        progress: Called as ``progress(k)`` when k more iterations finish.
+        stop_after: Stop (after a checkpoint) once that many iterations are done in this call, as an
+            interrupted run would (None: run to ``config.iterations``).
+        command: Recorded in run.json.
+
+    Returns:
+        The run.json contents; ``{"complete": False, "iteration": n}`` when stopped early.
+
+    Raises:
+        ConfigError: A bad setting, a negative ``workers`` or a malformed ``scheduler_address``.
+        SynthError: ``out`` holds a run (without ``resume`` or ``overwrite``) or a legacy pickle checkpoint,
+            or the Dask scheduler cannot be reached.
     """
     from ..models.predictor import Predictor
 
@@ -496,8 +580,24 @@ def _rated_cells(space, archive, data_root) -> dict | None:
 
 
 def transfer_check(cfg, space, enc, data, grid, labels, data_root) -> dict:
-    """The elites under a second predictor: category agreement (vs chance) or Pearson r between
-    each elite's cell target and the check predictor's V / A (/ D)."""
+    """The elites under a second predictor: category agreement (vs chance) or Pearson r per dimension.
+
+    For va / vad the r is between each elite's cell target and the check predictor's V / A (/ D), both on
+    the SAM 1–9 scale (``r_<dim>``), with the run's own judge's r beside it (``r_<dim>_judge``).
+
+    Args:
+        cfg: The run's configuration (``check_backbone``: the check predictor; ``engine``).
+        space: The run's space.
+        enc: The run's encoding, to render the elites.
+        data: The archive's elites: ``solution`` genomes and ``vad`` (n, 3).
+        grid: The elites' grid indices (n, measures).
+        labels: The category labels (their count gives chance).
+        data_root: Data folder used to resolve the check predictor.
+
+    Returns:
+        ``check_model``, ``elites``, and ``agreement`` / ``chance`` / ``mean_p_target`` (category) or
+        ``r_<dim>`` / ``r_<dim>_judge`` (None where undefined).
+    """
     from scipy.stats import pearsonr
 
     from ..models.predictor import Predictor

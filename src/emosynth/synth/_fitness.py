@@ -24,7 +24,16 @@ LUMA = torch.tensor([0.299, 0.587, 0.114]).view(1, 3, 1, 1)
 
 @dataclass(frozen=True)
 class JudgeSpec:
-    """Everything a worker needs to score genomes; small and picklable."""
+    """Everything a worker needs to score genomes; small and picklable.
+
+    Attributes:
+        encoding: JSON of the encoding's ``spec()``.
+        models: Model folders; their predictions are averaged.
+        transforms: Random transforms per image and model (0: the image as rendered).
+        engine: Inference engine of the fast path ('auto', or as the predictor accepts).
+        threads: torch / ONNX Runtime threads in a worker (None: leave as is).
+        judges: ``--judges`` spec ('consensus', 'a,b'); None: the predictors in ``models`` (default).
+    """
 
     encoding: str  # JSON of the encoding's spec()
     models: tuple[str, ...]  # model folders; their predictions are averaged
@@ -35,8 +44,14 @@ class JudgeSpec:
 
 
 def judges_input_size(judges) -> int:
-    """The side (px) to render at for ``judges``: the largest network input among them (224 when
-    only colour judges judge: they take any size)."""
+    """The side (px) to render at for ``judges``: the largest network input among them.
+
+    Args:
+        judges: The judges (torch modules, as ``emosynth.judges.parse_judges`` returns them).
+
+    Returns:
+        The side in pixels (224 when only colour judges judge: they take any size).
+    """
     sizes = [int(m.input_size) for j in judges for m in j.modules() if isinstance(getattr(m, "input_size", None), int)]
     return max(sizes, default=224)
 
@@ -49,11 +64,23 @@ def _batch_dependent(judge) -> bool:
 
 def judge_outputs(judges, images: torch.Tensor, fast: bool = False,
                   engine: str = "auto") -> list[dict[str, torch.Tensor]]:
-    """Each judge's output dict on ``images`` (``fast``: without gradients, through each judge's
-    ``score`` on ``engine``: ONNX Runtime for the networks). Every judge must give an image the same
+    """Each judge's output dict on ``images``.
+
+    Every judge must give an image the same
     verdict in any batch (an ensemble applies one fixed set of views to every image), so scoring, the
     gradients, workers and a re-check of the archive all see one function of the image; a judge that
-    does not say so judges each image alone."""
+    does not say so judges each image alone.
+
+    Args:
+        judges: The judges.
+        images: Float tensor (N, 3, H, W) in [0, 1].
+        fast: Without gradients, through each judge's ``score`` on ``engine`` (ONNX Runtime for the networks).
+        engine: Inference engine when ``fast``.
+
+    Returns:
+        One output dict per judge (torch tensors such as ``vad`` (N, 3) on the SAM 1–9 scale and
+        ``probabilities``).
+    """
     outs = []
     for j in judges:
         if fast:
@@ -68,9 +95,18 @@ def judge_outputs(judges, images: torch.Tensor, fast: bool = False,
 
 
 def judge_scores(judges, images: torch.Tensor, engine: str = "auto") -> dict[str, np.ndarray]:
-    """Each judge's verdict on ``images`` (N, 3, H, W) in [0, 1]: ``vad`` (J, n, 3) on 1–9, NaN where
-    a judge does not judge that dimension; ``probabilities`` (1, n, K): the mean of the judges with
-    the first categorised judge's labels (zeros (1, n, 1) when none has categories)."""
+    """Each judge's verdict on ``images``, as NumPy arrays.
+
+    Args:
+        judges: The judges.
+        images: Float tensor (N, 3, H, W) in [0, 1].
+        engine: Inference engine of the judges' fast path.
+
+    Returns:
+        ``vad`` (J, n, 3) on the SAM 1–9 scale, NaN where a judge does not judge that dimension;
+        ``probabilities`` (1, n, K): the mean of the judges with the first categorised judge's labels
+        (zeros (1, n, 1) when none has categories).
+    """
     outs = judge_outputs(judges, images, fast=True, engine=engine)
     vad = np.stack([o["vad"].double().numpy() for o in outs])
     labels = next((j.labels for j in judges if j.labels), [])
@@ -80,7 +116,11 @@ def judge_scores(judges, images: torch.Tensor, engine: str = "auto") -> dict[str
 
 
 class Judge:
-    """The encoding and the ensemble of predictors for one ``JudgeSpec``, loaded once per process."""
+    """The encoding and the ensemble of predictors (or the judges) for one ``JudgeSpec``, loaded once per process.
+
+    Args:
+        spec: What to load.
+    """
 
     def __init__(self, spec: JudgeSpec):
         from ..models.ensemble import PredictorEnsemble
@@ -117,7 +157,17 @@ _JUDGES: dict[JudgeSpec, Judge] = {}
 
 
 def score_chunk(spec: JudgeSpec, genomes: np.ndarray, key: tuple[int, ...]) -> dict[str, np.ndarray]:
-    """Score one chunk; the judge (models, ONNX sessions) is loaded once per process."""
+    """Score one chunk; the judge (models, ONNX sessions) is loaded once per process.
+
+    Args:
+        spec: What scores the genomes.
+        genomes: (n, solution_dim) genomes.
+        key: Seed of the chunk's random transforms (e.g. seed, iteration, chunk).
+
+    Returns:
+        ``vad`` (R, n, 3) on the SAM 1–9 scale and ``probabilities`` (R, n, K) per (transform, model)
+        pair or judge, and ``brightness`` (n,) the mean luminance in [0, 1] of each image.
+    """
     if spec not in _JUDGES:
         _JUDGES.clear()  # one judge per process: models are large
         _JUDGES[spec] = Judge(spec)
@@ -131,9 +181,18 @@ def _concat(parts: list[dict]) -> dict[str, np.ndarray]:
 
 
 class Evaluator:
-    """Scores a batch of genomes in fixed chunks: serially, on local worker processes
-    (``workers`` ≥ 1, a dask.distributed LocalCluster) or on an existing Dask cluster
-    (``address``, e.g. 'tcp://host:8786'). Use as a context manager so the cluster stops."""
+    """Scores a batch of genomes in fixed chunks, serially or on Dask.
+
+    Serially, on local worker processes (``workers`` ≥ 1, a dask.distributed LocalCluster) or on an
+    existing Dask cluster (``address``). Use as a context manager so the cluster stops; entering it
+    raises ``SynthError`` when the Dask scheduler cannot be reached.
+
+    Args:
+        spec: What scores the genomes.
+        chunk: Genomes per chunk.
+        workers: Local worker processes (0: serial, unless ``address`` is given).
+        address: An existing Dask scheduler, e.g. 'tcp://host:8786' (None: none).
+    """
 
     def __init__(self, spec: JudgeSpec, chunk: int = 32, workers: int = 0, address: str | None = None):
         self.spec, self.chunk, self.workers, self.address = spec, chunk, workers, address

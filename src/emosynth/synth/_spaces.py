@@ -39,7 +39,12 @@ CONSENSUS_TAU = 0.5
 
 
 class Space:
-    """Base: ``dims`` cells per measure over ``ranges``; ``assess`` turns scores into objectives."""
+    """Base: ``dims`` cells per measure over ``ranges``; ``assess`` turns scores into objectives.
+
+    Args:
+        dims: Number of cells along each measure.
+        ranges: (low, high) of each measure (V/A/D: the SAM 1–9 scale).
+    """
 
     name = "space"
     measure_names: tuple[str, ...] = ()
@@ -99,7 +104,12 @@ class Space:
 
 
 class CategorySpace(Space):
-    """One cell per label of the model's category head, × ``bins`` brightness bins when ``bins`` > 1."""
+    """One cell per label of the model's category head, × ``bins`` brightness bins when ``bins`` > 1.
+
+    Args:
+        labels: The category head's labels, one cell column each.
+        bins: Brightness bins (mean luma in [0, 1]) per label; 1: no brightness measure.
+    """
 
     name = "category"
 
@@ -161,7 +171,12 @@ class CategorySpace(Space):
 
 
 class AffectSpace(Space):
-    """A ``cells``-per-dimension grid over 1–9 for valence–arousal (``va``) or V–A–dominance (``vad``)."""
+    """A ``cells``-per-dimension grid over the SAM 1–9 scale for valence–arousal or V–A–dominance.
+
+    Args:
+        name: 'va' (valence–arousal) or 'vad' (valence–arousal–dominance).
+        cells: Cells per dimension.
+    """
 
     def __init__(self, name: str, cells: int):
         self.name = name
@@ -214,9 +229,20 @@ class AffectSpace(Space):
 class ConsensusSpace(AffectSpace):
     """A V–A(–D) grid judged by several judges at once (see the module docstring).
 
-    ``judges``: (name, dims) per judge, in the order their scores come (``dims``: the dimensions
-    that judge judges, e.g. ``("valence", "arousal")``); ``method`` / ``tau``: the consensus rule of
-    ``emosynth.judges.combine``. Scores are ``vad`` (J, n, 3), NaN where a judge does not judge."""
+    Scores are ``vad`` (J, n, 3) on the SAM 1–9 scale, NaN where a judge does not judge.
+
+    Args:
+        name: 'va' or 'vad'.
+        cells: Cells per dimension.
+        judges: (name, dims) per judge, in the order their scores come (``dims``: the dimensions
+            that judge judges, e.g. ``("valence", "arousal")``).
+        method: The consensus rule of ``emosynth.judges.combine``.
+        tau: The rule's temperature, in scale points.
+
+    Raises:
+        SynthError: No judges, a judge that judges none of the space's dimensions, or a dimension no
+            judge judges.
+    """
 
     def __init__(self, name: str, cells: int, judges, method: str = CONSENSUS_METHOD, tau: float = CONSENSUS_TAU):
         super().__init__(name, cells)
@@ -294,8 +320,23 @@ class ConsensusSpace(AffectSpace):
 
 def make_space(name: str, *, cells: int = 12, descriptor: str | None = None, bins: int = 5,
                labels: tuple[str, ...] | None = None, judges=None) -> Space:
-    """A space by name; ``labels`` are the category head's labels (category space only); ``judges``
-    ((name, dims) per judge, va / vad only) makes a ``ConsensusSpace``."""
+    """A space by name.
+
+    Args:
+        name: 'category', 'va' or 'vad'.
+        cells: Cells per dimension (va / vad; 2–64).
+        descriptor: Extra measure of a category space ('brightness') or None.
+        bins: Brightness bins with a descriptor (at least 2).
+        labels: The category head's labels (category space only; None: the Emotion6 labels).
+        judges: (name, dims) per judge (va / vad only): makes a ``ConsensusSpace``; None: the default judge.
+
+    Returns:
+        A ``CategorySpace``, ``AffectSpace`` or ``ConsensusSpace``.
+
+    Raises:
+        SynthError: An unknown space or descriptor, or judges with the category space.
+        ConfigError: Fewer than 2 bins with a descriptor, or cells outside 2–64.
+    """
     if name not in SPACES:
         raise SynthError(f"unknown space {name!r}; choose one of {', '.join(SPACES)}")
     if name == "category" and judges is not None:
