@@ -71,7 +71,47 @@ TRAIN_RANGES = {"valence": (2.0, 8.0), "arousal": (2.5, 7.0), "dominance": (3.5,
 
 @dataclass
 class GeneratorConfig:
-    """What to build and how to train it (configuration only; nothing learnt)."""
+    """What to build and how to train it (configuration only; nothing learnt).
+
+    Attributes:
+        condition: ``"va"``, ``"vad"`` (a point on the SAM 1–9 scale) or ``"category"`` (a label).
+        model: The predictor: a saved model folder or a backbone name; None: the packaged one.
+        seed: Random seed.
+        z_dim: Noise dimensions.
+        hidden: Channels of the coordinate MLP's hidden layers.
+        layers: Hidden layers of the coordinate MLP.
+        fourier: Random Fourier frequencies of (x, y).
+        fourier_scale: Their standard deviation, in cycles per image side.
+        embed: Width of the (z, c) embedding.
+        warp: Smooth sinusoidal displacement waves of (x, y), driven by z (0: a layout shared by all images).
+        phases: Per-image phases of the Fourier features, driven by z.
+        steps: Training steps.
+        batch: Images per step (even): batch // 2 conditions, each with two z.
+        lr: The generator's Adam learning rate.
+        train_size: Side in pixels the generator renders at during training (it is resolution-free).
+        predictor_size: Side in pixels the predictor sees (None: its backbone's input size).
+        diversity: Weight of the mode-seeking term.
+        layout_diversity: Weight of the layout term: a pair's distance in low-pass (8 × 8) centred
+            luminance, which a recolouring of one layout does not change.
+        judges: The objective's judges: ``"default"`` (the predictor ``model`` alone), ``"consensus"``
+            or a comma-separated list of judge names (``emosynth.judges``).
+        held_out: Judges the finished generator is scored against and never trained on (``"auto"``:
+            ``emosynth.judges.HELD_OUT`` less those in the objective; ``"none"``: no held-out figures).
+        init: Start from another generator's weights (a folder, ``"default"`` or ``"model-only"``):
+            every tensor whose name and shape match is copied; None: a seeded initialisation.
+        jitter: Random translation of training views, as a fraction of the image side.
+        scale: Random zoom of training views, ``(low, high)`` factors, 0 < low ≤ high.
+        degrees: Random rotation of training views, up to this many degrees either way.
+        colour: Random brightness / contrast / saturation multipliers of training views, in
+            [1 - colour, 1 + colour].
+        checkpoint_every: Steps between checkpoints.
+        realism: A data set (``emotion6``, ``oasis`` or a spec ``load_dataset`` takes) for an optional
+            conditional discriminator on the predictor's features; None: no realism term.
+        realism_weight: Weight of the realism term.
+        d_lr: The discriminator's learning rate.
+        eval_per_target: Images per grid target in the evaluation stored in the card.
+        eval_grid: Targets per dimension of that evaluation's grid.
+    """
 
     condition: str = "va"
     model: str | None = None  # the predictor: a saved model folder or a backbone name; None: the packaged one
@@ -274,8 +314,16 @@ def _n_cond(condition: str, n_categories: int) -> int:
 
 
 def encode(condition: str, targets: torch.Tensor, n_categories: int) -> torch.Tensor:
-    """Network input for targets: V/A(/D) on 1–9 → centred on 0, ±1 at the scale's ends; category indices
-    → one-hot."""
+    """Network input for targets.
+
+    Args:
+        condition: ``"va"``, ``"vad"`` or ``"category"``.
+        targets: V/A(/D) (n, d) on the SAM 1–9 scale, or category indices (n,).
+        n_categories: The number of labels (for the one-hot; unused for V/A/D).
+
+    Returns:
+        V/A(/D) centred on 0, ±1 at the scale's ends (n, d), or one-hot rows (n, n_categories).
+    """
     if condition == "category":
         return F.one_hot(targets.long(), n_categories).float()
     return (targets.float() - 5.0) / 4.0
@@ -285,7 +333,16 @@ def encode(condition: str, targets: torch.Tensor, n_categories: int) -> torch.Te
 
 
 class Generator:
-    """A generator with what it was trained for: ``render(z, targets, size)``; save / load a folder."""
+    """A generator with what it was trained for: ``render(z, targets, size)``; save / load a folder.
+
+    Args:
+        config: The generator's configuration; validated first.
+        labels: The predictor's category labels (needed for a category generator).
+
+    Raises:
+        ConfigError: A setting in ``config`` is invalid.
+        SynthError: A category generator without labels.
+    """
 
     def __init__(self, config: GeneratorConfig, labels: list[str] | None = None):
         config.validate()
@@ -384,8 +441,15 @@ class Generator:
 
 
 def resolve_generator(spec: str | Path | None) -> Path:
-    """The folder of a generator: None or 'default' → the packaged one, 'model-only' → the packaged one
-    trained through the predictor alone (``MODEL_ONLY_GENERATOR_DIR``), else the path itself."""
+    """The folder of a generator.
+
+    Args:
+        spec: None or ``"default"`` (the packaged one), ``"model-only"`` (the packaged one trained
+            through the predictor alone, ``MODEL_ONLY_GENERATOR_DIR``), or a folder path.
+
+    Returns:
+        The generator's folder (not checked to exist).
+    """
     if spec is None or str(spec) == "default":
         return DEFAULT_GENERATOR_DIR
     return MODEL_ONLY_GENERATOR_DIR if str(spec) == "model-only" else Path(spec)
@@ -413,7 +477,17 @@ def _config_from(d: dict) -> GeneratorConfig:
 
 
 def sample_targets(condition: str, n: int, g: torch.Generator, n_categories: int) -> torch.Tensor:
-    """Training targets: uniform over TRAIN_RANGES (V/A/D on 1–9) or uniform over the labels."""
+    """Random training targets: uniform over ``TRAIN_RANGES`` or over the labels.
+
+    Args:
+        condition: ``"va"``, ``"vad"`` or ``"category"``.
+        n: The number of targets.
+        g: The torch random generator to draw with.
+        n_categories: The number of labels (category condition).
+
+    Returns:
+        V/A(/D) (n, d) on the SAM 1–9 scale, or label indices (n,).
+    """
     if condition == "category":
         return torch.randint(0, n_categories, (n,), generator=g)
     dims = DIMENSIONS[: 2 if condition == "va" else 3]
@@ -423,8 +497,17 @@ def sample_targets(condition: str, n: int, g: torch.Generator, n_categories: int
 
 
 def grid_targets(condition: str, k: int = 5, labels=()) -> torch.Tensor:
-    """The fixed evaluation / sweep targets: a k×k grid over the V–A training box (k³ for VAD, with
-    dominance), or every label once."""
+    """The fixed evaluation / sweep targets.
+
+    Args:
+        condition: ``"va"``, ``"vad"`` or ``"category"``.
+        k: Targets per dimension.
+        labels: The labels (category condition).
+
+    Returns:
+        A k×k grid over the V–A training box (k³ for VAD, with dominance), (k², 2) or (k³, 3) on the
+        SAM 1–9 scale, or every label index once (len(labels),).
+    """
     if condition == "category":
         return torch.arange(len(labels))
     dims = DIMENSIONS[: 2 if condition == "va" else 3]
@@ -434,7 +517,16 @@ def grid_targets(condition: str, k: int = 5, labels=()) -> torch.Tensor:
 
 
 def condition_loss(condition: str, out: dict, targets: torch.Tensor) -> torch.Tensor:
-    """Per image: squared error (scale points², mean over V/A(/D)) or cross-entropy to the label."""
+    """The per-image condition loss.
+
+    Args:
+        condition: ``"va"``, ``"vad"`` or ``"category"``.
+        out: The predictor module's output (``vad_raw``, or ``logits`` for categories).
+        targets: V/A(/D) (n, d) on the SAM 1–9 scale, or label indices (n,).
+
+    Returns:
+        Per image (n,): squared error (scale points², mean over V/A(/D)) or cross-entropy to the label.
+    """
     if condition == "category":
         return F.cross_entropy(out["logits"], targets.long(), reduction="none")
     d = targets.shape[1]
@@ -443,8 +535,16 @@ def condition_loss(condition: str, out: dict, targets: torch.Tensor) -> torch.Te
 
 @dataclass
 class TrainingJudge:
-    """The frozen predictor as training sees it: its torch module with one view (random flips stand in for
-    the mirror-image average), fed images resized to ``size``."""
+    """The frozen predictor as training sees it.
+
+    Its torch module with one view (random flips stand in for the mirror-image average), fed images
+    resized to ``size``.
+
+    Attributes:
+        predictor: The loaded ``Predictor``.
+        model_dir: The predictor's model folder.
+        size: Side in pixels of the images the predictor sees.
+    """
 
     predictor: object
     model_dir: str
@@ -456,7 +556,18 @@ class TrainingJudge:
 
 
 def training_judge(cfg: GeneratorConfig, data_root=None) -> TrainingJudge:
-    """The predictor ``cfg.model`` names, checked for what ``cfg.condition`` needs."""
+    """The predictor ``cfg.model`` names, checked for what ``cfg.condition`` needs.
+
+    Args:
+        cfg: The generator's configuration.
+        data_root: Root of the data sets, to train a backbone-named predictor; None: the default.
+
+    Returns:
+        The ``TrainingJudge``.
+
+    Raises:
+        SynthError: The predictor uses handcrafted features or lacks a head the condition needs.
+    """
     from ..models.registry import resolve_model
 
     model_dir = resolve_model(cfg.model, data_root)
@@ -479,7 +590,15 @@ class TrainingJudges:
     image as it is (the colour judges: a random colour shift would change what they measure). Their
     per-image objectives (−squared error to the target, scale points²) are combined by
     ``emosynth.judges.combine`` (a soft minimum, temperature ``tau`` points², as ``evolve --judges``).
-    The first network's features drive the diversity term and the realism discriminator."""
+    The first network's features drive the diversity term and the realism discriminator.
+
+    Attributes:
+        networks: The network judges, each a ``TrainingJudge``.
+        direct: The judges that score the rendered image as it is.
+        names: The judges' names.
+        method: The combining method (``emosynth.judges.combine``).
+        tau: The soft minimum's temperature, in scale points².
+    """
 
     networks: list
     direct: list
@@ -505,7 +624,14 @@ class TrainingJudges:
 
 
 def objective_names(spec: str) -> list[str]:
-    """The judge names ``--judges`` stands for (presets expanded: 'consensus' → ensemble, valdez-mehrabian)."""
+    """The judge names ``--judges`` stands for.
+
+    Args:
+        spec: A preset (e.g. ``"consensus"``) or a comma-separated list of judge names.
+
+    Returns:
+        The judge names, presets expanded (``"consensus"`` → ensemble, valdez-mehrabian) and aliases resolved.
+    """
     from ..judges import ALIASES, PRESETS
 
     key = spec.strip().lower()
@@ -517,7 +643,18 @@ def training_judges(cfg: GeneratorConfig, data_root=None):
     """``cfg.judges`` as training sees them: 'default' is the single ``training_judge`` (today's path,
     bit for bit); otherwise a ``TrainingJudges``. The ensemble judge's members are trained through the
     training's own random views (one per image and step: the same expectation as the ensemble's four
-    fixed views, at a quarter of the cost)."""
+    fixed views, at a quarter of the cost).
+
+    Args:
+        cfg: The generator's configuration.
+        data_root: Root of the data sets, to train a backbone-named predictor; None: the default.
+
+    Returns:
+        A ``TrainingJudge`` (``"default"``) or a ``TrainingJudges``.
+
+    Raises:
+        SynthError: A judge name is invalid, no network judge is named, or the predictor does not fit.
+    """
     from ..judges import EnsembleJudge, JudgeError, NetworkJudge, parse_judges
 
     if cfg.judges.strip().lower() == "default":
@@ -542,8 +679,15 @@ def training_judges(cfg: GeneratorConfig, data_root=None):
 
 
 def held_out_names(cfg: GeneratorConfig) -> list[str]:
-    """The judges a finished generator is scored against: ``cfg.held_out``, with 'auto' = HELD_OUT less
-    any judge in the objective."""
+    """The judges a finished generator is scored against.
+
+    Args:
+        cfg: The generator's configuration (``held_out`` and ``judges``).
+
+    Returns:
+        The judge names of ``cfg.held_out``, with ``"auto"`` = ``HELD_OUT`` less any judge in the
+        objective, ``"none"`` = none.
+    """
     from ..judges import HELD_OUT
 
     spec = cfg.held_out.strip()
@@ -575,7 +719,23 @@ def held_out_figures(gen: "Generator", names, *, per_target: int = 4, k: int = 5
                      size: int = 224, data_root=None) -> dict:
     """Each named judge's verdict on the grid's images (``per_target`` each, noise ``seed``): Pearson r
     between target and judged V/A and the mean absolute error (1–9), as ``heldout_<judge>_r_<dim>`` and
-    ``heldout_<judge>_mae_<dim>``."""
+    ``heldout_<judge>_mae_<dim>``.
+
+    Args:
+        gen: The generator.
+        names: The judge names.
+        per_target: Images per grid target.
+        k: Grid targets per dimension.
+        seed: The noise seed.
+        size: Side in pixels of the judged images.
+        data_root: Root of the data sets, to train a backbone-named judge; None: no training.
+
+    Returns:
+        The figures by name (r, and MAE in SAM scale points).
+
+    Raises:
+        SynthError: A judge cannot be made.
+    """
     targets = grid_targets(gen.config.condition, k, gen.labels)
     images = gen.generate(targets, per_target, size, seed)
     reps = targets.repeat_interleave(per_target, dim=0).numpy()
@@ -616,7 +776,15 @@ def _paired_transforms(img: torch.Tensor, rng: np.random.Generator, tcfg) -> tor
 
 def layout_features(images: torch.Tensor, cells: int = 8) -> torch.Tensor:
     """(n, cells²): each image's luminance (Rec. 601) averaged over a cells × cells grid, less its mean —
-    the coarse light-dark layout, which a recolouring that keeps the composition barely changes."""
+    the coarse light-dark layout, which a recolouring that keeps the composition barely changes.
+
+    Args:
+        images: Float images (n, 3, H, W) in [0, 1].
+        cells: Grid cells per side.
+
+    Returns:
+        The centred luminance grid (n, cells²).
+    """
     lum = 0.299 * images[:, 0] + 0.587 * images[:, 1] + 0.114 * images[:, 2]
     low = F.adaptive_avg_pool2d(lum[:, None], cells).flatten(1)
     return low - low.mean(1, keepdim=True)
@@ -624,7 +792,16 @@ def layout_features(images: torch.Tensor, cells: int = 8) -> torch.Tensor:
 
 def layout_distance(a: torch.Tensor, b: torch.Tensor, eps: float = 1e-3) -> torch.Tensor:
     """Distance 0–2 between rows of ``layout_features``: ‖a − b‖² / (‖a‖² + ‖b‖²) (1 − their correlation
-    when both have the same contrast; 0 for two flat images, so flatness earns nothing)."""
+    when both have the same contrast; 0 for two flat images, so flatness earns nothing).
+
+    Args:
+        a: Rows of ``layout_features`` (n, cells²).
+        b: Rows of ``layout_features`` (n, cells²).
+        eps: Added to the denominator.
+
+    Returns:
+        The distance (n,), 0–2.
+    """
     return ((a - b) ** 2).sum(1) / ((a * a).sum(1) + (b * b).sum(1) + eps)
 
 
@@ -633,7 +810,20 @@ def batch_losses(gen: Generator, judge, targets, z, rng, tcfg, train: bool = Tru
     (mean loss: squared error or cross-entropy for one predictor; −consensus objective for
     ``TrainingJudges``), ``diversity`` (pairwise feature distance / z distance), ``layout`` (pairwise
     ``layout_distance`` / z distance), ``features`` (the first network's standardised features) and
-    ``per_judge`` (name → mean squared error, for the log)."""
+    ``per_judge`` (name → mean squared error, for the log).
+
+    Args:
+        gen: The generator.
+        judge: A ``TrainingJudge`` or ``TrainingJudges``.
+        targets: The batch's targets, V/A(/D) (n, d) on the SAM 1–9 scale or label indices (n,).
+        z: The batch's noise (n, z_dim).
+        rng: The numpy random generator of the views' transforms.
+        tcfg: The views' ``TransformConfig``.
+        train: Transform the views at random (False: the images as rendered).
+
+    Returns:
+        The dict of losses described above.
+    """
     img = gen.render(z, targets, gen.config.train_size)
     x = _paired_transforms(img, rng, tcfg) if train else img
     nets = judge.networks if isinstance(judge, TrainingJudges) else [judge]
@@ -667,7 +857,21 @@ def batch_losses(gen: Generator, judge, targets, z, rng, tcfg, train: bool = Tru
 def step_losses(gen: Generator, judge, targets, z, rng, tcfg, train: bool = True, features: bool = False):
     """Condition loss (mean), diversity (mean pairwise feature distance / z distance) of one batch laid
     out as pairs: images 2i and 2i+1 share a target and differ in z. ``features``: also return the
-    predictor's standardised features of the batch (what the realism discriminator judges)."""
+    predictor's standardised features of the batch (what the realism discriminator judges).
+
+    Args:
+        gen: The generator.
+        judge: A ``TrainingJudge`` or ``TrainingJudges``.
+        targets: The batch's targets, V/A(/D) (n, d) on the SAM 1–9 scale or label indices (n,).
+        z: The batch's noise (n, z_dim).
+        rng: The numpy random generator of the views' transforms.
+        tcfg: The views' ``TransformConfig``.
+        train: Transform the views at random (False: the images as rendered).
+        features: Also return the features.
+
+    Returns:
+        ``(condition, diversity)``, or ``(condition, diversity, features)`` with ``features``.
+    """
     b = batch_losses(gen, judge, targets, z, rng, tcfg, train)
     if features:
         return b["condition"], b["diversity"], b["features"]
@@ -678,7 +882,14 @@ class Discriminator(nn.Module):
     """A conditional projection discriminator (Miyato & Koyama 2018) on the frozen predictor's
     standardised backbone features, as in projected GANs (Sauer et al. 2021): real photographs of the
     --realism data set against generated images, each with its condition. It needs no image network of
-    its own, so it costs next to nothing beside the predictor's forward pass."""
+    its own, so it costs next to nothing beside the predictor's forward pass.
+
+    Args:
+        n_features: Width of the predictor's features.
+        n_cond: Width of the encoded condition.
+        seed: Random seed of the initialisation.
+        hidden: Width of the hidden layers.
+    """
 
     def __init__(self, n_features: int, n_cond: int, seed: int, hidden: int = 256):
         super().__init__()
@@ -698,7 +909,21 @@ class Discriminator(nn.Module):
 def real_features(cfg: GeneratorConfig, judge: TrainingJudge, labels: list[str], data_root, progress=None):
     """The --realism data set's images as the discriminator sees them: standardised features of the
     predictor's backbone(s), one view (no flip averaging, as in training), and their encoded conditions
-    (rated V/A(/D), or the raters' category distribution)."""
+    (rated V/A(/D), or the raters' category distribution).
+
+    Args:
+        cfg: The generator's configuration (``realism`` and ``condition``).
+        judge: The ``TrainingJudge`` whose backbone extracts the features.
+        labels: The predictor's category labels (category condition).
+        data_root: Root of the data sets; None: the default.
+        progress: A progress callback passed to the feature extractor, or None.
+
+    Returns:
+        ``(features, conditions)``: float tensors (n, n_features) and (n, n_cond).
+
+    Raises:
+        SynthError: The data set cannot be loaded or lacks the ratings the condition needs.
+    """
     from dataclasses import replace
 
     from ..data import load_dataset
@@ -749,7 +974,27 @@ def train_generator(config: GeneratorConfig, out: str | Path, *, resume: bool = 
 
     ``out`` must be new or empty, or a generator folder (``emosynth.fsio``'s ownership rule): an unfinished
     one is continued with ``resume``, a finished one replaced only with ``overwrite``. The checkpoint holds
-    tensors, numbers and strings only and is read with ``torch.load(weights_only=True)``: it runs no code."""
+    tensors, numbers and strings only and is read with ``torch.load(weights_only=True)``: it runs no code.
+
+    Args:
+        config: What to build and how to train it; validated first.
+        out: The generator folder.
+        resume: Continue from ``out``'s checkpoint.
+        command: The training command line, recorded in the card.
+        data_root: Root of the data sets; None: the default.
+        progress: ``progress(step, steps)``, called once per step, or None.
+        stop_after: Stop after this many steps (a checkpoint is written); None: train to the end.
+        overwrite: Allow replacing a finished generator at ``out``.
+
+    Returns:
+        The trained generator.
+
+    Raises:
+        ConfigError: A setting in ``config`` is invalid.
+        SynthError: ``out`` is not ours or holds a generator (without ``resume`` / ``overwrite``), the
+            checkpoint is missing, unreadable or of other settings, the predictor does not fit, or
+            training diverged.
+    """
     from ..fsio import check_output, mark_output
     from ..models.registry import model_id
     from ..transforms import TransformConfig
@@ -888,7 +1133,18 @@ def train_generator(config: GeneratorConfig, out: str | Path, *, resume: bool = 
 
 def warm_start(gen: "Generator", source) -> list[str]:
     """Copy every tensor of generator ``source`` (a ``Generator`` or a folder spec) whose name and shape
-    match ``gen``'s; returns the names copied."""
+    match ``gen``'s.
+
+    Args:
+        gen: The generator to initialise (changed in place).
+        source: A ``Generator`` or a folder spec (``resolve_generator``).
+
+    Returns:
+        The names of the tensors copied.
+
+    Raises:
+        SynthError: ``source`` has another condition, or no weights of the same shape.
+    """
     src = source if isinstance(source, Generator) else Generator.load(source)
     spec = source if not isinstance(source, Generator) else "the --init generator"
     if src.config.condition != gen.config.condition:
@@ -958,7 +1214,20 @@ def evaluate_generator(gen: Generator, judge: TrainingJudge | None = None, *, pe
     """Condition error over the fixed grid of targets (``grid_targets``), ``per_target`` images each:
     mean absolute V/A(/D) error (1–9) or emotion accuracy, for the conditioned images and for the same
     images' targets shuffled (what any image from the generator scores: the condition's effect is the
-    difference). ``predictors``: name → Predictor; by default the training predictor only."""
+    difference).
+
+    Args:
+        gen: The generator.
+        judge: The ``TrainingJudge`` whose predictor scores by default (needed when ``predictors`` is None).
+        per_target: Images per grid target.
+        k: Grid targets per dimension.
+        seed: The noise seed (and the shuffle's).
+        predictors: Name → ``Predictor``; None: the training predictor only, named ``"training"``.
+
+    Returns:
+        The metrics: ``grid``, ``per_target`` and per predictor ``<name>_mae_<dim>`` (SAM scale points)
+        or ``<name>_accuracy``, each also ``_shuffled``.
+    """
     cond = gen.config.condition
     targets = grid_targets(cond, k, gen.labels)
     if predictors is None:
