@@ -138,6 +138,15 @@ class EmotionHeads(nn.Module):
         self.vad = nn.Linear(dim, 3)
 
     def forward(self, f: torch.Tensor) -> dict[str, torch.Tensor]:
+        """Apply the heads.
+
+        Args:
+            f: (N, dim) backbone features.
+
+        Returns:
+            ``logits`` and ``probabilities`` (N, K), ``vad`` (N, 3) clamped to SAM 1–9, ``vad_raw``
+            (N, 3) unclamped, ``z`` (N, dim) standardised features.
+        """
         z = (f - self.mean) / self.scale
         logits = self.category(z)
         vad = self.vad(z)
@@ -166,6 +175,14 @@ class EmotionModel(nn.Module):
         self.input_size = input_size
 
     def forward(self, images: torch.Tensor) -> dict[str, torch.Tensor]:
+        """Judge images, differentiably.
+
+        Args:
+            images: Float tensor (N, 3, H, W) in [0, 1], any size.
+
+        Returns:
+            As ``EmotionHeads.forward``, plus ``features`` (N, dim).
+        """
         from ..transforms import resize
 
         x = resize(images.contiguous(memory_format=torch.channels_last), self.input_size)
@@ -193,7 +210,14 @@ class Predictor:
     # ------------------------------------------------------------------ features
 
     def extractor(self, engine: str = "auto") -> FeatureExtractor:
-        """Features as this predictor sees them (with its fine-tuned tail, once fitted)."""
+        """Features as this predictor sees them (with its fine-tuned tail, once fitted).
+
+        Args:
+            engine: The inference engine (``FeatureExtractor``'s ``engine``).
+
+        Returns:
+            The feature extractor, reused while the engine and features stay the same.
+        """
         fc = self.config.features
         if self.tail_path_ is not None:
             fc = FeatureConfig(fc.backbone, fc.weights, fc.pooling, fc.flip, str(self.tail_path_), fc.finetune_blocks)
@@ -203,7 +227,15 @@ class Predictor:
 
     def inputs(self, data: Dataset, progress=None) -> np.ndarray:
         """What the heads' fitting starts from: backbone features, or — when fine-tuning — the frozen
-        part's activations (the tail is trained on them). Computed once, reused across CV folds."""
+        part's activations (the tail is trained on them). Computed once, reused across CV folds.
+
+        Args:
+            data: The training data.
+            progress: A progress callback, or None.
+
+        Returns:
+            (n, F) array, one row per image of ``data``.
+        """
         if self.config.finetune:
             from .finetune import frozen_activations
 
@@ -213,11 +245,33 @@ class Predictor:
     # ------------------------------------------------------------------ fitting
 
     def fit(self, datasets: Dataset | Sequence[Dataset], progress=None) -> "Predictor":
+        """Fit the heads (and the fine-tuned tail, when configured) on one or more data sets.
+
+        Args:
+            datasets: A data set or several (combined as :func:`emosynth.data.combine` does).
+            progress: A progress callback for the feature extraction, or None.
+
+        Returns:
+            ``self``, fitted.
+
+        Raises:
+            DataError: The data sets cannot be combined, carry no labels, or ``target_datasets`` names
+                a target or data set that is not there.
+        """
         data, _ = combine([datasets] if isinstance(datasets, Dataset) else list(datasets))
         return self.fit_inputs(data, self.inputs(data, progress))
 
     def fit_inputs(self, data: Dataset, inputs: np.ndarray, progress=None) -> "Predictor":
-        """Fit from ``inputs()``: fine-tune the tail first when configured, then the heads."""
+        """Fit from ``inputs()``: fine-tune the tail first when configured, then the heads.
+
+        Args:
+            data: The training data.
+            inputs: ``inputs(data)``.
+            progress: A progress callback for fine-tuning, or None.
+
+        Returns:
+            ``self``, fitted.
+        """
         if not self.config.finetune:
             return self.fit_features(data, inputs)
         from .finetune import FinetuneConfig, split_trunk, tail_features, tail_state, train_tail
@@ -242,7 +296,14 @@ class Predictor:
         return self.fit_features(data, tail_features(tail, inputs, self.config.pooling, self.config.flip))
 
     def predict_inputs(self, inputs: np.ndarray) -> dict[str, np.ndarray]:
-        """``predict_features`` from ``inputs()`` (activations pass through the fitted tail)."""
+        """``predict_features`` from ``inputs()`` (activations pass through the fitted tail).
+
+        Args:
+            inputs: ``inputs()`` of the images to predict.
+
+        Returns:
+            As ``predict_features``.
+        """
         if self.config.finetune:
             from .finetune import tail_features
 
@@ -260,7 +321,19 @@ class Predictor:
                                 f"the data sets given ({', '.join(sorted(set(data.dataset_of)))})")
 
     def fit_features(self, data: Dataset, features: np.ndarray) -> "Predictor":
-        """Fit the heads on precomputed backbone features of ``data``'s rows."""
+        """Fit the heads on precomputed backbone features of ``data``'s rows.
+
+        Args:
+            data: The training data.
+            features: (n, F) backbone features, one row per image of ``data``.
+
+        Returns:
+            ``self``, fitted.
+
+        Raises:
+            DataError: ``data`` carries no labels, or ``target_datasets`` names a target or data set
+                that is not there.
+        """
         from threadpoolctl import threadpool_limits
 
         # One BLAS thread: the products and decompositions here are small, and multithreaded
@@ -350,6 +423,15 @@ class Predictor:
         * ``"familiarity"`` (n,): in (0, 1], higher = more like the training images — the share of held-out
           training images at least as far from the training data in the heads' feature space;
         * ``"unfamiliar"`` (n,) bool: farther than 99 % of those held-out images.
+
+        Args:
+            features: (n, F) backbone features.
+
+        Returns:
+            The predictions, numpy arrays keyed as above.
+
+        Raises:
+            ModelError: The predictor is not fitted.
         """
         self._check_fitted()
         Z = (np.asarray(features, np.float64) - self.feature_mean_) / self.feature_scale_
@@ -373,7 +455,15 @@ class Predictor:
 
     def raw_features(self, features: np.ndarray) -> dict[str, np.ndarray]:
         """What ``fit_trust`` calibrates: {"vad", "logits" (None without a category head), "distance"
-        (the familiarity model's uncalibrated d(x))} from backbone features."""
+        (the familiarity model's uncalibrated d(x))} from backbone features.
+
+        Args:
+            features: (n, F) backbone features.
+
+        Returns:
+            ``vad`` (n, 3) on SAM 1–9, ``logits``, ``distance`` and ``P`` (the familiarity model's
+            projection); the last three None where the model lacks them.
+        """
         self._check_fitted()
         Z = (np.asarray(features, np.float64) - self.feature_mean_) / self.feature_scale_
         fm = getattr(self, "familiarity_model_", None)
@@ -383,7 +473,14 @@ class Predictor:
                 "P": _familiarity.project(fm, features) if fm is not None else None}
 
     def raw_inputs(self, inputs: np.ndarray) -> dict[str, np.ndarray]:
-        """``raw_features`` from ``inputs()`` (through the fine-tuned tail when there is one)."""
+        """``raw_features`` from ``inputs()`` (through the fine-tuned tail when there is one).
+
+        Args:
+            inputs: ``inputs()`` of the images.
+
+        Returns:
+            As ``raw_features``.
+        """
         return self.raw_features(self._features_of(inputs))
 
     def _features_of(self, inputs: np.ndarray) -> np.ndarray:
@@ -399,7 +496,17 @@ class Predictor:
         return getattr(self, "familiarity_calibration_", None) is not None
 
     def set_coverage(self, coverage: float) -> "Predictor":
-        """Intervals of another nominal coverage (0.5–0.995) from the same calibration scores."""
+        """Intervals of another nominal coverage (0.5–0.995) from the same calibration scores.
+
+        Args:
+            coverage: The nominal coverage, 0.5–0.995.
+
+        Returns:
+            ``self``.
+
+        Raises:
+            ConfigError: ``coverage`` is out of range.
+        """
         check_range("coverage", coverage, 0.5, 0.995)
         self.config.coverage = float(coverage)
         return self
@@ -421,6 +528,19 @@ class Predictor:
 
         ``oof``: ``emosynth.models.oof.out_of_fold``'s result for these rows, when already computed (the
         same folds as the cross-validation, so training does each fold once).
+
+        Args:
+            data: The training data, as given to ``fit_inputs``.
+            inputs: ``inputs(data)``, as given to ``fit_inputs``.
+            folds: Grouped folds for the held-out predictions.
+            oof: Out-of-fold results for these rows, or None to compute them.
+            progress: A progress callback, or None.
+
+        Returns:
+            ``self``, calibrated.
+
+        Raises:
+            ModelError: The predictor is not fitted, or was saved without its feature-space summary.
         """
         from . import calibration as _calibration
         from .oof import out_of_fold
@@ -490,18 +610,52 @@ class Predictor:
         return out
 
     def predict(self, paths: Sequence[str | Path], engine: str = "auto", progress=None) -> list[dict]:
-        """One record per image: path, category, probabilities, valence, arousal, dominance (1–9)."""
+        """One record per image: path, category, probabilities, valence, arousal, dominance (1–9).
+
+        Args:
+            paths: Image files.
+            engine: The inference engine.
+            progress: A progress callback, or None.
+
+        Returns:
+            One JSON-ready dict per image (see ``records``); V/A/D on SAM 1–9, None where not learnt.
+
+        Raises:
+            ModelError: The predictor is not fitted.
+        """
         self._check_fitted()
         paths = [Path(p) for p in paths]
         feats = self.extractor(engine).extract(paths, progress=progress)
         return self.records(paths, self.predict_features(feats))
 
     def predict_arrays(self, images: np.ndarray, engine: str = "auto") -> dict[str, np.ndarray]:
-        """Predictions for uint8 images (N, S, S, 3) at the backbone's input size (the fast path)."""
+        """Predictions for uint8 images (N, S, S, 3) at the backbone's input size (the fast path).
+
+        Args:
+            images: uint8 array (N, S, S, 3), S = ``input_size``.
+            engine: The inference engine.
+
+        Returns:
+            As ``predict_features``.
+
+        Raises:
+            ModelError: The predictor is not fitted.
+        """
         self._check_fitted()
         return self.predict_features(self.extractor(engine).from_arrays(images))
 
     def records(self, paths, pred: dict) -> list[dict]:
+        """Turn predictions into one JSON-ready record per image, as ``predict`` returns them.
+
+        Args:
+            paths: The images' paths, in the order of ``pred``'s rows.
+            pred: Predictions as ``predict_features`` returns them.
+
+        Returns:
+            Per image: ``path``, ``category`` and ``probabilities`` (with a category head), ``valence``,
+            ``arousal``, ``dominance`` (SAM 1–9; None where not learnt) and, for a model with trust,
+            ``interval``, ``familiarity`` and ``unfamiliar``.
+        """
         out = []
         for i, p in enumerate(paths):
             # the items.csv columns (rundir.prediction_columns), in predict's JSON shape: probabilities nested;
@@ -538,7 +692,15 @@ class Predictor:
 
     def predict_tensor(self, images: torch.Tensor, engine: str = "auto") -> dict[str, np.ndarray]:
         """The fast path for float images (N, 3, H, W) in [0, 1] of any size: resized to ``input_size``,
-        quantised to uint8 as ``predict_arrays`` expects. {"vad" (N, 3) on 1–9, "probabilities" (N, K)}."""
+        quantised to uint8 as ``predict_arrays`` expects.
+
+        Args:
+            images: Float tensor (N, 3, H, W) in [0, 1].
+            engine: The inference engine.
+
+        Returns:
+            ``{"vad": (N, 3) on SAM 1–9, "probabilities": (N, K)}`` numpy arrays (as ``predict_features``).
+        """
         from ..transforms import resize, to_uint8
 
         return self.predict_arrays(to_uint8(resize(images, self.input_size)), engine=engine)
@@ -550,7 +712,18 @@ class Predictor:
         ``flip``: as the fast path, average each image's and its mirror image's features where the model
         does (its config's ``flip``); False: one view, for optimising under random flips, where averaging
         both views would double the cost for little. ``size``: the side images are resized to before the
-        backbones (default ``input_size``)."""
+        backbones (default ``input_size``).
+
+        Args:
+            flip: Average each image's and its mirror image's features where the model does.
+            size: The side (px) images are resized to before the backbones; None: ``input_size``.
+
+        Returns:
+            The module (cached per ``flip`` and ``size``).
+
+        Raises:
+            ModelError: The predictor is not fitted.
+        """
         import copy
 
         from .backbones import FeatureNet
@@ -584,7 +757,20 @@ class Predictor:
         """Write ``heads.npz`` and the model card ``model.json`` to ``directory`` atomically.
 
         ``directory`` must be new or empty, or (with ``overwrite``) a saved model (``emosynth.fsio``'s
-        ownership rule); a failed save leaves what was there as it was."""
+        ownership rule); a failed save leaves what was there as it was.
+
+        Args:
+            directory: The model folder.
+            card: Entries added to ``model.json`` (e.g. the data sets, a purpose).
+            overwrite: Replace a saved model in ``directory``.
+
+        Returns:
+            ``directory`` as a ``Path``.
+
+        Raises:
+            ModelError: The predictor is not fitted.
+            OutputError: ``directory`` may not or cannot be written.
+        """
         self._check_fitted()
         directory = Path(directory)
         with output_directory(directory, MODEL_KIND, overwrite) as tmp:
@@ -628,7 +814,17 @@ class Predictor:
 
     @classmethod
     def load(cls, directory: str | Path | None = None) -> "Predictor":
-        """Load a saved model; None loads the default model that ships with the package."""
+        """Load a saved model; None loads the default model that ships with the package.
+
+        Args:
+            directory: A saved model folder, or None for the packaged model.
+
+        Returns:
+            The fitted predictor.
+
+        Raises:
+            ModelError: The folder lacks ``model.json`` or ``heads.npz``, or they are malformed.
+        """
         directory = Path(directory) if directory else DEFAULT_MODEL_DIR
         card, heads = directory / "model.json", directory / "heads.npz"
         if not card.is_file() or not heads.is_file():
