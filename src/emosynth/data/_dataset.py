@@ -61,7 +61,14 @@ class Dataset:
         return len(self.paths)
 
     def has(self, target: str) -> np.ndarray:
-        """Boolean mask of rows carrying ``target`` ("valence", "arousal", "dominance", "category")."""
+        """Boolean mask of rows carrying ``target``.
+
+        Args:
+            target: ``"valence"``, ``"arousal"``, ``"dominance"`` or ``"category"``.
+
+        Returns:
+            (n,) bool array.
+        """
         if target == "category":
             if self.probabilities is None:
                 return np.zeros(len(self), bool)
@@ -74,6 +81,14 @@ class Dataset:
         return [t for t in (*DIMENSIONS, "category") if self.has(t).any()]
 
     def subset(self, idx) -> "Dataset":
+        """The rows ``idx`` as a new data set (same name, categories and sources).
+
+        Args:
+            idx: Integer row indices or a boolean mask.
+
+        Returns:
+            The subset.
+        """
         idx = np.asarray(idx)
         if idx.dtype == bool:
             idx = np.flatnonzero(idx)
@@ -91,7 +106,11 @@ class Dataset:
         )
 
     def summary(self) -> dict:
-        """Counts, label ranges (1–9) and class balance (raters' argmax), JSON-ready."""
+        """Counts, label ranges (1–9) and class balance (raters' argmax), JSON-ready.
+
+        Returns:
+            The summary as a dict.
+        """
         out: dict = {"name": self.name, "images": len(self), "groups": int(len(np.unique(self.groups)))}
         labels = {}
         for j, dim in enumerate(DIMENSIONS):
