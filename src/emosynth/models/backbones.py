@@ -279,6 +279,14 @@ class FeatureNet(nn.Module):
         return self.spec.map_channels * (2 if self.pooling == "avgmax" else 1)
 
     def prepare(self, x: torch.Tensor) -> torch.Tensor:
+        """Resize (antialiased bilinear) to the backbone's input size and normalise.
+
+        Args:
+            x: Float tensor (N, 3, H, W) in [0, 1].
+
+        Returns:
+            Normalised tensor (N, 3, S, S), S = the spec's ``input_size``.
+        """
         s = self.spec.input_size
         if x.shape[-2:] != (s, s):
             x = F.interpolate(x, size=(s, s), mode="bilinear", align_corners=False, antialias=True)
@@ -294,6 +302,14 @@ class FeatureNet(nn.Module):
         return torch.cat([avg, m.amax(dim=(2, 3))], dim=1)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Pooled backbone features, differentiable.
+
+        Args:
+            x: Float tensor (N, 3, H, W) in [0, 1].
+
+        Returns:
+            (N, feature_dim) features.
+        """
         x = self.prepare(x)
         f = self._pooled(x)
         if self.flip:

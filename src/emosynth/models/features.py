@@ -105,6 +105,11 @@ class FeatureConfig:
     finetune_blocks: int = 0
 
     def to_dict(self) -> dict:
+        """The fields as a dict.
+
+        Returns:
+            ``dataclasses.asdict`` of this configuration.
+        """
         return asdict(self)
 
 
@@ -242,7 +247,14 @@ class FeatureExtractor:
     # ------------------------------------------------------------------ engines
 
     def onnx_path(self, variant: str = "fp32") -> Path:
-        """The cached ONNX export (``fp32``, ``int8`` dynamic or ``int8-static``), made on first use."""
+        """The cached ONNX export (``fp32``, ``int8`` dynamic or ``int8-static``), made on first use.
+
+        Args:
+            variant: ``"fp32"``, ``"int8"`` or ``"int8-static"``.
+
+        Returns:
+            The ONNX file under the cache root.
+        """
         base = cache_root() / "onnx" / f"{self.key}-fold.onnx"
         if not base.is_file():
             self._export_onnx(base)
@@ -279,7 +291,15 @@ class FeatureExtractor:
 
     def from_tensor(self, x: torch.Tensor, engine: str | None = None) -> np.ndarray:
         """Features of a float batch (N, 3, S, S) in [0, 1] at the backbone's size, on the chosen engine
-        (``engine``: another one, for benchmarks)."""
+        (``engine``: another one, for benchmarks).
+
+        Args:
+            x: Float tensor (N, 3, S, S) in [0, 1], S = ``input_size``.
+            engine: An engine other than this extractor's, or None.
+
+        Returns:
+            (N, D) float32 features.
+        """
         if self.parts:
             outs = []
             for p in self.parts:
@@ -315,7 +335,15 @@ class FeatureExtractor:
             return net(x).float().cpu().numpy()
 
     def from_arrays(self, images: np.ndarray, engine: str | None = None) -> np.ndarray:
-        """Features of uint8 images (N, S, S, 3), batched (``engine``: another than this extractor's)."""
+        """Features of uint8 images (N, S, S, 3), batched (``engine``: another than this extractor's).
+
+        Args:
+            images: uint8 array (N, S, S, 3), S = ``input_size``.
+            engine: An engine other than this extractor's, or None.
+
+        Returns:
+            (N, D) float32 features.
+        """
         out = []
         for i in range(0, len(images), self.batch_size):
             b = torch.from_numpy(np.ascontiguousarray(images[i:i + self.batch_size])).permute(0, 3, 1, 2)
@@ -323,7 +351,18 @@ class FeatureExtractor:
         return np.concatenate(out).astype(np.float32)
 
     def load_image(self, path, where: str | None = None) -> np.ndarray:
-        """uint8 RGB at the backbone's square input size (handcrafted: the whole image, its own shape)."""
+        """uint8 RGB at the backbone's square input size (handcrafted: the whole image, its own shape).
+
+        Args:
+            path: The image file.
+            where: Where it was listed (``"OASIS.csv row 12"``), for error messages, or None.
+
+        Returns:
+            uint8 array (S, S, 3), or (H, W, 3) for handcrafted features.
+
+        Raises:
+            ImageError: The image is missing, unreadable or truncated.
+        """
         img = read_image(path, where=where)
         if self.is_handcrafted:
             return np.array(img, dtype=np.uint8)
@@ -351,7 +390,14 @@ class FeatureExtractor:
         return np.concatenate(feats, axis=1)
 
     def missing(self, paths: Sequence[Path]) -> int:
-        """How many of ``paths`` have no cached features yet (what ``extract`` would compute)."""
+        """How many of ``paths`` have no cached features yet (what ``extract`` would compute).
+
+        Args:
+            paths: Image files.
+
+        Returns:
+            The number not yet cached.
+        """
         if self.parts:
             return max(p.missing(paths) for p in self.parts)
         if not self.use_cache:
@@ -365,6 +411,17 @@ class FeatureExtractor:
         A bad image stops the run with an ``ImageError`` naming it; the entries already cached
         are complete and valid, so nothing half-written remains. ``progress(k)`` is called as k
         more images are done.
+
+        Args:
+            paths: Image files.
+            where: For each file, where it was listed (``"OASIS.csv row 12"``), for error messages.
+            progress: Called with k as k more images are done, or None.
+
+        Returns:
+            (n, D) float32 features, in the order of ``paths``.
+
+        Raises:
+            ImageError: An image is missing, unreadable or truncated.
         """
         if self.parts:
             return self._extract_parts(paths, where, progress)
