@@ -85,6 +85,16 @@ class ColourJudge(Judge):
     pixel; the judge averages them over the image and maps them onto 1–9 by the gamut range."""
 
     def pixel_terms(self, L, a, b) -> dict[str, torch.Tensor]:  # pragma: no cover - abstract
+        """Each judged dimension's model value per pixel, in the source's own units; subclasses implement it.
+
+        Args:
+            L: L* (N, H, W), 0–100.
+            a: a* (N, H, W).
+            b: b* (N, H, W).
+
+        Returns:
+            Dimension name → (N, H, W) tensor.
+        """
         raise NotImplementedError
 
     def source_terms(self, images: torch.Tensor) -> dict[str, torch.Tensor]:

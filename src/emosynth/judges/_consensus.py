@@ -209,4 +209,13 @@ class Consensus(torch.nn.Module):
         return combine(self.per_judge(images, target, outputs), self.method, self.tau, self.lam)
 
     def forward(self, images: torch.Tensor, target) -> torch.Tensor:
+        """As ``objective``.
+
+        Args:
+            images: Float tensor (N, 3, H, W) in [0, 1].
+            target: (V, A[, D]) or (N, 2|3) targets on SAM 1–9.
+
+        Returns:
+            Tensor (N,) in points².
+        """
         return self.objective(images, target)

@@ -90,6 +90,15 @@ class NetworkJudge(Judge):
             f"are resized (antialiased bilinear) to {self.input_size} px.")
 
     def judge(self, images):
+        """The network's verdict, differentiable.
+
+        Args:
+            images: Float tensor (N, 3, H, W) in [0, 1], any size (resized to ``input_size``).
+
+        Returns:
+            ``vad_raw`` (N, 3), unclamped SAM 1–9 with NaN for dimensions not learnt, and
+            ``probabilities`` (N, K) where the model has categories.
+        """
         t = _transforms()
         x = t.resize(images.float(), self.input_size).contiguous(memory_format=torch.channels_last)
         out = self.net(x)
@@ -109,7 +118,14 @@ class NetworkJudge(Judge):
     def extractor(self, engine: str = "auto"):
         """The backbones as a ``FeatureExtractor`` on ``engine`` (ONNX Runtime for "auto" where it is
         installed), with this judge's mirror averaging; None when the model has a fine-tuned tail (its
-        fast path is the torch module) or the engine is torch/eager."""
+        fast path is the torch module) or the engine is torch/eager.
+
+        Args:
+            engine: The inference engine (``"auto"``: ONNX Runtime).
+
+        Returns:
+            The cached ``FeatureExtractor``, or None.
+        """
         from ..models import features
 
         fc = self.predictor.config.features
@@ -129,7 +145,16 @@ class NetworkJudge(Judge):
 
     def judge_fast(self, images, engine: str = "auto", batch: int = 64):
         """``judge`` without gradients, the backbones on ONNX Runtime in batches of ``batch`` (the
-        heads are the judge's own): the same function as the torch module to ~1e-5 points."""
+        heads are the judge's own): the same function as the torch module to ~1e-5 points.
+
+        Args:
+            images: Float tensor (N, 3, H, W) in [0, 1].
+            engine: The inference engine (``"auto"``: ONNX Runtime).
+            batch: Images per ONNX Runtime call.
+
+        Returns:
+            As ``judge``.
+        """
         ex = self.extractor(engine)
         if ex is None:
             return self.judge(images)
@@ -212,7 +237,14 @@ class EnsembleJudge(Judge):
     def views(self, images: torch.Tensor) -> list[torch.Tensor]:
         """The ``transforms`` views of every image: one set of random parameters per call (drawn from
         ``default_rng(seed)`` as for a single image) applied to the whole batch, so each image's views
-        are the ones it gets alone and the judge is one function of the image in any batch."""
+        are the ones it gets alone and the judge is one function of the image in any batch.
+
+        Args:
+            images: Float tensor (N, 3, H, W) in [0, 1].
+
+        Returns:
+            ``transforms`` tensors (N, 3, H, W) (``[images]`` when ``transforms`` is 0).
+        """
         if not self.transforms:
             return [images]
         t = _transforms()
@@ -238,9 +270,26 @@ class EnsembleJudge(Judge):
         return res
 
     def judge(self, images):
+        """The members' mean verdict over the views, differentiable.
+
+        Args:
+            images: Float tensor (N, 3, H, W) in [0, 1].
+
+        Returns:
+            ``vad_raw`` (N, 3) on SAM 1–9 (NaN where any member does not judge) and, where the members
+            share labels, ``probabilities`` (N, K).
+        """
         return self._mean(images, lambda m, x: m(x))
 
     def judge_fast(self, images, engine: str = "auto"):
         """The mean without gradients: every view of every image in one batch through each member's
-        fast path (ONNX Runtime for network members)."""
+        fast path (ONNX Runtime for network members).
+
+        Args:
+            images: Float tensor (N, 3, H, W) in [0, 1].
+            engine: The inference engine for network members.
+
+        Returns:
+            As ``judge``.
+        """
         return self._mean(images, lambda m, x: m.score(x, engine))
