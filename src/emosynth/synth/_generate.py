@@ -174,7 +174,19 @@ def generate(config: GenerateConfig, out_dir: str | Path, *, command: str | None
 
 def contact_sheet(gen, targets, names, imgs, cfg, pred, cats, path: Path, thumb: int = 96):
     """A sweep: the V–A plane (valence →, arousal ↑), the first image of each target. Otherwise targets
-    as rows and up to 8 images as columns, each titled with what the predictor says."""
+    as rows and up to 8 images as columns, each titled with what the predictor says.
+
+    Args:
+        gen: The generator.
+        targets: The targets generated for.
+        names: The targets' names.
+        imgs: The images, uint8 (N, H, W, 3), target-major.
+        cfg: The ``GenerateConfig``.
+        pred: The predictor's output on the images.
+        cats: The predictor's category labels (None or empty: none).
+        path: The PNG file to write.
+        thumb: Side of each thumbnail in pixels.
+    """
     import matplotlib
 
     matplotlib.use("Agg")

@@ -359,8 +359,21 @@ class Generator:
         return {"va": DIMENSIONS[:2], "vad": DIMENSIONS}.get(self.config.condition, ())
 
     def targets(self, *, valence=None, arousal=None, dominance=None, emotion=None) -> torch.Tensor:
-        """One target from user values (V/A/D on 1–9 or a label), checked against this generator's
-        condition: a (1, d) float tensor or a (1,) label index. Raises SynthError with one line."""
+        """One target from user values, checked against this generator's condition.
+
+        Args:
+            valence: Valence on the SAM 1–9 scale (V/A/D generators).
+            arousal: Arousal on the SAM 1–9 scale (V/A/D generators).
+            dominance: Dominance on the SAM 1–9 scale (VAD generators).
+            emotion: A label (category generators).
+
+        Returns:
+            A (1, d) float tensor of V/A(/D), or a (1,) label index.
+
+        Raises:
+            SynthError: A value is missing, off the 1–9 scale, unknown, or not this generator's kind
+                (one line).
+        """
         cond = self.config.condition
         given = {"valence": valence, "arousal": arousal, "dominance": dominance}
         if cond == "category":
@@ -390,14 +403,42 @@ class Generator:
         return torch.tensor([values])
 
     def render(self, z: torch.Tensor, targets: torch.Tensor, size: int) -> torch.Tensor:
-        """Images (n, 3, size, size) in [0, 1] for noise ``z`` (n, z_dim) and targets (n, d) or (n,)."""
+        """Render images (differentiable).
+
+        Args:
+            z: Noise (n, z_dim).
+            targets: V/A(/D) (n, d) on the SAM 1–9 scale, or label indices (n,).
+            size: Side of the images in pixels.
+
+        Returns:
+            Float images (n, 3, size, size) in [0, 1].
+        """
         return self.net(z, encode(self.config.condition, targets, len(self.labels)), size)
 
     def noise(self, n: int, seed: int) -> torch.Tensor:
+        """Standard-normal noise (n, z_dim), deterministic for ``seed``.
+
+        Args:
+            n: Noise vectors.
+            seed: Random seed.
+
+        Returns:
+            The noise tensor.
+        """
         return torch.randn(n, self.config.z_dim, generator=torch.Generator().manual_seed(seed))
 
     def generate(self, targets: torch.Tensor, n: int, size: int, seed: int = 0) -> torch.Tensor:
-        """``n`` images per target (target-major), deterministic for ``seed``; no gradients."""
+        """``n`` images per target (target-major), deterministic for ``seed``; no gradients.
+
+        Args:
+            targets: V/A(/D) (T, d) on the SAM 1–9 scale, or label indices (T,).
+            n: Images per target.
+            size: Side of the images in pixels.
+            seed: The noise seed.
+
+        Returns:
+            Float images (T·n, 3, size, size) in [0, 1].
+        """
         reps = targets.repeat_interleave(n, dim=0)
         with torch.no_grad():
             return self.render(self.noise(len(reps), seed), reps, size)
@@ -409,7 +450,15 @@ class Generator:
                 "state_dict": self.net.state_dict()}
 
     def save(self, directory: str | Path, card: dict) -> Path:
-        """Write ``generator.pt`` then ``model.json`` into ``directory``, each atomically."""
+        """Write ``generator.pt`` then ``model.json`` into ``directory``, each atomically.
+
+        Args:
+            directory: The generator folder.
+            card: The card written as ``model.json`` (and kept as ``card_``).
+
+        Returns:
+            ``directory`` as a ``Path``.
+        """
         directory = Path(directory)
         buf = io.BytesIO()
         torch.save(self.state(), buf)
@@ -420,7 +469,17 @@ class Generator:
 
     @classmethod
     def load(cls, directory: str | Path | None = None) -> "Generator":
-        """A generator folder; None or 'default' is the packaged VA generator."""
+        """Load a generator folder.
+
+        Args:
+            directory: A folder, or None / ``"default"`` (the packaged VA generator) or ``"model-only"``.
+
+        Returns:
+            The generator, with its card in ``card_``.
+
+        Raises:
+            SynthError: The folder holds no finished generator, or a malformed one.
+        """
         directory = resolve_generator(directory)
         if not (directory / CARD_FILE).is_file() or not (directory / GENERATOR_FILE).is_file():
             hint = " (training not finished: --resume it)" if (directory / CHECKPOINT_FILE).is_file() else ""
@@ -701,7 +760,18 @@ def held_out_names(cfg: GeneratorConfig) -> list[str]:
 
 def named_judge(name: str, data_root=None):
     """``emosynth.judges.make_judge(name)``; a network judge that needs training (a backbone name such as
-    ``lite2``) is trained and cached from ``data_root`` first."""
+    ``lite2``) is trained and cached from ``data_root`` first.
+
+    Args:
+        name: A judge name (``emosynth.judges``) or a backbone name.
+        data_root: Root of the data sets, to train a backbone-named judge; None: no training.
+
+    Returns:
+        The judge.
+
+    Raises:
+        SynthError: The judge cannot be made (and ``data_root`` is None).
+    """
     from ..errors import EmosynthError
     from ..judges import NetworkJudge, make_judge
 
@@ -1202,7 +1272,17 @@ def _save_checkpoint(path: Path, cfg, gen, opt, g, rng, log, step, seconds, disc
 
 
 def score(condition: str, pred: dict, targets: torch.Tensor) -> np.ndarray:
-    """Per image: absolute error per dimension (n, d) on 1–9, or 1/0 for the target label predicted."""
+    """Score each image's prediction against its target.
+
+    Args:
+        condition: ``"va"``, ``"vad"`` or ``"category"``.
+        pred: A predictor's output (``vad`` on 1–9, or ``probabilities``).
+        targets: V/A(/D) (n, d) on the SAM 1–9 scale, or label indices (n,).
+
+    Returns:
+        Per image: absolute error per dimension (n, d) in SAM scale points, or (n, 1) 1/0 for the
+        target label predicted.
+    """
     if condition == "category":
         return (pred["probabilities"].argmax(1) == targets.numpy()).astype(float)[:, None]
     d = targets.shape[1]
