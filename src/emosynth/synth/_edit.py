@@ -608,6 +608,14 @@ class EditEncoding(Encoding):
         return apply_recipe(self.recipe(genome), self.photo)
 
     def recipe(self, genome) -> dict:
+        """The recipe of one genome.
+
+        Args:
+            genome: P genes in [-1, 1], ``PARAMS`` order.
+
+        Returns:
+            The recipe dict (``make_recipe``), with this encoding's grain seed.
+        """
         g = torch.as_tensor(np.asarray(genome, dtype=np.float64).reshape(1, -1))
         return make_recipe(genes_to_values(g)[0].numpy(), self.seed)
 

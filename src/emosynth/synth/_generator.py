@@ -210,7 +210,21 @@ class CPPNGenerator(nn.Module):
     collapse onto one layout unless the network unlearns its Fourier features) plus a learnt one of the
     (z, c) embedding. All of these are functions of continuous coordinates: the picture is the same at any
     resolution. Without them (format-1 generators) every image shares one coordinate grid and only the
-    FiLM modulation differs, which draws recolourings of one composition."""
+    FiLM modulation differs, which draws recolourings of one composition.
+
+    Args:
+        condition: ``"va"``, ``"vad"`` or ``"category"``.
+        n_cond: Width of the encoded condition.
+        z_dim: Noise dimensions.
+        hidden: Channels of the hidden layers.
+        layers: Hidden layers.
+        fourier: Random Fourier frequencies of (x, y).
+        fourier_scale: Their standard deviation, in cycles per image side.
+        embed: Width of the (z, c) embedding.
+        seed: Random seed of the initialisation and the fixed random frequencies.
+        warp: Smooth displacement waves driven by z (0: none).
+        phases: Per-image phases of the Fourier features.
+    """
 
     def __init__(self, condition: str, n_cond: int, z_dim: int = 16, hidden: int = 32, layers: int = 4,
                  fourier: int = 24, fourier_scale: float = 1.5, embed: int = 64, seed: int = 0, warp: int = 0,

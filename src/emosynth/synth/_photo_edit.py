@@ -116,6 +116,11 @@ class EditConfig:
     command: str | None = None
 
     def validate(self) -> None:
+        """Check every setting.
+
+        Raises:
+            ConfigError: A setting is invalid (naming the parameter).
+        """
         check_int_at_least("steps", self.steps, 0)
         check_positive("lr", self.lr)
         check_int_at_least("size", self.size, 32)
@@ -231,6 +236,7 @@ class EditResult:
 
     @property
     def summary(self) -> str:
+        """The recipe's non-neutral values in words (``recipe_summary``)."""
         return recipe_summary(self.recipe)
 
 
