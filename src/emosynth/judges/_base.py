@@ -122,6 +122,11 @@ class Judge(nn.Module):
         return self.judge(images)
 
     def extra_repr(self) -> str:
+        """The judge's name and dimensions, for ``repr``.
+
+        Returns:
+            ``"name='...', dims=(...)"``.
+        """
         return f"name={self.name!r}, dims={self.dims}"
 
 
