@@ -170,6 +170,7 @@ def test_dask_cluster_equals_local(unbroken, corpus, predictor, tmp_path):
     from distributed import LocalCluster
 
     with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as cluster:
+        cluster.wait_for_workers(2, timeout=120)  # both shards' workers up before the model is broadcast
         out = tmp_path / "scores.jsonl"
         res = predict_corpus([corpus], out, predictor, CorpusConfig(**SMALL, scheduler=cluster.scheduler_address))
     assert (res.scored, res.skipped) == (N_PHOTOS, 3)
