@@ -132,6 +132,24 @@ def _model(model: str | None):
     return p
 
 
+def _render_loop_state(cfg, objectives):
+    """What both render loops start from, seeded by ``cfg.seed``: (jobs = (objective, seed) pairs, the
+    parametrised images, their Adam optimiser, the transforms' generator and configuration, each objective's
+    image indices)."""
+    from ..transforms import TransformConfig
+
+    torch.manual_seed(cfg.seed)
+    jobs = [(o, s) for o in objectives for s in range(cfg.seeds)]
+    image = make_image(len(jobs), cfg.size, cfg.naive, cfg.seed)
+    opt = torch.optim.Adam(image.parameters(), lr=cfg.lr)
+    rng = np.random.default_rng(cfg.seed)
+    tcfg = TransformConfig(jitter=cfg.jitter, scale=tuple(cfg.scale), degrees=cfg.degrees, colour=cfg.colour)
+    groups: dict = {}
+    for i, (o, _) in enumerate(jobs):
+        groups.setdefault(o, []).append(i)
+    return jobs, image, opt, rng, tcfg, groups
+
+
 def visualize(config: VisualizeConfig, out_dir: str | Path, progress=None, *, command: str | None = None,
               overwrite: bool = False) -> Path:
     """Optimise one image per (objective, seed); write a run directory with ``mosaic.png``.
@@ -152,7 +170,7 @@ def visualize(config: VisualizeConfig, out_dir: str | Path, progress=None, *, co
         ObjectiveError: An objective the model (or the judges) cannot score.
         EmosynthError: The same objective given twice, or a model with handcrafted features.
     """
-    from ..transforms import TransformConfig, random_flip, random_transforms
+    from ..transforms import random_flip, random_transforms
 
     cfg = config
     cfg.validate()
@@ -169,15 +187,7 @@ def visualize(config: VisualizeConfig, out_dir: str | Path, progress=None, *, co
     objectives = [parse_objective(t, cats, n_features, targets) for t in texts]
     if len({o.name for o in objectives}) != len(objectives):
         raise EmosynthError("the same objective is given twice")
-    torch.manual_seed(cfg.seed)
-    jobs = [(o, s) for o in objectives for s in range(cfg.seeds)]
-    image = make_image(len(jobs), cfg.size, cfg.naive, cfg.seed)
-    opt = torch.optim.Adam(image.parameters(), lr=cfg.lr)
-    rng = np.random.default_rng(cfg.seed)
-    tcfg = TransformConfig(jitter=cfg.jitter, scale=tuple(cfg.scale), degrees=cfg.degrees, colour=cfg.colour)
-    groups = {}
-    for i, (o, _) in enumerate(jobs):
-        groups.setdefault(o, []).append(i)
+    jobs, image, opt, rng, tcfg, groups = _render_loop_state(cfg, objectives)
 
     def scores(images):
         with torch.no_grad():
@@ -251,7 +261,7 @@ def _prefix(judge) -> str:
 def _visualize_judges(cfg, out_dir, progress, command, overwrite) -> Path:
     """The render loop under the consensus of ``cfg.judges`` (see the module docstring)."""
     from ..judges import Consensus, parse_judges
-    from ..transforms import TransformConfig, random_flip, random_transforms
+    from ..transforms import random_flip, random_transforms
 
     judges = parse_judges(cfg.judges)  # an unknown name stops here, before any work
     dims = {d for j in judges for d in j.dims}
@@ -261,15 +271,7 @@ def _visualize_judges(cfg, out_dir, progress, command, overwrite) -> Path:
         raise EmosynthError("the same objective is given twice")
     check, notes = _check_judges(cfg.check_judges, judges)
     cons = Consensus(judges)
-    torch.manual_seed(cfg.seed)
-    jobs = [(o, s) for o in objectives for s in range(cfg.seeds)]
-    image = make_image(len(jobs), cfg.size, cfg.naive, cfg.seed)
-    opt = torch.optim.Adam(image.parameters(), lr=cfg.lr)
-    rng = np.random.default_rng(cfg.seed)
-    tcfg = TransformConfig(jitter=cfg.jitter, scale=tuple(cfg.scale), degrees=cfg.degrees, colour=cfg.colour)
-    groups = {}
-    for i, (o, _) in enumerate(jobs):
-        groups.setdefault(o, []).append(i)
+    jobs, image, opt, rng, tcfg, groups = _render_loop_state(cfg, objectives)
     # one target per objective: a judge's objective covers the dimensions that objective targets
     targets = {o: tuple(dict(o.point).get(k, float("nan")) for k in range(3)) for o in groups}
 
