@@ -26,22 +26,13 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import time
 from pathlib import Path
 
 import numpy as np
 import torch
 
-
-def cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
+from emosynth.models.features import cpu_name
 
 
 def pick_photos(data_root: Path, n: int, seed: int) -> list[Path]:
@@ -126,7 +117,7 @@ def main(argv=None):
         torch.set_num_threads(args.threads)
     data_root = Path(os.environ.get("EMOSYNTH_DATA", Path(__file__).resolve().parents[2] / "shared" / "data"))
 
-    report = {"cpu": cpu_model(), "cores": os.cpu_count(), "torch_threads": torch.get_num_threads(),
+    report = {"cpu": cpu_name(), "cores": os.cpu_count(), "torch_threads": torch.get_num_threads(),
               "load_average_start": os.getloadavg(), "args": {k: str(v) for k, v in vars(args).items()}}
 
     def save():

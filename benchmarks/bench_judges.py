@@ -16,22 +16,12 @@ from __future__ import annotations
 
 import argparse
 import os
-import platform
 import time
 
 import torch
 
 from emosynth.judges import Consensus, make_judge
-
-
-def cpu_name() -> str:
-    try:
-        for line in open("/proc/cpuinfo"):
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
+from emosynth.models.features import cpu_name
 
 
 def seconds(objectives, images, target, repeats: int) -> list[float]:

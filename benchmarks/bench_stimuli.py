@@ -17,7 +17,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import shutil
 import tempfile
 import time
@@ -25,15 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
-
-def cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
+from emosynth.models.features import cpu_name
 
 
 def rated_run(folder: Path, data, rows) -> Path:
@@ -85,7 +76,7 @@ def main():
                               "unmatched_max_abs_smd": meta["balance_unmatched"],
                               "reached_0.2": meta["smd_goal_reached"], "candidates": meta["candidates"],
                               "eligible": meta["eligible"], "per_cell_pool": meta["per_cell_pool"]}
-    out = {"design": args.design, "per_cell": args.per_cell, "cpu": cpu_model(), "cores": os.cpu_count(),
+    out = {"design": args.design, "per_cell": args.per_cell, "cpu": cpu_name(), "cores": os.cpu_count(),
            "load_after": [round(x, 2) for x in os.getloadavg()], "results": results}
     d = results["default (4 starts)"]
     print(f"{d['candidates']} candidates ({d['eligible']} eligible), {args.design} x {args.per_cell}: "
