@@ -197,22 +197,27 @@ async def run_load(base: str, n: int, on_progress=None) -> tuple[Load, float]:
     return load, wall
 
 
-def start_server(db: str, port: int, src: str | None = None) -> subprocess.Popen:
+def start_server(db: str, port: int, src: str | None = None, workers: int = 1) -> subprocess.Popen:
     """``emosynth study serve`` in its own process group; ``src``: another checkout's src/ (a baseline)."""
     cmd = [sys.executable, "-m", "emosynth.cli", "study", "serve", "--db", db, "--port", str(port),
-           "--admin-token", ADMIN]
+           "--admin-token", ADMIN] + (["--workers", str(workers)] if workers > 1 else [])
     env = os.environ | ({"PYTHONPATH": src} if src else {})
     return subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True, env=env)
 
 
 def cpu_seconds(pid: int) -> float:
-    """User + system CPU time of a process and its children that were waited for (/proc)."""
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except OSError:
-        return float("nan")
-    tick = os.sysconf("SC_CLK_TCK")
-    return sum(int(fields[i]) for i in (11, 12, 13, 14)) / tick
+    """User + system CPU time of a process and of every living process in its process group (the
+    server's worker processes), and of their children that were waited for (/proc)."""
+    tick, total, found = os.sysconf("SC_CLK_TCK"), 0.0, False
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[2]) == pid or int(stat.parent.name) == pid:  # fields[2]: the process group
+            found = True
+            total += sum(int(fields[i]) for i in (11, 12, 13, 14)) / tick
+    return total if found else float("nan")
 
 
 def wait_up(base: str, server: subprocess.Popen) -> None:
@@ -249,7 +254,7 @@ def bench(db: str, label: str, args, tmp: Path, src: str | None = None) -> bool:
         port = s.getsockname()[1]
     base = f"http://127.0.0.1:{port}"
     per_participant = args.images + args.attention_checks + 2
-    holder = {"server": start_server(db, port, src), "killed_at": None, "restarted_after": None}
+    holder = {"server": start_server(db, port, src, args.workers), "killed_at": None, "restarted_after": None}
     wait_up(base, holder["server"])
 
     async def killer(load: Load):
@@ -260,7 +265,7 @@ def bench(db: str, label: str, args, tmp: Path, src: str | None = None) -> bool:
         holder["server"].wait()
         holder["killed_at"] = load.ratings
         t = time.perf_counter()
-        holder["server"] = start_server(db, port, src)
+        holder["server"] = start_server(db, port, src, args.workers)
         await asyncio.get_running_loop().run_in_executor(None, wait_up, base, holder["server"])
         holder["restarted_after"] = time.perf_counter() - t
 
@@ -288,7 +293,8 @@ def bench(db: str, label: str, args, tmp: Path, src: str | None = None) -> bool:
     extra = len(set(keys) - set(expected))
     print(f"== {label}: {args.participants} participants x {per_participant} trials "
           f"(2 practice, {args.images} images, {args.attention_checks} attention checks), "
-          f"one server process, think time {args.think:g} s{', SIGKILL mid-load' if args.kill else ''}")
+          f"{args.workers} server process{'es' if args.workers > 1 else ''}, "
+          f"think time {args.think:g} s{', SIGKILL mid-load' if args.kill else ''}")
     if args.kill:
         print(f"server SIGKILLed after {holder['killed_at']} acknowledged ratings, back in "
               f"{holder['restarted_after']:.1f} s")
@@ -307,7 +313,7 @@ def bench(db: str, label: str, args, tmp: Path, src: str | None = None) -> bool:
     n_req = len(ln.times)
     print(f"CPU per rating (everything the load asked of it: joins, pages, ratings): server "
           f"{1000 * server_cpu / n_req:.2f} ms, clients {1000 * client_cpu / n_req:.2f} ms"
-          + ("" if args.kill else f" -> one server core alone would serve {n_req / server_cpu:.0f} ratings/s"))
+          + ("" if args.kill else f" -> a server core alone would serve {n_req / server_cpu:.0f} ratings/s"))
     ok = (lost == 0 and dupes == 0 and not errors and len(ln.answers) == args.participants and finished is None
           and len(set(keys)) == len(expected))
     print("OK" if ok else "FAILED")
@@ -320,6 +326,7 @@ def main():
     ap.add_argument("--images", type=int, default=12)
     ap.add_argument("--attention-checks", type=int, default=2)
     ap.add_argument("--db", default="sqlite,postgresql", help="comma-separated: sqlite, postgresql")
+    ap.add_argument("--workers", type=int, default=1, help="server processes (study serve --workers)")
     ap.add_argument("--kill", action="store_true", help="SIGKILL the server a third of the way and restart it")
     ap.add_argument("--think", type=float, default=0.0, help="mean seconds each participant looks before "
                                                                "answering (0: answer the moment the trial arrives)")

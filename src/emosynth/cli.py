@@ -1003,6 +1003,10 @@ def study_serve(
                                               help="Admin token (default: a new random one, printed)."),
     upgrade: bool = typer.Option(False, "--upgrade", help="Upgrade a database of an older schema first "
                                                           "(back it up before)."),
+    workers: int = typer.Option(1, "--workers", min=1, max=64,
+                                help="Server processes sharing the port, each using at most one core. On "
+                                     "SQLite keep 1 (processes queue for the file); on a database server, "
+                                     "add processes where cores are free."),
 ):
     """Serve the studies in the database: participant pages at /join/NAME, admin pages at /admin.
     Prints the admin token and each study's participant link. A database of a newer schema is refused;
@@ -1010,7 +1014,7 @@ def study_serve(
     from .study import serve
 
     serve(db, host, port, admin_token, announce=lambda line: out.print(line, highlight=False, soft_wrap=True),
-          upgrade=upgrade)
+          upgrade=upgrade, workers=workers)
 
 
 @study_app.command("export")

@@ -7,13 +7,15 @@ All state lives in the database, so any number of server processes, or a restart
 
 from __future__ import annotations
 
+import functools
 import json
 import secrets
 from urllib.parse import parse_qs, quote
 
+import anyio
+import anyio.to_thread
 from fastapi import FastAPI, Request
 from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, RedirectResponse, Response
-from starlette.concurrency import run_in_threadpool
 
 from . import _pages as pages
 from . import _service as svc
@@ -22,6 +24,9 @@ from ._db import sessions
 ADMIN_COOKIE = "emosynth_admin"
 #: The largest request body accepted, in bytes (a rating or a login is well under 1 KiB).
 MAX_BODY = 16 * 1024
+#: Worker threads per server process for a database server's transactions (benchmarks/bench_study.py on
+#: PostgreSQL, 200 participants: 4 threads 236 ratings/s, 8: 197, 16: 193, 40 (anyio's default): 148).
+DB_THREADS = 4
 
 
 class BodyLimit:
@@ -191,7 +196,21 @@ def make_app(db: str, admin_token: str, upgrade: bool = False) -> FastAPI:
     if not admin_token or len(admin_token) < 16:
         raise svc.StudyError("the admin token must be at least 16 characters")
     Session = sessions(db, upgrade=upgrade)
-    app = FastAPI(title="emosynth study", docs_url=None, redoc_url=None, openapi_url=None)
+    local = Session.kw["bind"].dialect.name == "sqlite"
+    db_threads = anyio.CapacityLimiter(DB_THREADS)
+
+    async def blocking(fn, *args):
+        """``fn(*args)`` on the hot path: on SQLite in the event loop itself (this process's writers take
+        turns anyway, a local transaction takes about a millisecond, and handing it to a worker thread cost
+        more than that: 1.8 against 3.9 ms of server CPU per rating); on a database server in one of
+        ``DB_THREADS`` worker threads, so its round trips overlap (more threads only fought over the GIL)."""
+        if local:
+            return fn(*args)
+        return await anyio.to_thread.run_sync(functools.partial(fn, *args), limiter=db_threads)
+
+    # no OpenTelemetry: its per-request checks (providers, environment look-ups) cost more than a rating
+    app = FastAPI(title="emosynth study", docs_url=None, redoc_url=None, openapi_url=None,
+                  telemetry={"tracing": False, "metrics": False, "logs": False, "operation_spans": False})
 
     @app.exception_handler(svc.ServiceError)
     async def service_error(request: Request, exc: svc.ServiceError):
@@ -239,14 +258,14 @@ def make_app(db: str, admin_token: str, upgrade: bool = False) -> FastAPI:
         data = await _body(request)
         params = {k: v for k, v in request.query_params.items()} | {k: v for k, v in data.items()
                                                                     if isinstance(v, str)}
-        token, _resumed = await run_in_threadpool(svc.join, Session, name, params, data)
+        token, _resumed = await blocking(svc.join, Session, name, params, data)
         resp = RedirectResponse(f"/p/{quote(token)}", status_code=303)
         resp.set_cookie(_cookie(name), token, httponly=True, samesite="lax", max_age=30 * 86400)
         return resp
 
     @app.get("/p/{token}")
-    def participant(token: str, request: Request):
-        st = svc.state(Session, token)
+    async def participant(token: str, request: Request):
+        st = await blocking(svc.state, Session, token)
         if _wants_json(request):
             return JSONResponse(st.__dict__ | {"consent_text": None})
         page = {"consent": lambda: pages.consent_page(token, st),
@@ -257,13 +276,13 @@ def make_app(db: str, admin_token: str, upgrade: bool = False) -> FastAPI:
         return HTMLResponse(page)
 
     @app.post("/p/{token}/consent")
-    def consent(token: str):
-        svc.consent(Session, token)
+    async def consent(token: str):
+        await blocking(svc.consent, Session, token)
         return RedirectResponse(f"/p/{quote(token)}", status_code=303)
 
     @app.post("/p/{token}/instructions")
-    def instructions(token: str):
-        svc.instructed(Session, token)
+    async def instructions(token: str):
+        await blocking(svc.instructed, Session, token)
         return RedirectResponse(f"/p/{quote(token)}", status_code=303)
 
     @app.post("/p/{token}/rate", openapi_extra=RATE_BODY)
@@ -276,7 +295,7 @@ def make_app(db: str, admin_token: str, upgrade: bool = False) -> FastAPI:
         except svc.Invalid as e:
             if as_json:
                 raise
-            st = await run_in_threadpool(svc.state, Session, token)  # unknown token: 404 here
+            st = await blocking(svc.state, Session, token)  # unknown token: 404 here
             if st.stage != "trial":
                 raise
             return HTMLResponse(pages.trial_page(token, st, error=str(e)), status_code=422)
@@ -284,7 +303,7 @@ def make_app(db: str, admin_token: str, upgrade: bool = False) -> FastAPI:
         window = (svc.parse_optional_int(data.get("window_w"), 1, 100_000),
                   svc.parse_optional_int(data.get("window_h"), 1, 100_000))
         # one transaction: the rating is committed, and the next trial read, before anything is served
-        result, st = await run_in_threadpool(svc.submit, Session, token, trial_id, rating, rt, window)
+        result, st = await blocking(svc.submit, Session, token, trial_id, rating, rt, window)
         if as_json:
             return JSONResponse({"result": result, "next": st.__dict__ | {"consent_text": None}})
         return RedirectResponse(f"/p/{quote(token)}", status_code=303)
@@ -365,8 +384,21 @@ def make_app(db: str, admin_token: str, upgrade: bool = False) -> FastAPI:
     return app
 
 
+def app_from_env() -> FastAPI:
+    """The web app of a server worker process (``serve`` with ``workers`` > 1): its database and admin
+    token come from ``EMOSYNTH_STUDY_DB`` and ``EMOSYNTH_ADMIN_TOKEN``, set by the process that spawned it
+    (which brought the schema to ``HEAD`` first).
+
+    Returns:
+        The FastAPI application.
+    """
+    import os
+
+    return make_app(os.environ["EMOSYNTH_STUDY_DB"], os.environ["EMOSYNTH_ADMIN_TOKEN"])
+
+
 def serve(db: str, host: str = "127.0.0.1", port: int = 8000, admin_token: str | None = None,
-          announce=print, upgrade: bool = False) -> None:
+          announce=print, upgrade: bool = False, workers: int = 1) -> None:
     """Run the web app with uvicorn until interrupted; ``announce`` receives the admin token and the
     participant links (one line each). A database of an older schema is upgraded first only with
     ``upgrade`` (back it up before); a newer one is refused.
@@ -378,6 +410,8 @@ def serve(db: str, host: str = "127.0.0.1", port: int = 8000, admin_token: str |
         admin_token: The admin token; None draws a random one (announced).
         announce: A callable receiving each line to show.
         upgrade: Whether to upgrade a database of an older schema.
+        workers: Server processes sharing the port (all state is in the database, so they agree), each
+            using at most one core (Python's GIL). On SQLite one is fastest: processes queue for the file.
 
     Raises:
         StudyError: If the port cannot be listened on, the admin token is under 16 characters, or the
@@ -402,4 +436,14 @@ def serve(db: str, host: str = "127.0.0.1", port: int = 8000, admin_token: str |
         announce(f"study {st['name']}: participant link {base}/join/{quote(st['name'])}{st['link_query']}"
                  f"{' (paused)' if st['paused'] else ''}"
                  f"{' (' + st['platform'] + ')' if st['platform'] != 'none' else ''}")
-    uvicorn.run(app, host=host, port=port, log_level="warning")
+    if workers <= 1:
+        uvicorn.run(app, host=host, port=port, log_level="warning")
+        return
+    import os
+
+    from ._db import dispose
+
+    dispose(db)  # the workers open their own connections
+    os.environ["EMOSYNTH_STUDY_DB"], os.environ["EMOSYNTH_ADMIN_TOKEN"] = db, token
+    uvicorn.run("emosynth.study._app:app_from_env", factory=True, host=host, port=port, workers=workers,
+                log_level="warning")

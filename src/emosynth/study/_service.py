@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session as OrmSession
 from sqlalchemy.orm import sessionmaker
 
 from ..errors import StudyError
-from ._db import WRITE, Image, Participant, Rating, Study, Trial, now, writing
+from ._db import Image, Participant, Rating, Study, Trial, now, write_transaction, writing
 
 DIMENSIONS = ("valence", "arousal", "dominance")
 #: the tables' columns, for the Core statements of the participant's path (compiled once, cached)
@@ -180,43 +180,41 @@ def join(Session: sessionmaker, study_name: str, params: dict | None = None, dev
     eng = _engine(Session)
     for _attempt in range(20):
         try:
-            with eng.connect() as conn:
-                conn = conn.execution_options(**{WRITE: True})
-                with conn.begin():
-                    # the study's row locked (PostgreSQL; SQLite's BEGIN IMMEDIATE already serialises writers):
-                    # joins of one study take their numbers one after another instead of colliding
-                    study = conn.execute(_STUDY_FOR_JOIN, {"name": study_name}).first()
-                    if study is None:
-                        raise NotFound(f"no study named {study_name!r}")
-                    if study.paused:
-                        raise Paused(f"study {study_name!r} is paused")
-                    platform = PLATFORMS.get(study.platform, PLATFORMS["none"])
-                    recorded = _clean_params(platform, params)
-                    pid = recorded.get(platform.id_param) if platform.id_param else None
-                    if platform.id_param and pid is None:
-                        raise Invalid(f"this link lacks your {platform.label} ID ({platform.id_param}); "
-                                      f"open the study from {platform.label}")
-                    if pid is not None:
-                        known = conn.execute(_BY_PLATFORM_ID, {"sid": study.id, "pid": pid}).scalar()
-                        if known is not None:
-                            return known, True
-                    number = (conn.execute(_LAST_NUMBER, {"sid": study.id}).scalar() or 0) + 1
-                    list_number = (number - 1) % max(study.lists, 1)
-                    reversed_ = bool(study.counterbalance_scale) and number % 2 == 0
-                    images = conn.execute(_STUDY_IMAGES, {"sid": study.id}).all()
-                    plan = _trial_plan(study, images, number, list_number)
-                    token = secrets.token_urlsafe(32)
-                    at = now()
-                    new_id = conn.execute(Participant.__table__.insert().returning(_P.id), {
-                        "study_id": study.id, "number": number, "token": token, "created_at": at,
-                        "platform_id": pid, "url_params": json.dumps(recorded),
-                        "device": json.dumps(_clean_device(device)), "list_number": list_number,
-                        "scale_reversed": reversed_, "trials": len(plan), "rated": 0,
-                        "practice": sum(k == "practice" for k, _ in plan)}).scalar_one()
-                    conn.execute(Trial.__table__.insert(), [
-                        {"participant_id": new_id, "position": pos, "kind": kind, "image_id": image_id}
-                        for pos, (kind, image_id) in enumerate(plan)])
-                    return token, False
+            with write_transaction(eng) as conn:
+                # the study's row locked (PostgreSQL; SQLite's BEGIN IMMEDIATE already serialises writers):
+                # joins of one study take their numbers one after another instead of colliding
+                study = conn.execute(_STUDY_FOR_JOIN, {"name": study_name}).first()
+                if study is None:
+                    raise NotFound(f"no study named {study_name!r}")
+                if study.paused:
+                    raise Paused(f"study {study_name!r} is paused")
+                platform = PLATFORMS.get(study.platform, PLATFORMS["none"])
+                recorded = _clean_params(platform, params)
+                pid = recorded.get(platform.id_param) if platform.id_param else None
+                if platform.id_param and pid is None:
+                    raise Invalid(f"this link lacks your {platform.label} ID ({platform.id_param}); "
+                                  f"open the study from {platform.label}")
+                if pid is not None:
+                    known = conn.execute(_BY_PLATFORM_ID, {"sid": study.id, "pid": pid}).scalar()
+                    if known is not None:
+                        return known, True
+                number = (conn.execute(_LAST_NUMBER, {"sid": study.id}).scalar() or 0) + 1
+                list_number = (number - 1) % max(study.lists, 1)
+                reversed_ = bool(study.counterbalance_scale) and number % 2 == 0
+                images = conn.execute(_STUDY_IMAGES, {"sid": study.id}).all()
+                plan = _trial_plan(study, images, number, list_number)
+                token = secrets.token_urlsafe(32)
+                at = now()
+                new_id = conn.execute(Participant.__table__.insert().returning(_P.id), {
+                    "study_id": study.id, "number": number, "token": token, "created_at": at,
+                    "platform_id": pid, "url_params": json.dumps(recorded),
+                    "device": json.dumps(_clean_device(device)), "list_number": list_number,
+                    "scale_reversed": reversed_, "trials": len(plan), "rated": 0,
+                    "practice": sum(k == "practice" for k, _ in plan)}).scalar_one()
+                conn.execute(Trial.__table__.insert(), [
+                    {"participant_id": new_id, "position": pos, "kind": kind, "image_id": image_id}
+                    for pos, (kind, image_id) in enumerate(plan)])
+                return token, False
         except IntegrityError:  # two joins took the same number (or the same platform ID) at once: again
             continue
     raise Conflict("too many participants joining at once; try again")
@@ -425,37 +423,35 @@ def submit(Session: sessionmaker, token: str, trial_id: int, rating: tuple[int, 
     eng = _engine(Session)
     for _attempt in range(3):
         try:
-            with eng.connect() as conn:
-                conn = conn.execution_options(**{WRITE: True})
-                with conn.begin():
-                    r = _row(conn, token)
-                    t = conn.execute(_TRIAL, {"tid": trial_id}).first()
-                    if t is None or t.participant_id != r.pid:
-                        raise NotFound("no such trial for this participant")
-                    if t.position < r.rated:
-                        old = conn.execute(_ANSWER, {"pid": r.pid, "tid": trial_id}).first()
-                        if old is not None and tuple(old) == tuple(rating):
-                            return "unchanged", _state_of(conn, r)
-                        raise Conflict("this image was already rated; a rating cannot be changed")
-                    if r.paused:
-                        raise Paused("the study is paused")
-                    if r.instructed_at is None:
-                        raise Conflict("consent and instructions come first")
-                    if t.position != r.rated:
-                        raise Conflict("this is not the current trial")
-                    at = now()
-                    since = r.current_since or r.instructed_at
-                    rt = int((at - _aware(since)).total_seconds() * 1000)
-                    conn.execute(_RATING.insert(), {
-                        "participant_id": r.pid, "trial_id": trial_id, "valence": rating[0], "arousal": rating[1],
-                        "dominance": rating[2], "created_at": at, "rt_server_ms": max(rt, 0),
-                        "rt_client_ms": rt_client_ms, "window_w": window[0], "window_h": window[1]})
-                    new = r.rated + 1
-                    fin = at if new >= r.trials else None
-                    if conn.execute(_ADVANCE, {"pid": r.pid, "old": r.rated, "new": new, "t": at,
-                                               "fin": fin}).rowcount != 1:
-                        raise IntegrityError("participant advanced concurrently", None, Exception())
-                    return "recorded", _state_of(conn, r, rated=new, finished=fin is not None)
+            with write_transaction(eng) as conn:
+                r = _row(conn, token)
+                t = conn.execute(_TRIAL, {"tid": trial_id}).first()
+                if t is None or t.participant_id != r.pid:
+                    raise NotFound("no such trial for this participant")
+                if t.position < r.rated:
+                    old = conn.execute(_ANSWER, {"pid": r.pid, "tid": trial_id}).first()
+                    if old is not None and tuple(old) == tuple(rating):
+                        return "unchanged", _state_of(conn, r)
+                    raise Conflict("this image was already rated; a rating cannot be changed")
+                if r.paused:
+                    raise Paused("the study is paused")
+                if r.instructed_at is None:
+                    raise Conflict("consent and instructions come first")
+                if t.position != r.rated:
+                    raise Conflict("this is not the current trial")
+                at = now()
+                since = r.current_since or r.instructed_at
+                rt = int((at - _aware(since)).total_seconds() * 1000)
+                conn.execute(_RATING.insert(), {
+                    "participant_id": r.pid, "trial_id": trial_id, "valence": rating[0], "arousal": rating[1],
+                    "dominance": rating[2], "created_at": at, "rt_server_ms": max(rt, 0),
+                    "rt_client_ms": rt_client_ms, "window_w": window[0], "window_h": window[1]})
+                new = r.rated + 1
+                fin = at if new >= r.trials else None
+                if conn.execute(_ADVANCE, {"pid": r.pid, "old": r.rated, "new": new, "t": at,
+                                           "fin": fin}).rowcount != 1:
+                    raise IntegrityError("participant advanced concurrently", None, Exception())
+                return "recorded", _state_of(conn, r, rated=new, finished=fin is not None)
         except IntegrityError:
             continue  # the same trial was rated concurrently: the next pass compares the answers
     raise Conflict("this image was just rated by another request")
