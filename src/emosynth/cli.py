@@ -796,9 +796,8 @@ def demo(
     """A few-minute tour: the sample photos' predicted emotions, then a short MAP-Elites run over
     the valence-arousal plane (CMA-MEGA on pixels: what fills the plane fastest) and one over the
     categories, with their mosaics, and the packaged generators' sweeps over the valence-arousal plane:
-    the default beside the model-only one (sweeps.png; the same weights in this release, as a
-    consensus-trained default is not packaged yet), into out/demo/, and the gallery of them all in
-    out/demo/gallery/."""
+    the consensus-trained default beside the model-only one (sweeps.png), into out/demo/, and the
+    gallery of them all in out/demo/gallery/."""
     from .report import build_gallery
     from .synth import DEMO_SWEEPS, demo_configs, run_demo, run_demo_sweeps
 

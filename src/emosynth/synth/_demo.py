@@ -1,7 +1,7 @@
 """The README's first command: a short VA run and a short category run, a few minutes on 2 cores, and
-the packaged generators' sweeps over the V-A plane: the default beside the model-only one. (This release
-ships the same weights in both: the consensus-trained default is not packaged yet; see
-docs/results/generator.md. The sweeps stay side by side so the day it ships the demo shows the difference.)
+the packaged generators' sweeps over the V-A plane: the consensus-trained default (the packaged network
+under random views and the Valdez-Mehrabian colour judge) beside the model-only one (the classifier alone);
+docs/results/generator.md compares them under held-out judges.
 
 The VA run is CMA-MEGA over the pixel grid, what fills a V-A archive fastest here (the README's CMA-MEGA
 tables: 84 % of a 12 x 12 grid in 2,400 evaluations), not the CPPN under CMA-ME the demo ran before
@@ -23,7 +23,7 @@ DEMO_RUNS = (
                                    check_judges="none")),
 )
 #: (sub-folder, packaged generator, title) of the demo's two sweeps
-DEMO_SWEEPS = (("va-sweep", "default", "default generator (this release: trained through the packaged network)"),
+DEMO_SWEEPS = (("va-sweep", "default", "default generator (consensus: network + colour judge)"),
                ("va-sweep-model-only", "model-only", "model-only generator (the classifier alone)"))
 
 
@@ -90,7 +90,7 @@ def run_demo(out: str | Path = "out/demo", seed: int = 0, iterations: int | None
 def run_demo_sweeps(out: str | Path = "out/demo", seed: int = 0, n: int = 4) -> dict:
     """The packaged generators' 5 x 5 sweeps over the V-A plane, with their contact sheets side by side.
 
-    The default generator and the model-only one (the same weights in this release) go into
+    The default (consensus-trained) generator and the model-only one go into
     ``out``/<name>/, and ``out``/sweeps.png shows their contact sheets side by side.
 
     Args:

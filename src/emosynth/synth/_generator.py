@@ -56,10 +56,11 @@ LOG_FILE = "train.csv"
 FORMAT = 1
 #: the ownership kind of a generator folder (``emosynth.fsio``; its model.json says "kind": "generator")
 GENERATOR_KIND = "generator"
-#: the generator that ships with the package (trained through the packaged default model; see its model.json)
+#: the generator that ships with the package: trained under consensus (the packaged network under random views
+#: and the Valdez-Mehrabian colour judge), from the model-only one; its model.json says how and what it scored
 DEFAULT_GENERATOR_DIR = Path(__file__).resolve().parent.parent / "default_generator"
 #: the packaged VA generator trained through the packaged predictor alone (``--judges default``): ``--generator
-#: model-only``. This release's default has the same weights (a consensus-trained default is not packaged yet).
+#: model-only``.
 MODEL_ONLY_GENERATOR_DIR = DEFAULT_GENERATOR_DIR / "model-only"
 
 #: Where training conditions are drawn, per dimension (SAM 1–9): about the 2nd to 98th percentile of the
