@@ -98,6 +98,9 @@ def main(argv=None):
     ap.add_argument("--lr", type=float, default=0.2)
     ap.add_argument("--batch", type=int, default=24)
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--size", type=int, default=None, help="EditConfig.size: the side the edit is optimised at "
+                                                          "(default: EditConfig's)")
+    ap.add_argument("--ssim-floor", type=float, default=None, help="EditConfig.ssim_floor (default: EditConfig's)")
     ap.add_argument("--judges", default="consensus", help="what the edits optimise (emosynth edit --judges)")
     ap.add_argument("--threads", type=int, default=None, help="torch.set_num_threads (default: torch's own)")
     ap.add_argument("--speed-edits", type=int, default=4, help="edits in the batched-vs-loop comparison")
@@ -129,7 +132,9 @@ def main(argv=None):
     photos = pick_photos(data_root, args.photos, args.seed)
     dims = [d.strip() for d in args.dims.split(",") if d.strip()]
     targets = [{d: v} for d in dims for v in (8.0, 2.0)]
-    cfg = EditConfig(steps=args.steps, lr=args.lr, batch=args.batch, seed=args.seed)
+    tuned = {k: v for k, v in (("size", args.size), ("ssim_floor", args.ssim_floor)) if v is not None}
+    cfg = EditConfig(steps=args.steps, lr=args.lr, batch=args.batch, seed=args.seed, **tuned)
+    report["config"] = {"size": cfg.size, "ssim_floor": cfg.ssim_floor, "steps": cfg.steps, "lr": cfg.lr}
 
     if not args.skip_quality:
         held = {"packaged": Predictor.load().module(flip=True),
@@ -175,7 +180,7 @@ def main(argv=None):
     im = read_image(photos[0])
     k = 512 / max(im.size)
     big = im.resize((round(im.width * k), round(im.height * k)), Image.BICUBIC)
-    edit_photos([big], [{"valence": 5.0}], judge, EditConfig(steps=1, seed=args.seed))  # warm-up
+    edit_photos([big], [{"valence": 5.0}], judge, EditConfig(steps=1, seed=args.seed, **tuned))  # warm-up
     one = {}
     for name, c in (("settings", cfg), ("plain", EditConfig(steps=args.steps, lr=args.lr, seed=args.seed,
                                                            one_view=False, stop_tol=0))):
@@ -189,7 +194,7 @@ def main(argv=None):
     save()
     if args.sweep:
         t0 = time.perf_counter()
-        res = sweep_photo(big, judge, 5, EditConfig(steps=args.steps, lr=args.lr, seed=args.seed, batch=25))
+        res = sweep_photo(big, judge, 5, EditConfig(steps=args.steps, lr=args.lr, seed=args.seed, batch=25, **tuned))
         report["sweep_5x5_512px"] = {"seconds": time.perf_counter() - t0,
                                      "steps_mean": float(np.mean([r.steps for r in res])),
                                      "load": os.getloadavg()[0]}

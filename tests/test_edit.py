@@ -369,9 +369,47 @@ def test_a_consensus_ensemble_is_optimised_on_one_view_per_step(photo):
         for one_view in (True, False):
             calls.clear()
             edit_photos([small], [{"valence": 8.0}], consensus,
-                        EditConfig(steps=1, stop_tol=0, one_view=one_view))
+                        EditConfig(steps=1, stop_tol=0, one_view=one_view, judge_size=None))
             counts[one_view] = sum(calls)  # images through the member (views may share one batch)
     finally:
         hook.remove()
     # before: 4 views of the photo, after: 4 views of the edit; between them 1 step × (1 or 4) views
     assert counts == {True: 4 + 1 + 4, False: 4 + 4 + 4}, counts
+
+
+def test_the_optimising_networks_run_at_judge_size_and_the_verdicts_at_their_own(photo):
+    """With ``judge_size`` the step's network sees that side: its backbones run on S × S inputs, one
+    unmirrored view a step; the before / after verdicts are the ensemble's own, at 224 px."""
+    from emosynth.judges import Consensus, parse_judges
+    from emosynth.models.backbones import FeatureNet
+    from emosynth.synth import EditConfig, edit_photos
+
+    consensus = Consensus(parse_judges("consensus"))
+    member = consensus.judges[0].members[0]
+    small_net = member.predictor.module(flip=False, size=96, backbone_size=96)  # cached: what the edit uses
+    own, seen = [], []
+    nets = [m for net in (member.net, small_net) for m in net.modules() if isinstance(m, FeatureNet)]
+
+    def recording(m, into):  # what each backbone's trunk is given: the prepared (resized) batch
+        def prepare(x, _orig=type(m).prepare):
+            y = _orig(m, x)
+            into.extend([tuple(y.shape[-2:])] * y.shape[0])
+            return y
+        return prepare
+
+    for m in nets:
+        m.prepare = recording(m, own if any(m is n for n in member.net.modules()) else seen)
+    try:
+        res = edit_photos([photo.resize((96, 72))], [{"valence": 8.0}], consensus,
+                          EditConfig(steps=3, stop_tol=0, judge_size=96))[0]
+    finally:
+        for m in nets:
+            del m.prepare
+    assert seen and set(seen) == {(96, 96)}, seen  # every backbone call of the optimisation at 96 px
+    assert len(seen) == 3 * 2  # 3 steps x 2 backbones x 1 image: one view each (no mirror pass)
+    assert own and set(own) == {(224, 224)}  # before and after: the ensemble's own size
+    assert res.steps == 3
+    # the two modules disagree (features of another scale), so a size of 96 is really in use
+    x = torch.rand(2, 3, 160, 160)
+    with torch.no_grad():
+        assert not torch.allclose(small_net(x)["vad_raw"], member.net(x)["vad_raw"], atol=1e-3)

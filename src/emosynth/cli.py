@@ -1230,8 +1230,11 @@ def edit(
     check_judges: str = typer.Option("default", "--check-judges", help="Held-out judges, reported in items.csv "
                                      "and run.json and never optimised against: 'default' (judges.HELD_OUT: "
                                      "lite2, ou), a comma-separated list, or 'none'."),
-    steps: int = typer.Option(24, help="Adam steps per edit."),
-    lr: float = typer.Option(0.2, help="Adam learning rate of the edit's genes."),
+    steps: int = typer.Option(16, help="Adam steps per edit."),
+    lr: float = typer.Option(0.3, help="Adam learning rate of the edit's genes."),
+    judge_size: int = typer.Option(160, "--judge-size", help="Side in px the consensus' networks see while "
+                                   "optimising (one view a step; 0: their own size, 224). The results are "
+                                   "always judged at the networks' own size."),
     ssim_floor: float = typer.Option(0.8, "--ssim-floor", help="Content preservation: SSIM to the photo (grey, at "
                                                                "the working size) below this is penalised."),
     batch: int = typer.Option(16, help="Edits optimised together."),
@@ -1239,7 +1242,7 @@ def edit(
                                    "dimension is within this many points of its target under every optimised "
                                    "judge, at SSIM >= --ssim-floor, two steps in a row (0: run every step)."),
     max_side: Optional[int] = typer.Option(None, "--max-side", help="Longest side of the output images in px "
-                                           "(default: each photo's own; the edit is always optimised at 224 px)."),
+                                           "(default: each photo's own; the edit is optimised on a 224 px square)."),
     seed: int = typer.Option(0, help="Seed of the transforms and the grain; the same photo and seed give the "
                                      "same edit."),
     overwrite: bool = typer.Option(False, "--overwrite", help=OVERWRITE_HELP),
@@ -1254,7 +1257,7 @@ def edit(
     from .synth import EditConfig, run_edit
 
     cfg = EditConfig(steps=steps, lr=lr, ssim_floor=ssim_floor, batch=batch, stop_tol=stop_tol, max_side=max_side,
-                     seed=seed)
+                     seed=seed, judge_size=judge_size or None)
     target = {"valence": valence, "arousal": arousal, "dominance": dominance}
     with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
                   console=err, transient=True, disable=quiet) as bar:

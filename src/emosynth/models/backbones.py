@@ -267,6 +267,8 @@ class FeatureNet(nn.Module):
         if pooling not in POOLINGS:
             raise BackboneError(f"unknown pooling {pooling!r}; choose one of {', '.join(POOLINGS)}")
         self.spec, self.trunk, self.pooling, self.flip = spec, trunk, pooling, flip
+        #: the side the trunk runs at (None: the spec's input size); see ``Predictor.module(backbone_size=)``
+        self.run_size: int | None = None
         self.register_buffer("mean", torch.tensor(spec.mean).view(1, 3, 1, 1))
         self.register_buffer("std", torch.tensor(spec.std).view(1, 3, 1, 1))
         for p in self.trunk.parameters():
@@ -285,9 +287,9 @@ class FeatureNet(nn.Module):
             x: Float tensor (N, 3, H, W) in [0, 1].
 
         Returns:
-            Normalised tensor (N, 3, S, S), S = the spec's ``input_size``.
+            Normalised tensor (N, 3, S, S), S = ``run_size`` if set, else the spec's ``input_size``.
         """
-        s = self.spec.input_size
+        s = getattr(self, "run_size", None) or self.spec.input_size
         if x.shape[-2:] != (s, s):
             x = F.interpolate(x, size=(s, s), mode="bilinear", align_corners=False, antialias=True)
         return (x - self.mean) / self.std

@@ -705,21 +705,24 @@ class Predictor:
 
         return self.predict_arrays(to_uint8(resize(images, self.input_size)), engine=engine)
 
-    def module(self, flip: bool = True, size: int | None = None) -> EmotionModel:
+    def module(self, flip: bool = True, size: int | None = None, backbone_size: int | None = None) -> EmotionModel:
         """A differentiable torch module (a private frozen copy, channels_last): images in [0, 1] of any
         size → logits, probabilities, V/A/D (clamped and raw), features, z (see ``EmotionModel``).
 
         ``flip``: as the fast path, average each image's and its mirror image's features where the model
         does (its config's ``flip``); False: one view, for optimising under random flips, where averaging
         both views would double the cost for little. ``size``: the side images are resized to before the
-        backbones (default ``input_size``).
+        backbones (default ``input_size``); each backbone then resizes to its own input size, unless
+        ``backbone_size`` says at what side the backbones run (cheaper, and the heads, fitted on features
+        at the backbones' own sizes, then read features of another scale: for optimising, not for verdicts).
 
         Args:
             flip: Average each image's and its mirror image's features where the model does.
             size: The side (px) images are resized to before the backbones; None: ``input_size``.
+            backbone_size: The side (px) the backbones run at; None: each backbone's own input size.
 
         Returns:
-            The module (cached per ``flip`` and ``size``).
+            The module (cached per ``flip``, ``size`` and ``backbone_size``).
 
         Raises:
             ModelError: The predictor is not fitted.
@@ -729,7 +732,7 @@ class Predictor:
         from .backbones import FeatureNet
 
         self._check_fitted()
-        key = (flip, size)
+        key = (flip, size, backbone_size)
         cache = self.__dict__.setdefault("_modules", {})
         if key in cache:
             return cache[key]
@@ -737,6 +740,7 @@ class Predictor:
         for m in fnet.modules():
             if isinstance(m, FeatureNet):
                 m.flip = m.flip and flip
+                m.run_size = backbone_size
         heads = EmotionHeads(len(self.feature_mean_), len(self.categories_) if self.categories_ else 1)
         with torch.no_grad():
             heads.mean.copy_(torch.from_numpy(self.feature_mean_).float())
