@@ -116,9 +116,12 @@ def test_resume_after_a_kill_gives_the_unbroken_result(tmp_path):
     cfg = EvolveConfig(space="va", cells=4, encoding="cppn", iterations=8, batch=16, emitters=2, export_size=32,
                        seed=5)
     evolve(cfg, unbroken)
-    pd.testing.assert_frame_equal(_items(killed), _items(unbroken))
+    # the same elites in the same cells; their scores agree to float rounding (the resumed run is another
+    # process, whose torch may sum in another order: a CI run differed in the 8th digit)
+    pd.testing.assert_frame_equal(_items(killed), _items(unbroken), check_exact=False, rtol=1e-6)
     a, b = (json.loads((p / "run.json").read_text())["history"] for p in (killed, unbroken))
-    assert [h["qd_score"] for h in a] == [h["qd_score"] for h in b]
+    assert [h["qd_score"] for h in a] == pytest.approx([h["qd_score"] for h in b], rel=1e-6)
+    assert [h["filled"] for h in a] == [h["filled"] for h in b]
     # Resuming a finished run with different settings is refused in one line.
     changed = [("5" if a == "4" else a) for a in args]  # --cells 5
     assert_one_line_error(run_cli(*changed, "--out", str(killed), "--resume"), "--resume with different settings")
