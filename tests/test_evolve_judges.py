@@ -81,8 +81,11 @@ def test_default_judges_give_the_archive_of_a_run_without_the_flag(tmp_path):
     evolve(EvolveConfig(space="va", cells=4, encoding="pixels", grid=8, emitter="iso", iterations=2, seed=4,
                         check_judges="none", **SMALL), tmp_path / "plain")
     a, b = read_run(tmp_path / "flag"), read_run(tmp_path / "plain")
-    pd.testing.assert_frame_equal(a.items, b.items)
-    assert [h["qd_score"] for h in a.meta["history"]] == [h["qd_score"] for h in b.meta["history"]]
+    # the same elites in the same cells; scores to float rounding (two processes may sum in another order)
+    pd.testing.assert_frame_equal(a.items, b.items, check_exact=False, rtol=1e-6)
+    assert [h["qd_score"] for h in a.meta["history"]] == pytest.approx([h["qd_score"] for h in b.meta["history"]],
+                                                                       rel=1e-6)
+    assert [h["filled"] for h in a.meta["history"]] == [h["filled"] for h in b.meta["history"]]
     assert "judges" not in a.meta["space"] and a.meta["transfer"] is None
     for _, r in a.items.iterrows():  # today's objective: minus the distance to the cell centre
         err = np.hypot(r["valence"] - r["target_valence"], r["arousal"] - r["target_arousal"])
