@@ -833,10 +833,12 @@ class Predictor:
         card, heads = directory / "model.json", directory / "heads.npz"
         if not card.is_file() or not heads.is_file():
             raise ModelError(f"{directory}: not a saved emosynth model (needs model.json and heads.npz)")
+        part = card.name
         try:
             meta = json.loads(card.read_text())
-            arrays = np.load(heads)
             config = PredictorConfig(**meta["config"])
+            part = heads.name
+            arrays = np.load(heads)
             self = cls(config)
             self.feature_mean_ = arrays["feature_mean"]
             self.feature_scale_ = arrays["feature_scale"]
@@ -866,7 +868,7 @@ class Predictor:
                     self.raw_cat_ = (self.cat_coef_ * T, self.cat_intercept_ * T)
         except (ValueError, KeyError, TypeError, OSError, EOFError, zipfile.BadZipFile, zlib.error) as err:
             # a truncated heads.npz is a BadZipFile or zlib error: one line, not a traceback
-            raise ModelError(f"{directory}: malformed model ({type(err).__name__}: {str(err)[:120]}); "
+            raise ModelError(f"{directory}: malformed model ({part}: {type(err).__name__}: {str(err)[:120]}); "
                              "train or copy it again") from None
         if config.finetune:
             if not (directory / TAIL_FILE).is_file():
