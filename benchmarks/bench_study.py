@@ -197,10 +197,10 @@ async def run_load(base: str, n: int, on_progress=None) -> tuple[Load, float]:
     return load, wall
 
 
-def start_server(db: str, port: int, src: str | None = None, workers: int = 1) -> subprocess.Popen:
+def start_server(db: str, port: int, src: str | None = None, workers: int = 0) -> subprocess.Popen:
     """``emosynth study serve`` in its own process group; ``src``: another checkout's src/ (a baseline)."""
     cmd = [sys.executable, "-m", "emosynth.cli", "study", "serve", "--db", db, "--port", str(port),
-           "--admin-token", ADMIN] + (["--workers", str(workers)] if workers > 1 else [])
+           "--admin-token", ADMIN] + (["--workers", str(workers)] if workers else [])
     env = os.environ | ({"PYTHONPATH": src} if src else {})
     return subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True, env=env)
 
@@ -218,6 +218,29 @@ def cpu_seconds(pid: int) -> float:
             found = True
             total += sum(int(fields[i]) for i in (11, 12, 13, 14)) / tick
     return total if found else float("nan")
+
+
+def children_cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process and its living children, and of the children it waited for
+    (the PostgreSQL postmaster and its backends)."""
+    tick, total = os.sysconf("SC_CLK_TCK"), 0.0
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[1]) == pid or int(stat.parent.name) == pid:  # fields[1]: the parent
+            total += sum(int(fields[i]) for i in (11, 12, 13, 14)) / tick
+    return total
+
+
+def database_pid(db: str) -> int | None:
+    """The postmaster of the throwaway cluster behind ``db`` (tests/_pg.py), None for SQLite."""
+    if not db.startswith("postgresql"):
+        return None
+    from _pg import _CLUSTER
+
+    return int((_CLUSTER.data / "postmaster.pid").read_text().split()[0]) if _CLUSTER else None
 
 
 def wait_up(base: str, server: subprocess.Popen) -> None:
@@ -254,6 +277,11 @@ def bench(db: str, label: str, args, tmp: Path, src: str | None = None) -> bool:
         port = s.getsockname()[1]
     base = f"http://127.0.0.1:{port}"
     per_participant = args.images + args.attention_checks + 2
+    from emosynth.study import default_workers
+
+    n_workers = args.workers or default_workers(db)
+    processes = (f"{n_workers} server process{'es' if n_workers > 1 else ''}" if args.workers or not src
+                 else "the baseline's default server processes")
     holder = {"server": start_server(db, port, src, args.workers), "killed_at": None, "restarted_after": None}
     wait_up(base, holder["server"])
 
@@ -272,10 +300,13 @@ def bench(db: str, label: str, args, tmp: Path, src: str | None = None) -> bool:
     try:
         asyncio.run(run_load(base, 1))  # warm-up (not counted)
         l1, w1 = asyncio.run(run_load(base, 1))
+        db_pid = database_pid(db)
+        db0 = children_cpu_seconds(db_pid) if db_pid else float("nan")
         cpu0, own0 = cpu_seconds(holder["server"].pid), time.process_time()
         ln, wn = asyncio.run(run_load(base, args.participants, killer if args.kill else None))
         server_cpu = cpu_seconds(holder["server"].pid) - cpu0 if not args.kill else float("nan")
         client_cpu = time.process_time() - own0
+        db_cpu = children_cpu_seconds(db_pid) - db0 if db_pid else float("nan")
     finally:
         os.killpg(holder["server"].pid, signal.SIGTERM)
         holder["server"].wait()
@@ -293,7 +324,7 @@ def bench(db: str, label: str, args, tmp: Path, src: str | None = None) -> bool:
     extra = len(set(keys) - set(expected))
     print(f"== {label}: {args.participants} participants x {per_participant} trials "
           f"(2 practice, {args.images} images, {args.attention_checks} attention checks), "
-          f"{args.workers} server process{'es' if args.workers > 1 else ''}, "
+          f"{processes}, "
           f"think time {args.think:g} s{', SIGKILL mid-load' if args.kill else ''}")
     if args.kill:
         print(f"server SIGKILLed after {holder['killed_at']} acknowledged ratings, back in "
@@ -313,6 +344,7 @@ def bench(db: str, label: str, args, tmp: Path, src: str | None = None) -> bool:
     n_req = len(ln.times)
     print(f"CPU per rating (everything the load asked of it: joins, pages, ratings): server "
           f"{1000 * server_cpu / n_req:.2f} ms, clients {1000 * client_cpu / n_req:.2f} ms"
+          + (f", database server {1000 * db_cpu / n_req:.2f} ms" if db_cpu == db_cpu else "")
           + ("" if args.kill else f" -> a server core alone would serve {n_req / server_cpu:.0f} ratings/s"))
     ok = (lost == 0 and dupes == 0 and not errors and len(ln.answers) == args.participants and finished is None
           and len(set(keys)) == len(expected))
@@ -326,7 +358,8 @@ def main():
     ap.add_argument("--images", type=int, default=12)
     ap.add_argument("--attention-checks", type=int, default=2)
     ap.add_argument("--db", default="sqlite,postgresql", help="comma-separated: sqlite, postgresql")
-    ap.add_argument("--workers", type=int, default=1, help="server processes (study serve --workers)")
+    ap.add_argument("--workers", type=int, default=0,
+                    help="server processes (study serve --workers; default: the server's own default)")
     ap.add_argument("--kill", action="store_true", help="SIGKILL the server a third of the way and restart it")
     ap.add_argument("--think", type=float, default=0.0, help="mean seconds each participant looks before "
                                                                "answering (0: answer the moment the trial arrives)")

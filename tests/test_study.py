@@ -295,6 +295,65 @@ def test_resubmission_is_not_a_duplicate_and_an_answer_cannot_change(client, stu
             s.add(Rating(participant_id=pid, trial_id=trial, valence=7, arousal=3, dominance=2))
 
 
+@ON_BOTH
+def test_concurrent_answers_to_one_trial_are_recorded_once(study):
+    """Eight threads send the same answer at once (a double click, retries): one is recorded, the rest are
+    "unchanged"; then eight different answers to the next trial: one recorded, seven refused. On SQLite the
+    answer is one transaction, on PostgreSQL one statement; the database holds each trial's answer once."""
+    import threading
+
+    from emosynth.study import _service as svc
+
+    S = sessions(study[0])
+    tok, _ = svc.join(S, "pilot", {}, {})
+    with pytest.raises(svc.Conflict, match="consent and instructions"):
+        svc.submit(S, tok, svc.state(S, tok).trial_id or 1, (5, 5, 5))
+    svc.consent(S, tok)
+    svc.instructed(S, tok)
+    first = svc.state(S, tok)
+
+    def race(answers):
+        out, go = [], threading.Barrier(len(answers))
+
+        def one(ans):
+            go.wait()
+            try:
+                out.append(svc.submit(S, tok, trial, ans)[0])
+            except svc.Conflict as e:
+                out.append(str(e))
+        threads = [threading.Thread(target=one, args=(a,)) for a in answers]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        return sorted(out)
+
+    trial = first.trial_id
+    assert race([(4, 6, 2)] * 8) == ["recorded"] + ["unchanged"] * 7
+    second = svc.state(S, tok)
+    assert second.trial_id != trial and second.practice_done == 1
+    trial = second.trial_id
+    got = race([(k, 9 - k, 5) for k in range(1, 9)])
+    assert got.count("recorded") == 1 and all("already rated" in g or "just rated" in g
+                                               for g in got if g != "recorded"), got
+    third = svc.state(S, tok)
+    df = ratings_frame(S, "pilot")
+    assert len(df) == 2 and third.practice_done == 2
+    assert (df["rt_server_ms"] >= 0).all()
+    with pytest.raises(svc.NotFound):
+        svc.submit(S, "no-such-token", third.trial_id, (5, 5, 5))
+    with pytest.raises(svc.NotFound):
+        svc.submit(S, tok, 2**31 - 1, (5, 5, 5))
+    from sqlalchemy import text
+
+    with S() as s:
+        ahead = s.scalar(text("SELECT t.id FROM trials t JOIN participants p ON p.id = t.participant_id "
+                              "WHERE p.token = :tok AND t.position = p.rated + 1"), {"tok": tok})
+    with pytest.raises(svc.Conflict, match="not the current trial"):
+        svc.submit(S, tok, ahead, (5, 5, 5))
+    assert svc.state(S, tok).trial_id == third.trial_id
+
+
 def test_images_only_from_the_studys_copy_by_opaque_id(client, study, runs):
     db, _, tmp = study
     tok = _ready(client)
@@ -359,6 +418,27 @@ def _server(db: str, port: int) -> subprocess.Popen:
             time.sleep(0.1)
     proc.kill()
     raise AssertionError("server did not start")
+
+
+@pytest.mark.parametrize("db_kind", ["postgresql"])
+def test_a_participant_goes_on_after_the_database_server_drops_every_connection(client, study, pg_server):
+    """The pool does not ping each connection before use (a round trip per rating); when the database
+    server drops them (a restart, an idle timeout) the next participant request still succeeds."""
+    import psycopg
+
+    tok = _ready(client)
+    trial = _state(client, tok)["trial_id"]
+    assert _rate(client, tok, trial, 2, 3, 4).json()["result"] == "recorded"
+    dbname = study[0].rsplit("/", 1)[1]
+    with psycopg.connect(f"host=127.0.0.1 port={pg_server.port} user=postgres dbname=postgres",
+                         autocommit=True) as conn:
+        dropped = conn.execute("SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+                               "WHERE datname = %s AND pid <> pg_backend_pid()", (dbname,)).fetchone()[0]
+    assert dropped >= 1  # the pool's connections were there, and are gone
+    r = _rate(client, tok, _state(client, tok)["trial_id"], 5, 6, 7)
+    assert r.status_code == 200 and r.json()["result"] == "recorded", r.text
+    df = ratings_frame(sessions(study[0]), "pilot")
+    assert sorted(df[["valence", "arousal", "dominance"]].values.tolist()) == [[2, 3, 4], [5, 6, 7]]
 
 
 @ON_BOTH

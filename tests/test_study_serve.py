@@ -1,5 +1,5 @@
 """`emosynth study serve` as a real process: one server process, and two worker processes sharing one port
-(`--workers 2`), both answering participants of one study whose state is all in the database. Real run
+(`--workers 2`, and by default on PostgreSQL), both answering participants of one study whose state is all in the database. Real run
 directories, a real SQLite file, a real HTTP client."""
 
 from __future__ import annotations
@@ -16,9 +16,10 @@ import httpx
 import pytest
 from sqlalchemy import func, select
 
-from emosynth.study import Participant, Rating, StudyConfig, create_study, dispose, sessions
+from emosynth.study import Participant, Rating, StudyConfig, create_study, default_workers, dispose, sessions
 
 sys.path.insert(0, str(Path(__file__).parent))
+from _pg import pg_server, pg_url  # noqa: E402, F401
 from _study_fixtures import make_runs  # noqa: E402
 
 ADMIN = "serve-test-admin-token-0123456789"
@@ -62,15 +63,20 @@ def _participant_through(c: httpx.Client) -> tuple[str, int]:
     return tok, n
 
 
-@pytest.mark.parametrize("workers", [1, 2])
-def test_serve_answers_participants_from_every_worker(tmp_path, workers):
-    db = f"sqlite:///{tmp_path}/studies.db"
+@pytest.mark.parametrize("kind, workers", [("sqlite", 1), ("sqlite", 2), ("postgresql", None)])
+def test_serve_answers_participants_from_every_worker(tmp_path, kind, workers, request):
+    """On PostgreSQL without --workers: one process per core (at most 4), each with its own pool."""
+    db = f"sqlite:///{tmp_path}/studies.db" if kind == "sqlite" else request.getfixturevalue("pg_url")
+    flag = [] if workers is None else ["--workers", str(workers)]
+    if workers is None:
+        workers = min(os.cpu_count(), 4)
+        assert default_workers(db) == workers and default_workers("sqlite:///x.db") == 1
     create_study(StudyConfig(name="pilot", runs=make_runs(tmp_path / "runs"), per_target=1, attention_checks=1,
                              db=db, folder=tmp_path / "pilot", seed=1))
     dispose(db)
     port = _free_port()
     proc = subprocess.Popen([sys.executable, "-m", "emosynth.cli", "study", "serve", "--db", db, "--port", str(port),
-                             "--admin-token", ADMIN, "--workers", str(workers)],
+                             "--admin-token", ADMIN, *flag],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
     try:
         base = f"http://127.0.0.1:{port}"

@@ -1002,10 +1002,10 @@ def study_serve(
                                               help="Admin token (default: a new random one, printed)."),
     upgrade: bool = typer.Option(False, "--upgrade", help="Upgrade a database of an older schema first "
                                                           "(back it up before)."),
-    workers: int = typer.Option(1, "--workers", min=1, max=64,
-                                help="Server processes sharing the port, each using at most one core. On "
-                                     "SQLite keep 1 (processes queue for the file); on a database server, "
-                                     "add processes where cores are free."),
+    workers: Optional[int] = typer.Option(None, "--workers", min=1, max=64,
+                                          help="Server processes sharing the port, each using at most one "
+                                               "core. Default: 1 on SQLite (processes queue for the file), "
+                                               "one per core (at most 4) on a database server."),
 ):
     """Serve the studies in the database: participant pages at /join/NAME, admin pages at /admin.
     Prints the admin token and each study's participant link. A database of a newer schema is refused;

@@ -6,7 +6,7 @@ imports the synthesis code. Its database schema is versioned (Alembic, ``study/m
 ``migrate``, ``schema_revision``.
 """
 
-from ._app import MAX_BODY, make_app, serve
+from ._app import MAX_BODY, default_workers, make_app, serve
 from ._create import StudyConfig, agreement, check_completion_url, create_study, held_out_judges, read_source
 from ._db import (
     DEFAULT_DB,
@@ -35,7 +35,7 @@ from ._stats import icc2k, krippendorff_alpha_interval, mae, pearson, share_on_i
 
 __all__ = ["DEFAULT_DB", "EXPORT_COLUMNS", "HEAD", "MAX_BODY", "PLATFORMS", "Analysis", "Base", "Image",
            "Participant", "Rating", "StudyConfig", "Trial", "agreement", "analyse", "check_completion_url",
-           "create_study", "dispose", "export_study", "held_out_judges", "icc2k", "join",
+           "create_study", "default_workers", "dispose", "export_study", "held_out_judges", "icc2k", "join",
            "krippendorff_alpha_interval", "mae", "make_app", "migrate", "pearson", "ratings_frame", "read_source",
            "report_study", "schema_revision", "serve", "sessions", "set_paused", "share_on_intended_side", "state",
            "submit", "write_report"]
