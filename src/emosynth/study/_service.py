@@ -447,12 +447,7 @@ def submit(Session: sessionmaker, token: str, trial_id: int, rating: tuple[int, 
                     if old is not None and tuple(old) == tuple(rating):
                         return "unchanged", _state_of(conn, r)
                     raise Conflict("this image was already rated; a rating cannot be changed")
-                if r.paused:
-                    raise Paused("the study is paused")
-                if r.instructed_at is None:
-                    raise Conflict("consent and instructions come first")
-                if t.position != r.rated:
-                    raise Conflict("this is not the current trial")
+                _check_current(r, t.position)
                 at = now()
                 since = r.current_since or r.instructed_at
                 rt = int((at - _aware(since)).total_seconds() * 1000)
@@ -535,16 +530,22 @@ def _submit_one_statement(eng, token: str, trial_id: int, rating: tuple[int, int
                     if (r.old_v, r.old_a, r.old_d) == tuple(rating):
                         return "unchanged", _state_of(conn, r, trial=current)
                     raise Conflict("this image was already rated; a rating cannot be changed")
-                if r.paused:
-                    raise Paused("the study is paused")
-                if r.instructed_at is None:
-                    raise Conflict("consent and instructions come first")
-                if r.t_position != r.rated:
-                    raise Conflict("this is not the current trial")
+                _check_current(r, r.t_position)
                 # every rule held and yet nothing was written: another request advanced them meanwhile
         except IntegrityError:
             continue
     raise Conflict("this image was just rated by another request")
+
+
+def _check_current(r, position: int) -> None:
+    """The rules a new answer to the trial at ``position`` must pass, in the order both ``submit`` paths
+    check them: the study running, the instructions read, the trial the current one."""
+    if r.paused:
+        raise Paused("the study is paused")
+    if r.instructed_at is None:
+        raise Conflict("consent and instructions come first")
+    if position != r.rated:
+        raise Conflict("this is not the current trial")
 
 
 def _aware(t):
