@@ -386,7 +386,8 @@ def test_the_optimising_networks_run_at_judge_size_and_the_verdicts_at_their_own
 
     consensus = Consensus(parse_judges("consensus"))
     member = consensus.judges[0].members[0]
-    small_net = member.predictor.module(flip=False, size=96, backbone_size=96)  # cached: what the edit uses
+    small_net = member.predictor.module(flip=False, size=96, backbone_size=96,
+                                        fold_batchnorm=True)  # cached: what the edit uses
     own, seen = [], []
     nets = [m for net in (member.net, small_net) for m in net.modules() if isinstance(m, FeatureNet)]
 

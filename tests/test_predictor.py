@@ -137,3 +137,67 @@ def test_load_refuses_a_folder_that_is_not_a_model(tmp_path):
     (tmp_path / "heads.npz").write_bytes(b"nope")
     with pytest.raises(ModelError, match="malformed model"):
         Predictor.load(tmp_path)
+
+
+def test_folded_batchnorm_is_the_same_function_and_gradient():
+    """The optimisers' copy with BatchNorm folded into the convolutions (the packaged two-backbone
+    model): no BatchNorm left, the same V/A/D and input gradient to float rounding, the original untouched."""
+    p = Predictor.load()
+    plain = p.module(flip=False, size=128, backbone_size=128)
+    folded = p.module(flip=False, size=128, backbone_size=128, fold_batchnorm=True)
+    bn = torch.nn.BatchNorm2d
+    assert folded is not plain and sum(isinstance(m, bn) for m in plain.modules()) > 50
+    assert not any(isinstance(m, bn) for m in folded.modules())
+    x = torch.rand(3, 3, 150, 170, generator=torch.Generator().manual_seed(1))
+    grads = []
+    for net in (plain, folded):
+        xi = x.clone().requires_grad_(True)
+        out = net(xi)
+        out["vad_raw"][:, 0].sum().backward()
+        grads.append((out["vad_raw"].detach(), xi.grad))
+    assert torch.allclose(grads[0][0], grads[1][0], atol=1e-4)
+    g0, g1 = grads[0][1], grads[1][1]
+    cos = torch.nn.functional.cosine_similarity(g0.flatten(), g1.flatten(), dim=0)
+    assert g0.abs().max() > 0 and cos > 0.9999 and (g0 - g1).abs().max() <= 1e-2 * g0.abs().max(), cos
+
+
+def test_folding_keeps_the_original_when_the_layers_do_not_run_in_declaration_order():
+    """``fold_batchnorm`` folds a BatchNorm into the convolution declared before it; a module whose forward
+    does something else (the BatchNorm before the convolution) fails the check and is used unfolded."""
+    from emosynth.models.backbones import fold_batchnorm
+    from emosynth.models.predictor import _folded
+
+    class Odd(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.conv = torch.nn.Conv2d(3, 3, 3, padding=1)
+            self.bn = torch.nn.BatchNorm2d(3)
+
+        def forward(self, x):
+            return self.conv(self.bn(x))
+
+    odd = Odd()
+    with torch.no_grad():
+        odd.bn.running_mean.uniform_(-1, 1)
+        odd.bn.running_var.uniform_(0.5, 2)
+    odd.eval()
+    assert fold_batchnorm(torch.nn.Sequential(torch.nn.Conv2d(3, 4, 1), torch.nn.BatchNorm2d(4)).eval()) == 1
+
+    p = Predictor.load()
+    module = p.module(flip=False, size=64, backbone_size=64)
+    import copy
+
+    broken = copy.deepcopy(module)
+
+    class OddTrunk(torch.nn.Module):  # the odd layers run on the backbone's input, inside the model
+        def __init__(self, odd, inner):
+            super().__init__()
+            self.odd, self.inner = odd, inner
+
+        def forward_maps(self, x):
+            return self.inner.forward_maps(self.odd(x))
+
+    fnet = next(m for m in broken.modules() if hasattr(m, "trunk"))
+    fnet.trunk = OddTrunk(odd, fnet.trunk)
+    assert _folded(broken) is broken
+    assert _folded(module) is not module

@@ -336,3 +336,33 @@ def build_feature_net(name: str, weights: str | None = None, pooling: str = "avg
     """
     spec = get_backbone(name)
     return FeatureNet(spec, spec.load(weights), pooling=pooling, flip=flip).eval()
+
+
+def fold_batchnorm(net: nn.Module) -> int:
+    """Fold every frozen (eval-mode) BatchNorm2d into the convolution it follows, in place.
+
+    A convolution and the BatchNorm2d declared right after it in the same parent (``nn.Sequential``, and
+    the EfficientNet-Lite / MobileNetV2 blocks, whose forward runs their layers in declaration order)
+    become one convolution with the normalisation in its weights and bias, the BatchNorm an identity: the
+    same function to float rounding, and a forward and backward pass without the normalisation's
+    memory traffic. For the private copies the optimisers use (``Predictor.module(fold_batchnorm=True)``),
+    which check the folded copy against the original before they use it.
+
+    Args:
+        net: A module in eval mode (its BatchNorm statistics frozen).
+
+    Returns:
+        How many BatchNorm layers were folded.
+    """
+    from torch.nn.utils.fusion import fuse_conv_bn_eval
+
+    folded = 0
+    for parent in list(net.modules()):
+        children = list(parent.named_children())
+        for (name_a, a), (name_b, b) in zip(children, children[1:]):
+            if (isinstance(a, nn.Conv2d) and isinstance(b, nn.BatchNorm2d) and not b.training
+                    and b.track_running_stats and a.out_channels == b.num_features):
+                setattr(parent, name_a, fuse_conv_bn_eval(a, b))
+                setattr(parent, name_b, nn.Identity())
+                folded += 1
+    return folded

@@ -45,6 +45,23 @@ MODEL_KIND = "model"
 DEFAULT_MODEL_DIR = Path(__file__).resolve().parent.parent / "default_model"
 
 
+def _folded(module: EmotionModel) -> EmotionModel:
+    """A copy of ``module`` with its backbones' BatchNorm folded into their convolutions, or ``module``
+    itself when the copy does not compute the same V/A/D and logits (to 1e-3) on a random batch."""
+    import copy
+
+    from .backbones import fold_batchnorm
+
+    folded = copy.deepcopy(module)
+    if not fold_batchnorm(folded):
+        return module
+    x = torch.rand(2, 3, module.input_size, module.input_size, generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        a, b = module(x), folded(x)
+    same = all(torch.allclose(a[k], b[k], rtol=1e-3, atol=1e-3) for k in ("vad_raw", "logits"))
+    return folded if same else module
+
+
 @dataclass
 class PredictorConfig:
     """Configuration only (scikit-learn style): what to build, not what was learned.
@@ -705,7 +722,8 @@ class Predictor:
 
         return self.predict_arrays(to_uint8(resize(images, self.input_size)), engine=engine)
 
-    def module(self, flip: bool = True, size: int | None = None, backbone_size: int | None = None) -> EmotionModel:
+    def module(self, flip: bool = True, size: int | None = None, backbone_size: int | None = None,
+               fold_batchnorm: bool = False) -> EmotionModel:
         """A differentiable torch module (a private frozen copy, channels_last): images in [0, 1] of any
         size → logits, probabilities, V/A/D (clamped and raw), features, z (see ``EmotionModel``).
 
@@ -715,11 +733,15 @@ class Predictor:
         backbones (default ``input_size``); each backbone then resizes to its own input size, unless
         ``backbone_size`` says at what side the backbones run (cheaper, and the heads, fitted on features
         at the backbones' own sizes, then read features of another scale: for optimising, not for verdicts).
+        ``fold_batchnorm``: fold each backbone's BatchNorm layers into its convolutions
+        (``backbones.fold_batchnorm``), checked against the unfolded copy on a random batch: the same
+        function to float rounding (not bit for bit), a cheaper forward and backward pass.
 
         Args:
             flip: Average each image's and its mirror image's features where the model does.
             size: The side (px) images are resized to before the backbones; None: ``input_size``.
             backbone_size: The side (px) the backbones run at; None: each backbone's own input size.
+            fold_batchnorm: Fold the backbones' BatchNorm layers into their convolutions.
 
         Returns:
             The module (cached per ``flip``, ``size`` and ``backbone_size``).
@@ -732,7 +754,7 @@ class Predictor:
         from .backbones import FeatureNet
 
         self._check_fitted()
-        key = (flip, size, backbone_size)
+        key = (flip, size, backbone_size, fold_batchnorm)
         cache = self.__dict__.setdefault("_modules", {})
         if key in cache:
             return cache[key]
@@ -752,8 +774,11 @@ class Predictor:
         module = EmotionModel(fnet, heads, self.categories_, size or self.input_size)
         for p in module.parameters():
             p.requires_grad_(False)
-        cache[key] = module.to(memory_format=torch.channels_last).eval()
-        return cache[key]
+        module = module.to(memory_format=torch.channels_last).eval()
+        if fold_batchnorm:
+            module = _folded(module)
+        cache[key] = module
+        return module
 
     # ------------------------------------------------------------------ persistence
 

@@ -329,7 +329,8 @@ def _one_view(consensus, size: int | None = None):
         if size is None or not isinstance(m, NetworkJudge):
             return m
         j = NetworkJudge(m.predictor, flip=False, name=m.name)
-        j.net, j.input_size = m.predictor.module(flip=False, size=size, backbone_size=size), int(size)
+        j.net = m.predictor.module(flip=False, size=size, backbone_size=size, fold_batchnorm=True)
+        j.input_size = int(size)
         return j
 
     judges = [EnsembleJudge([small(m) for m in j.members], transforms=0, name=j.name)
