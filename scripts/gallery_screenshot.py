@@ -39,7 +39,8 @@ def main():
                                    " return p.dataset.drawn == p.dataset.atlases.split(',').length; }")
         if a.hover is not None:
             page.locator(".pt").nth(a.hover).hover(force=True)
-            page.wait_for_function("() => !document.querySelector('#tip img') || document.querySelector('#tip img').complete")
+            page.wait_for_function("() => !document.querySelector('#tip img') "
+                                   "|| document.querySelector('#tip img').complete")
         png = page.screenshot()
         browser.close()
     im = Image.open(io.BytesIO(png)).convert("RGB").quantize(256, method=Image.Quantize.MEDIANCUT)

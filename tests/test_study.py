@@ -421,16 +421,17 @@ def _server(db: str, port: int) -> subprocess.Popen:
 
 
 @pytest.mark.parametrize("db_kind", ["postgresql"])
-def test_a_participant_goes_on_after_the_database_server_drops_every_connection(client, study, pg_server):
+def test_a_participant_goes_on_after_the_database_server_drops_every_connection(client, study, request):
     """The pool does not ping each connection before use (a round trip per rating); when the database
     server drops them (a restart, an idle timeout) the next participant request still succeeds."""
     import psycopg
 
+    cluster = request.getfixturevalue("pg_server")
     tok = _ready(client)
     trial = _state(client, tok)["trial_id"]
     assert _rate(client, tok, trial, 2, 3, 4).json()["result"] == "recorded"
     dbname = study[0].rsplit("/", 1)[1]
-    with psycopg.connect(f"host=127.0.0.1 port={pg_server.port} user=postgres dbname=postgres",
+    with psycopg.connect(f"host=127.0.0.1 port={cluster.port} user=postgres dbname=postgres",
                          autocommit=True) as conn:
         dropped = conn.execute("SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
                                "WHERE datname = %s AND pid <> pg_backend_pid()", (dbname,)).fetchone()[0]

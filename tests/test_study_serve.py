@@ -1,6 +1,6 @@
 """`emosynth study serve` as a real process: one server process, and two worker processes sharing one port
-(`--workers 2`, and by default on PostgreSQL), both answering participants of one study whose state is all in the database. Real run
-directories, a real SQLite file, a real HTTP client."""
+(`--workers 2`, and by default on PostgreSQL), both answering participants of one study whose state is all
+in the database. Real run directories, a real SQLite file and PostgreSQL server, a real HTTP client."""
 
 from __future__ import annotations
 
