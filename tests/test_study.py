@@ -302,11 +302,11 @@ def test_concurrent_answers_to_one_trial_are_recorded_once(study):
     answer is one transaction, on PostgreSQL one statement; the database holds each trial's answer once."""
     import threading
 
-    from emosynth.study import _service as svc
+    from emosynth import study as svc
 
     S = sessions(study[0])
     tok, _ = svc.join(S, "pilot", {}, {})
-    with pytest.raises(svc.Conflict, match="consent and instructions"):
+    with pytest.raises(StudyError, match="consent and instructions"):
         svc.submit(S, tok, svc.state(S, tok).trial_id or 1, (5, 5, 5))
     svc.consent(S, tok)
     svc.instructed(S, tok)
@@ -319,7 +319,7 @@ def test_concurrent_answers_to_one_trial_are_recorded_once(study):
             go.wait()
             try:
                 out.append(svc.submit(S, tok, trial, ans)[0])
-            except svc.Conflict as e:
+            except StudyError as e:
                 out.append(str(e))
         threads = [threading.Thread(target=one, args=(a,)) for a in answers]
         for t in threads:
@@ -340,16 +340,16 @@ def test_concurrent_answers_to_one_trial_are_recorded_once(study):
     df = ratings_frame(S, "pilot")
     assert len(df) == 2 and third.practice_done == 2
     assert (df["rt_server_ms"] >= 0).all()
-    with pytest.raises(svc.NotFound):
+    with pytest.raises(StudyError, match="unknown participant"):
         svc.submit(S, "no-such-token", third.trial_id, (5, 5, 5))
-    with pytest.raises(svc.NotFound):
+    with pytest.raises(StudyError, match="no such trial"):
         svc.submit(S, tok, 2**31 - 1, (5, 5, 5))
     from sqlalchemy import text
 
     with S() as s:
         ahead = s.scalar(text("SELECT t.id FROM trials t JOIN participants p ON p.id = t.participant_id "
                               "WHERE p.token = :tok AND t.position = p.rated + 1"), {"tok": tok})
-    with pytest.raises(svc.Conflict, match="not the current trial"):
+    with pytest.raises(StudyError, match="not the current trial"):
         svc.submit(S, tok, ahead, (5, 5, 5))
     assert svc.state(S, tok).trial_id == third.trial_id
 

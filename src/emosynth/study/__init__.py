@@ -25,6 +25,8 @@ from ._report import Analysis, analyse, export_study, report_study, write_report
 from ._service import (
     EXPORT_COLUMNS,
     PLATFORMS,
+    consent,
+    instructed,
     join,
     ratings_frame,
     set_paused,
@@ -35,7 +37,8 @@ from ._stats import icc2k, krippendorff_alpha_interval, mae, pearson, share_on_i
 
 __all__ = ["DEFAULT_DB", "EXPORT_COLUMNS", "HEAD", "MAX_BODY", "PLATFORMS", "Analysis", "Base", "Image",
            "Participant", "Rating", "StudyConfig", "Trial", "agreement", "analyse", "check_completion_url",
-           "create_study", "default_workers", "dispose", "export_study", "held_out_judges", "icc2k", "join",
+           "consent", "create_study", "default_workers", "dispose", "export_study", "held_out_judges", "icc2k",
+           "instructed", "join",
            "krippendorff_alpha_interval", "mae", "make_app", "migrate", "pearson", "ratings_frame", "read_source",
            "report_study", "schema_revision", "serve", "sessions", "set_paused", "share_on_intended_side", "state",
            "submit", "write_report"]

@@ -343,6 +343,15 @@ def _statements(eng):
 
 
 def consent(Session: sessionmaker, token: str) -> None:
+    """Record that the participant consented (once; a repeat changes nothing).
+
+    Args:
+        Session: Sessions on the study database (``sessions``).
+        token: The participant's token.
+
+    Raises:
+        NotFound: For an unknown participant token.
+    """
     with writing(Session) as s:
         p = _participant(s, token)
         if p.consented_at is None:
@@ -350,6 +359,16 @@ def consent(Session: sessionmaker, token: str) -> None:
 
 
 def instructed(Session: sessionmaker, token: str) -> None:
+    """Record that the participant read the instructions: their first trial becomes current.
+
+    Args:
+        Session: Sessions on the study database (``sessions``).
+        token: The participant's token.
+
+    Raises:
+        NotFound: For an unknown participant token.
+        Conflict: Before consent.
+    """
     with writing(Session) as s:
         p = _participant(s, token)
         if p.consented_at is None:
