@@ -205,33 +205,21 @@ def start_server(db: str, port: int, src: str | None = None, workers: int = 0) -
     return subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True, env=env)
 
 
-def cpu_seconds(pid: int) -> float:
-    """User + system CPU time of a process and of every living process in its process group (the
-    server's worker processes), and of their children that were waited for (/proc)."""
+def cpu_seconds(pid: int, by: str = "group") -> float:
+    """User + system CPU time of a process and of every living process related to it, and of their
+    children that were waited for (/proc). ``by="group"``: its process group (the server's worker
+    processes); ``by="parent"``: its children (the PostgreSQL postmaster and its backends)."""
+    field = {"group": 2, "parent": 1}[by]  # /proc/PID/stat after the name: [1] the parent, [2] the group
     tick, total, found = os.sysconf("SC_CLK_TCK"), 0.0, False
     for stat in Path("/proc").glob("[0-9]*/stat"):
         try:
             fields = stat.read_text().rsplit(")", 1)[1].split()
         except OSError:
             continue
-        if int(fields[2]) == pid or int(stat.parent.name) == pid:  # fields[2]: the process group
+        if int(fields[field]) == pid or int(stat.parent.name) == pid:
             found = True
             total += sum(int(fields[i]) for i in (11, 12, 13, 14)) / tick
     return total if found else float("nan")
-
-
-def children_cpu_seconds(pid: int) -> float:
-    """User + system CPU time of a process and its living children, and of the children it waited for
-    (the PostgreSQL postmaster and its backends)."""
-    tick, total = os.sysconf("SC_CLK_TCK"), 0.0
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            fields = stat.read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        if int(fields[1]) == pid or int(stat.parent.name) == pid:  # fields[1]: the parent
-            total += sum(int(fields[i]) for i in (11, 12, 13, 14)) / tick
-    return total
 
 
 def database_pid(db: str) -> int | None:
@@ -301,12 +289,12 @@ def bench(db: str, label: str, args, tmp: Path, src: str | None = None) -> bool:
         asyncio.run(run_load(base, 1))  # warm-up (not counted)
         l1, w1 = asyncio.run(run_load(base, 1))
         db_pid = database_pid(db)
-        db0 = children_cpu_seconds(db_pid) if db_pid else float("nan")
+        db0 = cpu_seconds(db_pid, by="parent") if db_pid else float("nan")
         cpu0, own0 = cpu_seconds(holder["server"].pid), time.process_time()
         ln, wn = asyncio.run(run_load(base, args.participants, killer if args.kill else None))
         server_cpu = cpu_seconds(holder["server"].pid) - cpu0 if not args.kill else float("nan")
         client_cpu = time.process_time() - own0
-        db_cpu = children_cpu_seconds(db_pid) - db0 if db_pid else float("nan")
+        db_cpu = cpu_seconds(db_pid, by="parent") - db0 if db_pid else float("nan")
     finally:
         os.killpg(holder["server"].pid, signal.SIGTERM)
         holder["server"].wait()

@@ -199,5 +199,8 @@ def test_folding_keeps_the_original_when_the_layers_do_not_run_in_declaration_or
 
     fnet = next(m for m in broken.modules() if hasattr(m, "trunk"))
     fnet.trunk = OddTrunk(odd, fnet.trunk)
-    assert _folded(broken) is broken
-    assert _folded(module) is not module
+    fallback = p.module(flip=False, size=64, backbone_size=64)
+    bn = torch.nn.BatchNorm2d
+    assert _folded(broken, lambda: fallback) is fallback  # folding changed the function: the unfolded one
+    kept = _folded(copy.deepcopy(module), lambda: fallback)  # folding kept it: the folded copy
+    assert kept is not fallback and not any(isinstance(m, bn) for m in kept.modules())

@@ -35,6 +35,7 @@ from sqlalchemy import (
     inspect,
 )
 from sqlalchemy.engine import Engine
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship, sessionmaker
 
 from ..errors import StudyError
@@ -313,8 +314,6 @@ def retry_on_disconnect(fn, *args):
     """``fn(*args)``, once more if it failed because the database server dropped the connection (a restart
     of the server, an idle timeout): by then the pool has discarded its old connections and reconnects.
     For the participant's operations, which are idempotent or failed before they wrote."""
-    from sqlalchemy.exc import DBAPIError
-
     try:
         return fn(*args)
     except DBAPIError as e:
