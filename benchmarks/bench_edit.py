@@ -5,6 +5,7 @@ the same run.
     OMP_NUM_THREADS=1 EMOSYNTH_DATA=/work/shared/data .venv/bin/python benchmarks/bench_edit.py \
         --photos 12 --judges consensus --threads 1 --sweep --json /tmp/bench_edit.json
     .venv/bin/python benchmarks/bench_edit.py --regions RUN [RUN ...]   # which ops each V-A region used
+    EMOSYNTH_DATA=/work/shared/data .venv/bin/python benchmarks/bench_edit.py --probe --photos 12   # one op at a time
 
 Photos: ``--photos`` Emotion6 images (the same per seed, spread over the six keyword folders). Each is
 edited toward 8 and toward 2 on each of ``--dims`` (one dimension set, the other kept at the photo's
@@ -110,6 +111,8 @@ def main(argv=None):
     ap.add_argument("--skip-speed", action="store_true")
     ap.add_argument("--sweep", action="store_true", help="also time a 5 x 5 sweep of one 512 px photo")
     ap.add_argument("--json", type=Path, default=None)
+    ap.add_argument("--probe", action="store_true",
+                    help="only apply each parameter alone at -1 and +1 and print each judge's mean dV, dA")
     ap.add_argument("--regions", type=Path, nargs="+", default=None,
                     help="only summarise which operations each V-A region of these edit runs used")
     args = ap.parse_args(argv)
@@ -119,6 +122,18 @@ def main(argv=None):
     if args.threads:
         torch.set_num_threads(args.threads)
     data_root = Path(os.environ.get("EMOSYNTH_DATA", Path(__file__).resolve().parents[2] / "shared" / "data"))
+    if args.probe:
+        judges = {"packaged": Predictor.load().module(flip=True),
+                  "lite2": Predictor.load(resolve_model("lite2")).module(flip=True),
+                  "valdez-mehrabian": make_judge("valdez-mehrabian"), "ou": make_judge("ou")}
+        table = probe(pick_photos(data_root, args.photos, args.seed), judges, seed=args.seed)
+        print(f"{'parameter, gene':24s} " + " ".join(f"{n:>18s}" for n in judges) + "   (mean dV dA)")
+        for key, row in table.items():
+            print(f"{key:24s} " + " ".join(f"{v[0]:+9.2f}{v[1]:+9.2f}" for v in row.values()))
+        if args.json:
+            args.json.write_text(json.dumps({"cpu": cpu_name(), "photos": args.photos, "seed": args.seed,
+                                             "probe": table}, indent=2) + "\n")
+        return
 
     report = {"cpu": cpu_name(), "cores": os.cpu_count(), "torch_threads": torch.get_num_threads(),
               "load_average_start": os.getloadavg(), "args": {k: str(v) for k, v in vars(args).items()}}
@@ -214,6 +229,32 @@ def main(argv=None):
                        "loop_edits_per_s": n / loop, "speedup": loop / batched}
     report["load_average_end"] = os.getloadavg()
     save()
+
+
+def probe(photos: list[Path], judges: dict, size: int = 224, seed: int = 0) -> dict:
+    """Each parameter alone at the ends of its range (gene -1 and +1, every other one neutral), on every
+    photo at ``size`` px: the mean change over the photos of each judge's valence and arousal from the
+    unedited photo. What one operation can do to each judge, before any optimiser combines them."""
+    from emosynth.synth import PARAMS, EditEncoding, edit_tensor, genes_to_values
+
+    encs = [EditEncoding(p, seed=seed) for p in photos]
+    base = torch.cat([e.square(size) for e in encs])
+    frames, seeds = [e.frame for e in encs], [seed] * len(encs)
+
+    def verdicts(x):
+        with torch.no_grad():
+            return {n: j(x)["vad_raw"][:, :2].double().numpy() for n, j in judges.items()}
+
+    before = verdicts(base)
+    out = {}
+    for k, param in enumerate(PARAMS):
+        for g in (-1.0, 1.0):
+            genes = torch.zeros(len(encs), len(PARAMS))
+            genes[:, k] = g
+            after = verdicts(edit_tensor(base, genes_to_values(genes), frames=frames, seeds=seeds))
+            out[f"{param.name} {g:+.0f}"] = {n: [round(float(v), 3) for v in (after[n] - before[n]).mean(0)]
+                                             for n in judges}
+    return out
 
 
 def _mean_values(results) -> dict:

@@ -208,3 +208,43 @@ def test_jacobian_in_chunks_equals_the_whole_batch():
     np.testing.assert_allclose(parts, whole, rtol=1e-4, atol=1e-6 * np.abs(whole).max())
     other = judge.jacobian(g, (0, 2), chunk=3)  # other transforms, other gradients: the check can fail
     assert not np.allclose(other, whole, rtol=1e-4, atol=1e-6 * np.abs(whole).max())
+
+
+def test_frontier_elites_are_the_ones_next_to_an_empty_cell():
+    """A 3 x 3 grid holding every cell but the top-right corner: the elites on its two sides (above and
+    to the right of nothing else) are the frontier; with the grid full there is none, and an empty
+    archive gives an empty array of the solution's width."""
+    from ribs.archives import GridArchive
+
+    from emosynth.synth import frontier_elites
+
+    archive = GridArchive(solution_dim=2, dims=[3, 3], ranges=[(0, 3), (0, 3)])
+    assert frontier_elites(archive).shape == (0, 2)
+    cells = [(i, j) for i in range(3) for j in range(3) if (i, j) != (2, 2)]
+    sol = np.array([[10 * i + j, 0] for i, j in cells], dtype=float)  # each solution names its cell
+    archive.add(sol, np.zeros(len(cells)), np.array(cells, dtype=float) + 0.5)
+    got = sorted(int(s) for s in frontier_elites(archive)[:, 0])
+    assert got == [12, 21]  # the neighbours of the empty cell (2, 2) along each axis
+    archive.add(np.array([[22.0, 0]]), np.zeros(1), np.array([[2.5, 2.5]]))
+    assert len(frontier_elites(archive)) == 0
+
+
+def test_mega_restarts_from_the_frontier(tmp_path, monkeypatch):
+    """On the VA plane a restarting emitter starts again from an elite next to an empty cell."""
+    from emosynth.synth import MegaEmitter, frontier_elites
+
+    seen = []
+    tell = MegaEmitter.tell
+
+    def spy(self, solution, objective, measures, add_info, **fields):
+        before = self.restarts
+        tell(self, solution, objective, measures, add_info, **fields)
+        if self.restarts > before:
+            edge = frontier_elites(self.archive)
+            seen.append(self.frontier and any(np.array_equal(self._grad_opt.theta, e) for e in edge))
+
+    monkeypatch.setattr(MegaEmitter, "tell", spy)
+    cfg = EvolveConfig(space="va", cells=8, encoding="pixels", grid=8, emitter="mega", emitters=2, batch=8,
+                       iterations=6, seed=0, export_size=32, checkpoint_every=100)
+    evolve(cfg, tmp_path / "run")
+    assert seen and all(seen), seen

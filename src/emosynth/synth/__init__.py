@@ -9,7 +9,7 @@ generator trained through the predictor; both judged by the emotion predictor (o
 from ..models.registry import model_id, resolve_model
 from ..transforms import TransformConfig, random_transforms
 from ._demo import DEMO_RUNS, DEMO_SWEEPS, demo_configs, run_demo, run_demo_sweeps, side_by_side
-from ._dqd import GradientJudge, MegaEmitter
+from ._dqd import GradientJudge, MegaEmitter, frontier_elites
 from ._edit import (
     HUE_BANDS,
     NEUTRAL,
@@ -99,7 +99,8 @@ __all__ = ["ACTIVATIONS", "CHECKPOINT", "CHECKPOINT_FILE", "CONDITIONS", "DEFAUL
            "Discriminator", "Encoding", "Evaluator", "EvolveConfig", "GenerateConfig", "Generator",
            "GeneratorConfig", "GeneratorEvalConfig", "GradientJudge", "Judge", "JudgeSpec", "MegaEmitter",
            "PixelEncoding", "Space", "TrainingJudge", "TransformConfig", "assign", "condition_loss", "demo_configs",
-           "emitter_kind", "encode", "evaluate_generator", "evolve", "generate", "generator_id", "grid_targets",
+           "emitter_kind", "encode", "evaluate_generator", "evolve", "frontier_elites", "generate", "generator_id",
+           "grid_targets",
            "make_encoding", "make_scheduler", "make_space", "model_id", "pairwise_diversity", "random_transforms",
            "real_features", "resolve_generator", "resolve_model", "run_demo",
            "run_demo_sweeps", "side_by_side", "run_generator_evaluation",

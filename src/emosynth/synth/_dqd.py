@@ -29,19 +29,25 @@ class MegaEmitter(GradientArborescenceEmitter):
       starts again from one of that label's two weakest elites, not from any elite of the archive:
       with brightness bins, the cells of the label that lag are the ones revisited (with one cell
       per label, its one elite).
+    * ``frontier`` (grid archives without a label, e.g. the VA plane): a restart starts from an elite
+      with an empty neighbouring cell (of the 4 along the grid's axes), chosen at random, rather than
+      from any elite: once the archive's middle is filled, most elites are surrounded by others, and a
+      restart there climbs cells already held.
 
     Args:
         archive: The ribs archive the emitter fills.
         lower: Lower bound of every gene (None: unbounded below).
         upper: Upper bound of every gene (None: unbounded above).
         label: Category label the emitter works for alone (category spaces; None: any elite).
+        frontier: Restart from an elite next to an empty cell (grid archives, no label).
         **kwargs: Passed on to ``GradientArborescenceEmitter`` (``seed`` also seeds the restart choice).
     """
 
     def __init__(self, archive, *, lower: float | None = None, upper: float | None = None,
-                 label: int | None = None, **kwargs):
+                 label: int | None = None, frontier: bool = False, **kwargs):
         super().__init__(archive, **kwargs)
         self.lower, self.upper, self.label = lower, upper, label
+        self.frontier = frontier and label is None
         self._restart_rng = np.random.default_rng(kwargs.get("seed"))
 
     @property
@@ -67,6 +73,32 @@ class MegaEmitter(GradientArborescenceEmitter):
             if len(mine):
                 weakest = mine[np.argsort(data["objective"][mine], kind="stable")[:2]]
                 self._grad_opt.reset(data["solution"][weakest[self._restart_rng.integers(len(weakest))]])
+        elif self.frontier and self.restarts > restarts:
+            edge = frontier_elites(self.archive)
+            if len(edge):
+                self._grad_opt.reset(edge[self._restart_rng.integers(len(edge))])
+
+
+def frontier_elites(archive) -> np.ndarray:
+    """The solutions of a grid archive's elites that have an empty neighbouring cell (one step along an
+    axis, inside the grid), in the archive's order; (0, solution_dim) when none has."""
+    data = archive.data(["solution", "index"])
+    if not len(data["index"]):
+        return np.zeros((0, archive.solution_dim))
+    dims = np.asarray(archive.dims)
+    grid = np.asarray(archive.int_to_grid_index(data["index"]))
+    filled = np.zeros(dims, dtype=bool)
+    filled[tuple(grid.T)] = True
+    edge = np.zeros(len(grid), dtype=bool)
+    for axis in range(len(dims)):
+        for step in (-1, 1):
+            nb = grid.copy()
+            nb[:, axis] += step
+            inside = (nb[:, axis] >= 0) & (nb[:, axis] < dims[axis])
+            empty = np.zeros(len(grid), dtype=bool)
+            empty[inside] = ~filled[tuple(nb[inside].T)]
+            edge |= empty
+    return data["solution"][edge]
 
 
 class GradientJudge:

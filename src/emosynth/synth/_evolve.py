@@ -252,6 +252,10 @@ def make_scheduler(cfg: EvolveConfig, space, enc, n_categories: int):
         # CMA-MEGA: each emitter keeps a solution point, steps it by Adam along the objective's and
         # measures' gradients and samples around it along them (CMA-ES on the coefficients).
         labels = np.arange(n) % n_categories if cfg.space == "category" else [None] * n
+        # on a V-A plane the emitters start spread over lightness x chroma (Encoding.starts), and restart
+        # from an elite next to an empty cell (MegaEmitter frontier); a category's emitters as before
+        x0s = (np.concatenate([enc.random(1, init_rng) for _ in range(n)]) if cfg.space == "category"
+               else enc.starts(n, init_rng))
         # A category's single cell per label rarely improves on every step: restarting whenever
         # none of the batch improved ("no_improvement") would throw the ascent away, so restart
         # only when CMA-ES converges ("basic"), and then from an elite of the emitter's own label.
@@ -259,11 +263,12 @@ def make_scheduler(cfg: EvolveConfig, space, enc, n_categories: int):
         # bins behind (fear's five cells did not move from iteration 60 to 110): there it restarts
         # every MEGA_REVISIT iterations too, from one of its label's two weakest cells.
         emitters = [MegaEmitter(archive, lower=lo, upper=hi, label=None if labels[i] is None else int(labels[i]),
-                                x0=enc.random(1, init_rng)[0], batch_size=b, seed=int(seeds[2 + i]),
+                                x0=x0s[i], batch_size=b, seed=int(seeds[2 + i]),
                                 sigma0=cfg.sigma or enc.mega_sigma, lr=cfg.lr or enc.mega_lr, ranker="imp",
                                 selection_rule="mu", grad_opt="adam",
                                 restart_rule=("no_improvement" if cfg.space != "category" else
-                                              "basic" if space.bins == 1 else MEGA_REVISIT))
+                                              "basic" if space.bins == 1 else MEGA_REVISIT),
+                                frontier=cfg.space != "category")
                     for i, b in enumerate(sizes)]
     elif kind == "iso":
         emitters = [IsoLineEmitter(archive, iso_sigma=sigma, line_sigma=cfg.line_sigma,
