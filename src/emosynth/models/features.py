@@ -526,8 +526,12 @@ def _openvino_model(path: Path):
     except ImportError:
         raise BackboneError("engine 'openvino' needs the openvino package: pip install openvino") from None
     core = ov.Core()
+    # fp32 as the engine says: on CPUs with native bf16 (AVX512_BF16, AMX) OpenVINO otherwise runs in bf16 by
+    # default, and on an AMD EPYC with AVX512_BF16 its features were up to 0.58 off eager fp32's (5,266 of
+    # 10,240 values outside 1e-3; tests/test_backbones.py test_fast_path_matches_eager_fp32 failed)
     return core.compile_model(core.read_model(str(path)), "CPU",
-                              {"INFERENCE_NUM_THREADS": torch.get_num_threads(), "PERFORMANCE_HINT": "LATENCY"})
+                              {"INFERENCE_NUM_THREADS": torch.get_num_threads(), "PERFORMANCE_HINT": "LATENCY",
+                               "INFERENCE_PRECISION_HINT": "f32"})
 
 
 def cpu_has_vnni() -> bool:
