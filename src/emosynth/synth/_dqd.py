@@ -81,7 +81,14 @@ class MegaEmitter(GradientArborescenceEmitter):
 
 def frontier_elites(archive) -> np.ndarray:
     """The solutions of a grid archive's elites that have an empty neighbouring cell (one step along an
-    axis, inside the grid), in the archive's order; (0, solution_dim) when none has."""
+    axis, inside the grid), in the archive's order.
+
+    Args:
+        archive: A ribs ``GridArchive``.
+
+    Returns:
+        Array (n, solution_dim) of those elites' solutions; (0, solution_dim) when none has one.
+    """
     data = archive.data(["solution", "index"])
     if not len(data["index"]):
         return np.zeros((0, archive.solution_dim))
