@@ -27,7 +27,7 @@ from ..models.registry import model_id, resolve_model
 from ..rundir import IMAGES_DIR, prediction_columns, run_header, write_items, write_png, write_run
 from ..statefile import StateError, load_state, save_state
 from . import _transfer
-from ._encodings import make_encoding
+from ._encodings import Encoding, make_encoding
 from ._fitness import Evaluator, JudgeSpec
 from ._spaces import make_space
 from ._visualize import archive_mosaic, progress_plot
@@ -254,8 +254,7 @@ def make_scheduler(cfg: EvolveConfig, space, enc, n_categories: int):
         labels = np.arange(n) % n_categories if cfg.space == "category" else [None] * n
         # on a V-A plane the emitters start spread over lightness x chroma (Encoding.starts), and restart
         # from an elite next to an empty cell (MegaEmitter frontier); a category's emitters as before
-        x0s = (np.concatenate([enc.random(1, init_rng) for _ in range(n)]) if cfg.space == "category"
-               else enc.starts(n, init_rng))
+        x0s = Encoding.starts(enc, n, init_rng) if cfg.space == "category" else enc.starts(n, init_rng)
         # A category's single cell per label rarely improves on every step: restarting whenever
         # none of the batch improved ("no_improvement") would throw the ascent away, so restart
         # only when CMA-ES converges ("basic"), and then from an elite of the emitter's own label.
