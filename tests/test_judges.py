@@ -17,12 +17,14 @@ from emosynth.judges import (
     JudgeError,
     NetworkJudge,
     OuColourJudge,
+    PalmerColourJudge,
     ValdezMehrabianJudge,
     available_judges,
     combine,
     flat_fields,
     judge_objective,
     make_judge,
+    palmer_data,
     parse_judges,
     target_tensor,
 )
@@ -129,10 +131,41 @@ def test_ou_reproduces_colour_activity_weight_heat_and_preference_distance():
     assert out["ou_heat"][3] > 0 > out["ou_heat"][5] and out["ou_weight"][0] > 0 > out["ou_weight"][1]
 
 
+def _palmer_on_lab(lab: np.ndarray) -> np.ndarray:
+    """The Palmer judge's source value for CIELAB colours (its per-pixel terms on 1 x 1 images)."""
+    t = torch.as_tensor(np.asarray(lab, dtype=np.float64)).view(-1, 3, 1, 1)
+    return PalmerColourJudge().pixel_terms(t[:, 0], t[:, 1], t[:, 2])["valence"].view(-1).numpy()
+
+
+def test_palmer_follows_peoples_happy_sad_ratings_of_the_37_colours():
+    from emosynth.judges._colour import palmer_leave_one_out
+
+    d = palmer_data()
+    assert len(d["colour"]) == 37 and np.corrcoef(d["happy"], d["sad"])[0, 1] < -0.9
+    people = d["valence"]
+    fit = _palmer_on_lab(np.stack([d["L"], d["a"], d["b"]], 1))
+    assert np.corrcoef(fit, people)[0, 1] > 0.95
+    # it generalises between colours: each predicted from a fit to the other 36
+    assert np.corrcoef(palmer_leave_one_out(), people)[0, 1] > 0.9
+    names = list(d["colour"])
+    # what people said, and the judge with them: each hue's saturated version is happier than its dark one,
+    # white happier than black
+    for hue in "ROYHGCBP":
+        s, k = names.index("S" + hue), names.index("D" + hue)
+        assert people[s] > people[k] and fit[s] > fit[k], hue
+    assert fit[names.index("WH")] > fit[names.index("BK")]
+    # on flat sRGB fields: calibrated onto 1-9 by the gamut's range, the extremes reached
+    out = PalmerColourJudge()(flat_fields(gamut_numpy(9)))
+    assert out["vad"][:, 0].min() >= 1 and out["vad"][:, 0].max() <= 9
+    assert torch.isnan(out["vad"][:, 1:]).all() and PalmerColourJudge.dims == ("valence",)
+    grey, yellow = PalmerColourJudge()(flat_fields([[0.5, 0.5, 0.5], [1, 0.85, 0]]))["vad"][:, 0]
+    assert yellow > grey + 2
+
+
 def test_colour_judges_average_pixels_not_the_mean_colour():
     red, green = flat_fields([[1, 0, 0]], 4), flat_fields([[0, 1, 0]], 4)
     half = torch.cat([red[..., :2], green[..., 2:]], dim=3)
-    for j in (ValdezMehrabianJudge(), OuColourJudge()):
+    for j in (ValdezMehrabianJudge(), OuColourJudge(), PalmerColourJudge()):
         both = j(torch.cat([red, green]))["vad_raw"]
         mixed = j(half)["vad_raw"][0]
         np.testing.assert_allclose(mixed.numpy(), both.mean(0).numpy(), atol=1e-9)
@@ -151,7 +184,7 @@ def test_colour_judges_take_any_size_and_have_a_source():
         ValdezMehrabianJudge()(torch.zeros(1, 3, 4, 4, dtype=torch.uint8))
 
 
-@pytest.mark.parametrize("judge", [ValdezMehrabianJudge, OuColourJudge])
+@pytest.mark.parametrize("judge", [ValdezMehrabianJudge, OuColourJudge, PalmerColourJudge])
 def test_colour_judge_gradient_matches_finite_differences(judge):
     j = judge()
     x = (0.1 + 0.8 * torch.rand(2, 3, 3, 3, generator=torch.Generator().manual_seed(3), dtype=torch.float64))
@@ -165,8 +198,8 @@ def test_colour_judge_gradient_matches_finite_differences(judge):
 
 def test_colour_gradient_exists_on_grey():
     x = torch.full((1, 3, 2, 2), 0.5, dtype=torch.float64, requires_grad=True)
-    for j in (ValdezMehrabianJudge(), OuColourJudge()):
-        (g,) = torch.autograd.grad(j(x)["vad_raw"][:, :2].sum(), x)
+    for j in (ValdezMehrabianJudge(), OuColourJudge(), PalmerColourJudge()):
+        (g,) = torch.autograd.grad(j(x)["vad_raw"][:, :len(j.dims)].sum(), x)
         assert torch.isfinite(g).all() and g.abs().sum() > 0
 
 
@@ -223,6 +256,7 @@ def test_registry_names_presets_and_errors():
     js = parse_judges("vm, ou")
     assert [j.name for j in js] == ["valdez-mehrabian", "ou"]
     assert isinstance(make_judge("colour"), ValdezMehrabianJudge)
+    assert isinstance(make_judge("palmer"), PalmerColourJudge) and "palmer-2013" in names
     for bad in ("", " ", "vm,,ou", "vm,valdez-mehrabian", "no-such-judge"):
         with pytest.raises(JudgeError):
             parse_judges(bad)

@@ -2,8 +2,8 @@
 
 The packaged predictor and other networks (``NetworkJudge``), an ensemble of them under random
 transforms (``EnsembleJudge``), and colour-emotion models from published human studies
-(``ValdezMehrabianJudge``, the held-out ``OuColourJudge``). ``Consensus`` turns several judges into one
-objective that rewards an image only for what they all agree on. ``parse_judges("consensus")``,
+(``ValdezMehrabianJudge``, ``PalmerColourJudge``, the held-out ``OuColourJudge``). ``Consensus`` turns several
+judges into one objective that rewards an image only for what they all agree on. ``parse_judges("consensus")``,
 ``parse_judges("default")`` or ``parse_judges("a,b")`` builds them by name; ``available_judges()``
 lists the names and what each judge is.
 """
@@ -19,10 +19,31 @@ from ._base import (
     make_judge,
     parse_judges,
 )
-from ._colour import OuColourJudge, ValdezMehrabianJudge, flat_fields, srgb_to_lab
+from ._colour import OuColourJudge, PalmerColourJudge, ValdezMehrabianJudge, flat_fields, palmer_data, srgb_to_lab
 from ._consensus import METHODS, Consensus, combine, judge_objective, target_tensor
 from ._network import EnsembleJudge, NetworkJudge
 
-__all__ = ["ALIASES", "HELD_OUT", "METHODS", "PRESETS", "Consensus", "EnsembleJudge", "Judge", "JudgeError",
-           "NetworkJudge", "OuColourJudge", "ValdezMehrabianJudge", "available_judges", "combine", "describe_judges",
-           "flat_fields", "judge_objective", "make_judge", "parse_judges", "srgb_to_lab", "target_tensor"]
+__all__ = [
+    "ALIASES",
+    "HELD_OUT",
+    "METHODS",
+    "PRESETS",
+    "Consensus",
+    "EnsembleJudge",
+    "Judge",
+    "JudgeError",
+    "NetworkJudge",
+    "OuColourJudge",
+    "PalmerColourJudge",
+    "ValdezMehrabianJudge",
+    "available_judges",
+    "combine",
+    "describe_judges",
+    "flat_fields",
+    "judge_objective",
+    "make_judge",
+    "palmer_data",
+    "parse_judges",
+    "srgb_to_lab",
+    "target_tensor",
+]

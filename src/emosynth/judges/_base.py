@@ -172,6 +172,12 @@ def _vm(**kw):
     return ValdezMehrabianJudge(**kw)
 
 
+def _palmer(**kw):
+    from ._colour import PalmerColourJudge
+
+    return PalmerColourJudge(**kw)
+
+
 def _ou(**kw):
     from ._colour import OuColourJudge
 
@@ -188,10 +194,12 @@ JUDGES = {
                       "Emotion6 (trained and cached on first use: minutes)"),
     "valdez-mehrabian": (_vm, "colour: Valdez & Mehrabian (1994) pleasure/arousal/dominance from "
                               "brightness (L*) and saturation (C*), per pixel, on 1-9"),
+    "palmer-2013": (_palmer, "colour: Palmer et al. (2013) happy-sad associations of 37 colours, regressed "
+                             "on CIELAB lightness, chroma and hue, per pixel -> valence on 1-9"),
     "ou": (_ou, "colour (held out): Ou et al. (2004) colour activity -> arousal, colour preference "
                 "(distance from a disliked olive) -> valence, on 1-9"),
 }
-ALIASES = {"vm": "valdez-mehrabian", "colour": "valdez-mehrabian", "color": "valdez-mehrabian",
+ALIASES = {"palmer": "palmer-2013", "vm": "valdez-mehrabian", "colour": "valdez-mehrabian", "color": "valdez-mehrabian",
            "packaged": "default", "robust": "ensemble"}
 #: preset → judge names
 PRESETS = {"consensus": ("ensemble", "valdez-mehrabian"), "default": ("default",)}
