@@ -25,6 +25,7 @@ from emosynth.judges import (
     judge_objective,
     make_judge,
     palmer_data,
+    palmer_leave_one_out,
     parse_judges,
     target_tensor,
 )
@@ -138,8 +139,6 @@ def _palmer_on_lab(lab: np.ndarray) -> np.ndarray:
 
 
 def test_palmer_follows_peoples_happy_sad_ratings_of_the_37_colours():
-    from emosynth.judges._colour import palmer_leave_one_out
-
     d = palmer_data()
     assert len(d["colour"]) == 37 and np.corrcoef(d["happy"], d["sad"])[0, 1] < -0.9
     people = d["valence"]

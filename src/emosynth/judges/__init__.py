@@ -19,7 +19,15 @@ from ._base import (
     make_judge,
     parse_judges,
 )
-from ._colour import OuColourJudge, PalmerColourJudge, ValdezMehrabianJudge, flat_fields, palmer_data, srgb_to_lab
+from ._colour import (
+    OuColourJudge,
+    PalmerColourJudge,
+    ValdezMehrabianJudge,
+    flat_fields,
+    palmer_data,
+    palmer_leave_one_out,
+    srgb_to_lab,
+)
 from ._consensus import METHODS, Consensus, combine, judge_objective, target_tensor
 from ._network import EnsembleJudge, NetworkJudge
 
@@ -43,6 +51,7 @@ __all__ = [
     "judge_objective",
     "make_judge",
     "palmer_data",
+    "palmer_leave_one_out",
     "parse_judges",
     "srgb_to_lab",
     "target_tensor",
