@@ -246,13 +246,15 @@ def palmer_data() -> dict[str, np.ndarray]:
     return out
 
 
-def _palmer_fit(rows: np.ndarray | None = None) -> np.ndarray:
-    """Ridge least squares of the 37 colours' valence on ``PALMER_TERMS`` (over ``rows`` only, if given)."""
+def _palmer_design() -> tuple[np.ndarray, np.ndarray]:
+    """The 37 colours' regression terms (37, 8) and their valence (37,)."""
     d = palmer_data()
     X = torch.stack(_palmer_terms(*(torch.tensor(d[k]) for k in "Lab")), dim=1).numpy()
-    y = d["valence"]
-    if rows is not None:
-        X, y = X[rows], y[rows]
+    return X, d["valence"]
+
+
+def _palmer_fit(X: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """Ridge least squares of ``y`` on the terms ``X``."""
     return np.linalg.solve(X.T @ X + PALMER_RIDGE * np.eye(X.shape[1]), X.T @ y)
 
 
@@ -263,7 +265,7 @@ def palmer_weights() -> tuple[float, ...]:
     Returns:
         One weight per ``PALMER_TERMS`` entry, for terms in L*/100 and C*/100.
     """
-    return tuple(float(w) for w in _palmer_fit())
+    return tuple(float(w) for w in _palmer_fit(*_palmer_design()))
 
 
 def palmer_leave_one_out() -> np.ndarray:
@@ -272,10 +274,9 @@ def palmer_leave_one_out() -> np.ndarray:
     Returns:
         Array of 37 predictions, in the data file's order (compare with ``palmer_data()["valence"]``).
     """
-    d = palmer_data()
-    X = torch.stack(_palmer_terms(*(torch.tensor(d[k]) for k in "Lab")), dim=1).numpy()
-    n = len(X)
-    return np.array([X[i] @ _palmer_fit(np.arange(n) != i) for i in range(n)])
+    X, y = _palmer_design()
+    keep = ~np.eye(len(X), dtype=bool)
+    return np.array([X[i] @ _palmer_fit(X[keep[i]], y[keep[i]]) for i in range(len(X))])
 
 
 class PalmerColourJudge(ColourJudge):
