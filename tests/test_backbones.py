@@ -52,6 +52,22 @@ def test_fast_path_matches_eager_fp32():
     np.testing.assert_allclose(a, b, rtol=1e-3, atol=1e-3)
 
 
+def test_the_onnx_export_leaves_the_torch_network_as_it_was():
+    """Exporting the ONNX file must not change the torch module the extractor keeps: it stays in eval mode
+    and gives the same features (the export once left it in training mode, its BatchNorm then normalising
+    by batch statistics, up to 6.0 off, and drifting its running statistics)."""
+    ex = FeatureExtractor(FeatureConfig("mobilenetv2", pooling="avgmax"), engine="onnx", cache=False)
+    x = 0.2 + 0.6 * torch.rand(2, 3, ex.input_size, ex.input_size, generator=torch.Generator().manual_seed(6))
+    before = ex.from_tensor(x, "eager")
+    state = {k: v.clone() for k, v in ex.net.state_dict().items()}
+    onnx = ex.from_tensor(x)  # exports the ONNX file
+    after = ex.from_tensor(x, "eager")
+    assert not any(m.training for m in ex.net.modules())
+    assert all(torch.equal(state[k], v) for k, v in ex.net.state_dict().items())
+    np.testing.assert_array_equal(after, before)
+    np.testing.assert_allclose(onnx, before, atol=1e-3, rtol=0)
+
+
 def test_cache_skips_the_backbone_and_is_keyed_by_preprocessing(monkeypatch):
     paths = sample_paths()
     ex = FeatureExtractor(FeatureConfig("efficientnet-lite0"))

@@ -284,11 +284,16 @@ class FeatureExtractor:
 
         s = self.input_size
         buf = io.BytesIO()
+        # The wrapper must be in eval mode too: the export restores the mode of the module it was given,
+        # recursively, and a fresh nn.Module is in training mode, so exporting FoldedFlip(net) as it was
+        # left ``net`` in training mode, its BatchNorm then normalising by batch statistics (features up to
+        # 6.0 off) and updating its running statistics on every later torch forward pass.
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            torch.onnx.export(FoldedFlip(self.net.cpu().eval()), (torch.rand(2, 3, s, s),), buf, dynamo=False,
-                              input_names=["images"], output_names=["features"],
+            torch.onnx.export(FoldedFlip(self.net.cpu().eval()).eval(), (torch.rand(2, 3, s, s),), buf,
+                              dynamo=False, input_names=["images"], output_names=["features"],
                               dynamic_axes={"images": {0: "n"}, "features": {0: "n"}}, opset_version=17)
+        self.net.eval()
         atomic_write_bytes(path, buf.getvalue())
 
     def from_tensor(self, x: torch.Tensor, engine: str | None = None) -> np.ndarray:
