@@ -3,13 +3,13 @@ how fast; today's settings against the plain ones, and edits/s batched against a
 the same run.
 
     OMP_NUM_THREADS=1 EMOSYNTH_DATA=/work/shared/data .venv/bin/python benchmarks/bench_edit.py \
-        --photos 12 --judges consensus --threads 1 --sweep --json /tmp/bench_edit.json
+        --photos 12 --threads 1 --sweep --json /tmp/bench_edit.json
     .venv/bin/python benchmarks/bench_edit.py --regions RUN [RUN ...]   # which ops each V-A region used
     EMOSYNTH_DATA=/work/shared/data .venv/bin/python benchmarks/bench_edit.py --probe --photos 12   # one op at a time
 
 Photos: ``--photos`` Emotion6 images (the same per seed, spread over the six keyword folders). Each is
 edited toward 8 and toward 2 on each of ``--dims`` (one dimension set, the other kept at the photo's
-own prediction) against ``--judges`` (``emosynth edit --judges``: the consensus by default); the
+own prediction) against ``--judges`` (``emosynth edit --judges``: ``consensus-palmer`` by default); the
 edits are then judged at full resolution by the packaged model (mirror-averaged, as it predicts) and
 by the held-out judges: the EfficientNet-Lite2 predictor (``resolve_model('lite2')``, trained apart)
 and Ou et al.'s colour model, never optimised against. Gap = mean over photos of judged(toward 8) −
@@ -102,7 +102,9 @@ def main(argv=None):
     ap.add_argument("--size", type=int, default=None, help="EditConfig.size: the side the edit is optimised at "
                                                           "(default: EditConfig's)")
     ap.add_argument("--ssim-floor", type=float, default=None, help="EditConfig.ssim_floor (default: EditConfig's)")
-    ap.add_argument("--judges", default="consensus", help="what the edits optimise (emosynth edit --judges)")
+    ap.add_argument("--judges", default="consensus-palmer", help="what the edits optimise (emosynth edit --judges)")
+    ap.add_argument("--tau", type=float, default=None, help="the consensus' softmin temperature in points² "
+                    "(default: judges.Consensus')")
     ap.add_argument("--threads", type=int, default=None, help="torch.set_num_threads (default: torch's own)")
     ap.add_argument("--speed-edits", type=int, default=4, help="edits in the batched-vs-loop comparison")
     ap.add_argument("--speed-steps", type=int, default=4)
@@ -144,6 +146,10 @@ def main(argv=None):
         print(json.dumps(report, indent=2, default=float), flush=True)
 
     judge, _ = edit_judge(args.judges)
+    if args.tau is not None:
+        if not hasattr(judge, "tau"):
+            ap.error("--tau needs a consensus of several judges")
+        judge.tau = float(args.tau)
     photos = pick_photos(data_root, args.photos, args.seed)
     dims = [d.strip() for d in args.dims.split(",") if d.strip()]
     targets = [{d: v} for d in dims for v in (8.0, 2.0)]

@@ -1,7 +1,7 @@
 """`emosynth edit` (issue 18): one photo, a folder, a sweep and a recipe re-applied write the run directory
 (run.json, images/, recipes/, items.csv, before_after.png); `--judges default` is exactly `edit_photos` with
-the packaged module; `--judges consensus` optimises and reports `Consensus.objective`; the same photo and
-seed give the same pixels; bad input is one line, exit 2, nothing written; `evolve --encoding edit`."""
+the packaged module; the default `--judges consensus-palmer` optimises and reports `Consensus.objective`; the
+same photo and seed give the same pixels; bad input is one line, exit 2, nothing written; `evolve --encoding edit`."""
 
 from __future__ import annotations
 
@@ -160,16 +160,17 @@ def test_consensus_objective_is_used_and_reported(photos, tmp_path, capsys):
     assert code == 0, err
     meta = json.loads((out / "run.json").read_text())
     j = meta["config"]["judges"]
-    assert j["judges"] == "consensus" and j["objective"] == "consensus" and j["method"] == "softmin"
-    assert j["names"] == ["ensemble", "valdez-mehrabian"]
+    # the default: the network ensemble and the Palmer colour judge
+    assert j["judges"] == "consensus-palmer" and j["objective"] == "consensus" and j["method"] == "softmin"
+    assert j["names"] == ["ensemble", "palmer-2013"]
     row = pd.read_csv(out / "items.csv").iloc[0]
     # the per-image objective is Consensus.objective of the saved edit at the working size
     x = resize(_tensor(read_image(out / "images" / row["file"])), meta["config"]["size"]).clamp(0, 1)
     with torch.no_grad():
-        want = Consensus(parse_judges("consensus")).objective(x, torch.tensor([[8.0, math.nan, math.nan]]))
+        want = Consensus(parse_judges("consensus-palmer")).objective(x, torch.tensor([[8.0, math.nan, math.nan]]))
     assert row["objective"] == pytest.approx(float(want[0]), abs=1e-3)
     assert row["objective"] < 0
-    for col in ("judge_ensemble_valence", "judge_valdez-mehrabian_valence", "ou_valence"):
+    for col in ("judge_ensemble_valence", "judge_palmer-2013_valence", "ou_valence"):
         assert col in row.index and pd.notna(row[col]), col
 
 

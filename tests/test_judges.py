@@ -266,6 +266,8 @@ def test_presets_build_the_named_judges():
     assert [j.name for j in cons] == ["ensemble", "valdez-mehrabian"]
     assert cons[0].transforms > 0 and cons[0].labels
     assert [j.name for j in parse_judges("default")] == ["default"]
+    hue = parse_judges("Consensus-Palmer")  # the edit's default; names are case-insensitive
+    assert [j.name for j in hue] == ["ensemble", "palmer-2013"] and hue[1].dims == ("valence",)
 
 
 # ------------------------------------------------------------------ consensus

@@ -656,9 +656,9 @@ def judges_command(
                                                      "held_out, presets per judge."),
 ):
     """The judges available to --judges and --check-judges: what each judges (dimensions on the SAM 1-9 scale,
-    categories) and what it was made from. Presets: consensus = ensemble + valdez-mehrabian, default = the
-    packaged predictor; held out by default: lite2 and ou. Any saved model folder or backbone name is a
-    network judge too."""
+    categories) and what it was made from. Presets: consensus = ensemble + valdez-mehrabian, consensus-palmer =
+    ensemble + palmer-2013 (the edit's default), default = the packaged predictor; held out by default: lite2
+    and ou. Any saved model folder or backbone name is a network judge too."""
     from .judges import describe_judges
 
     rows = describe_judges()
@@ -1223,10 +1223,12 @@ def edit(
     recipe: Optional[Path] = typer.Option(None, "--recipe", help="Re-apply this saved recipe (a run's "
                                                                  "recipes/NAME.json) to the photos: no "
                                                                  "optimisation, the same pixels every time."),
-    judges: str = typer.Option("consensus", "--judges", help="What the edit is optimised against: 'consensus' "
-                               "(the packaged network under random transforms and the Valdez-Mehrabian colour "
-                               "judge must agree), 'default' (the packaged network alone) or a comma-separated "
-                               "list (see 'emosynth judges')."),
+    judges: str = typer.Option("consensus-palmer", "--judges", help="What the edit is optimised against: "
+                               "'consensus-palmer' (the packaged network under random transforms and the Palmer "
+                               "2013 colour judge must agree on valence; arousal is the network's), 'consensus' "
+                               "(the network and the Valdez-Mehrabian colour judge, on valence and arousal), "
+                               "'default' (the packaged network alone) or a comma-separated list (see "
+                               "'emosynth judges')."),
     check_judges: str = typer.Option("default", "--check-judges", help="Held-out judges, reported in items.csv "
                                      "and run.json and never optimised against: 'default' (judges.HELD_OUT: "
                                      "lite2, ou), a comma-separated list, or 'none'."),

@@ -202,7 +202,8 @@ JUDGES = {
 ALIASES = {"palmer": "palmer-2013", "vm": "valdez-mehrabian", "colour": "valdez-mehrabian", "color": "valdez-mehrabian",
            "packaged": "default", "robust": "ensemble"}
 #: preset → judge names
-PRESETS = {"consensus": ("ensemble", "valdez-mehrabian"), "default": ("default",)}
+PRESETS = {"consensus": ("ensemble", "valdez-mehrabian"), "consensus-palmer": ("ensemble", "palmer-2013"),
+           "default": ("default",)}
 #: judges a run reports its targets against and never optimises by default: another backbone and
 #: a colour model from a different study
 HELD_OUT = ("lite2", "ou")
