@@ -361,20 +361,31 @@ def test_a_consensus_ensemble_is_optimised_on_one_view_per_step(photo):
     ensemble = consensus.judges[0]
     assert ensemble.transforms == 4
     member = ensemble.members[0]
-    calls = []
+    calls, verdicts = [], []
     hook = member.register_forward_hook(lambda m, i, o: calls.append(i[0].shape[0]))
+    fast = member.judge_fast  # the verdicts' path (ONNX Runtime), without gradients
+
+    def counted(images, *a, **k):
+        verdicts.append(images.shape[0])
+        return fast(images, *a, **k)
+
+    member.judge_fast = counted
     small = photo.resize((96, 72))
     try:
         counts = {}
         for one_view in (True, False):
             calls.clear()
+            verdicts.clear()
             edit_photos([small], [{"valence": 8.0}], consensus,
                         EditConfig(steps=1, stop_tol=0, one_view=one_view, judge_size=None))
-            counts[one_view] = sum(calls)  # images through the member (views may share one batch)
+            # images through the member (views may share one batch): optimised, and judged on the fast path
+            counts[one_view] = (sum(calls), sum(verdicts))
     finally:
         hook.remove()
-    # before: 4 views of the photo, after: 4 views of the edit; between them 1 step × (1 or 4) views
-    assert counts == {True: 4 + 1 + 4, False: 4 + 4 + 4}, counts
+        del member.judge_fast
+    # 1 step × (1 or 4) views through the differentiable member; before: 4 views of the photo, after: 4
+    # views of the edit, on the fast path
+    assert counts == {True: (1, 4 + 4), False: (4, 4 + 4)}, counts
 
 
 def test_the_optimising_networks_run_at_judge_size_and_the_verdicts_at_their_own(photo):
@@ -400,15 +411,26 @@ def test_the_optimising_networks_run_at_judge_size_and_the_verdicts_at_their_own
 
     for m in nets:
         m.prepare = recording(m, own if any(m is n for n in member.net.modules()) else seen)
+    ex = member.extractor()  # the verdicts' backbones (ONNX Runtime)
+    verdicts = []
+    from_tensor = ex.from_tensor
+
+    def recorded(x, *a, **k):
+        verdicts.extend([tuple(x.shape[-2:])] * x.shape[0])
+        return from_tensor(x, *a, **k)
+
+    ex.from_tensor = recorded
     try:
         res = edit_photos([photo.resize((96, 72))], [{"valence": 8.0}], consensus,
                           EditConfig(steps=3, stop_tol=0, judge_size=96))[0]
     finally:
         for m in nets:
             del m.prepare
+        del ex.from_tensor
     assert seen and set(seen) == {(96, 96)}, seen  # every backbone call of the optimisation at 96 px
     assert len(seen) == 3 * 2  # 3 steps x 2 backbones x 1 image: one view each (no mirror pass)
-    assert own and set(own) == {(224, 224)}  # before and after: the ensemble's own size
+    assert not own  # the full-size torch module is not run at all: the verdicts take the fast path
+    assert verdicts == [(224, 224)] * (4 + 4)  # before and after: 4 views each, at the ensemble's own size
     assert res.steps == 3
     # the two modules disagree (features of another scale), so a size of 96 is really in use
     x = torch.rand(2, 3, 160, 160)
