@@ -95,8 +95,8 @@ def main(argv=None):
 
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--photos", type=int, default=12)
-    ap.add_argument("--steps", type=int, default=24)
-    ap.add_argument("--lr", type=float, default=0.2)
+    ap.add_argument("--steps", type=int, default=None, help="Adam steps (default: EditConfig's)")
+    ap.add_argument("--lr", type=float, default=None, help="Adam's learning rate (default: EditConfig's)")
     ap.add_argument("--batch", type=int, default=24)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--size", type=int, default=None, help="EditConfig.size: the side the edit is optimised at "
@@ -154,6 +154,9 @@ def main(argv=None):
     dims = [d.strip() for d in args.dims.split(",") if d.strip()]
     targets = [{d: v} for d in dims for v in (8.0, 2.0)]
     tuned = {k: v for k, v in (("size", args.size), ("ssim_floor", args.ssim_floor)) if v is not None}
+    defaults = EditConfig()
+    args.steps = defaults.steps if args.steps is None else args.steps
+    args.lr = defaults.lr if args.lr is None else args.lr
     cfg = EditConfig(steps=args.steps, lr=args.lr, batch=args.batch, seed=args.seed, **tuned)
     report["config"] = {"size": cfg.size, "ssim_floor": cfg.ssim_floor, "steps": cfg.steps, "lr": cfg.lr}
 
