@@ -436,3 +436,36 @@ def test_the_optimising_networks_run_at_judge_size_and_the_verdicts_at_their_own
     x = torch.rand(2, 3, 160, 160)
     with torch.no_grad():
         assert not torch.allclose(small_net(x)["vad_raw"], member.net(x)["vad_raw"], atol=1e-3)
+
+
+def test_an_edit_sees_the_views_it_would_see_alone_in_any_batch(photo, data_root):
+    """The per-step random view is drawn once per step and applied to every edit of the batch, so an
+    edit's views do not depend on its place in a batch (a sweep's cell, a folder's photo) or on how many
+    of its batch stopped early."""
+    from emosynth.imageio import read_image
+    from emosynth.judges import ValdezMehrabianJudge
+    from emosynth.synth import EditConfig, edit_photos
+
+    colour = ValdezMehrabianJudge()
+
+    class Recording(torch.nn.Module):  # what the optimisation shows the judge (inputs with gradients)
+        def __init__(self):
+            super().__init__()
+            self.seen = []
+
+        def forward(self, x):
+            if x.requires_grad:
+                self.seen.append(x.detach().clone())
+            return colour(x)
+
+    a = photo.resize((80, 60))
+    b = read_image(data_root / "emotion6" / "images" / "sadness" / "1.jpg").resize((80, 60))
+    cfg = EditConfig(steps=3, stop_tol=0, size=64)
+    alone, batched = Recording(), Recording()
+    edit_photos([b], [{"valence": 8.0}], alone, cfg)
+    edit_photos([a, b], [{"valence": 8.0}], batched, cfg)
+    assert len(alone.seen) == len(batched.seen) == 3
+    # the first step's edit is the identity (genes 0): the same photo under the same view, to float rounding
+    torch.testing.assert_close(batched.seen[0][1], alone.seen[0][0], atol=1e-6, rtol=0)
+    # and the view really is random: the steps' views differ
+    assert float((alone.seen[0] - alone.seen[1]).abs().mean()) > 1e-3

@@ -171,30 +171,8 @@ class NetworkJudge(Judge):
 
 
 def _shared_view(images: torch.Tensor, rng: np.random.Generator, cfg) -> torch.Tensor:
-    """One random view (``transforms.random_transforms`` then ``random_flip``) whose parameters are
-    drawn once, as for a batch of one image, and applied to every image of the batch: each image
-    gets exactly the view it would get alone, so a verdict does not depend on the batch."""
-    import torch.nn.functional as F
-
-    n = images.shape[0]
-    # the draws of random_transforms and random_flip for one image, in their order
-    angle = np.deg2rad(rng.uniform(-cfg.degrees, cfg.degrees, 1))
-    scale = rng.uniform(*cfg.scale, 1)
-    shift = rng.uniform(-cfg.jitter, cfg.jitter, (1, 2)) * 2
-    colour = rng.uniform(1 - cfg.colour, 1 + cfg.colour, (1, 3))
-    cos, sin = np.cos(angle) / scale, np.sin(angle) / scale
-    theta = np.stack([np.stack([cos, -sin, shift[:, 0]], 1), np.stack([sin, cos, shift[:, 1]], 1)], 1)
-    theta = torch.from_numpy(theta).float().expand(n, 2, 3)
-    grid = F.affine_grid(theta, list(images.shape), align_corners=False)
-    x = F.grid_sample(images, grid, mode="bilinear", padding_mode="reflection", align_corners=False)
-    c = torch.from_numpy(colour).float()
-    grey = x.mean(dim=1, keepdim=True)
-    x = grey + (x - grey) * c[:, 2, None, None, None]
-    mean = x.mean(dim=(1, 2, 3), keepdim=True)
-    x = mean + (x - mean) * c[:, 1, None, None, None]
-    x = (x * c[:, 0, None, None, None]).clamp(0, 1)
-    flip = bool(rng.random(1)[0] < 0.5)
-    return torch.flip(x, dims=[3]) if flip else x
+    """``transforms.shared_view``: one random view drawn as for one image, applied to the whole batch."""
+    return _transforms().shared_view(images, rng, cfg)
 
 
 class EnsembleJudge(Judge):
