@@ -469,3 +469,41 @@ def test_an_edit_sees_the_views_it_would_see_alone_in_any_batch(photo, data_root
     torch.testing.assert_close(batched.seen[0][1], alone.seen[0][0], atol=1e-6, rtol=0)
     # and the view really is random: the steps' views differ
     assert float((alone.seen[0] - alone.seen[1]).abs().mean()) > 1e-3
+
+
+def test_the_first_steps_judge_the_edit_as_it_is_then_random_views(photo):
+    """``warmup_steps``: the first steps' gradient is the clean image's, not one random view's (from
+    genes 0 one view's gradient could start an operation the wrong way); later steps are random views."""
+    from emosynth.errors import ConfigError
+    from emosynth.judges import ValdezMehrabianJudge
+    from emosynth.synth import EditConfig, edit_photos
+
+    colour = ValdezMehrabianJudge()
+
+    class Recording(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.seen = []
+
+        def forward(self, x):
+            if x.requires_grad:
+                self.seen.append(x.detach().clone())
+            return colour(x)
+
+    small = photo.resize((80, 60))
+    runs = {}
+    for name, kw in (("plain", {"transforms": False}), ("warm2", {"warmup_steps": 2}),
+                     ("warm4", {"warmup_steps": 4}), ("warm0", {"warmup_steps": 0})):
+        rec = Recording()
+        edit_photos([small], [{"valence": 8.0}], rec, EditConfig(steps=4, stop_tol=0, size=64, **kw))
+        runs[name] = rec.seen
+    assert all(len(v) == 4 for v in runs.values())
+    for k in range(4):  # warm-up over every step: the edit as it is, every step, as without transforms
+        torch.testing.assert_close(runs["warm4"][k], runs["plain"][k], atol=1e-6, rtol=0)
+    for k in range(2):  # two warm-up steps: the same first two steps ...
+        torch.testing.assert_close(runs["warm2"][k], runs["plain"][k], atol=1e-6, rtol=0)
+    # ... then a random view (shifted / zoomed / rotated), far from the unviewed edit
+    assert float((runs["warm2"][2] - runs["plain"][2]).abs().mean()) > 0.01
+    assert float((runs["warm0"][0] - runs["plain"][0]).abs().mean()) > 0.01  # no warm-up: a view from step 0
+    with pytest.raises(ConfigError, match="warmup_steps"):
+        EditConfig(warmup_steps=-1).validate()
