@@ -438,30 +438,33 @@ def test_the_optimising_networks_run_at_judge_size_and_the_verdicts_at_their_own
         assert not torch.allclose(small_net(x)["vad_raw"], member.net(x)["vad_raw"], atol=1e-3)
 
 
+class _Recording(torch.nn.Module):
+    """The Valdez-Mehrabian colour judge, recording what the optimisation shows it (inputs with gradients)."""
+
+    def __init__(self):
+        from emosynth.judges import ValdezMehrabianJudge
+
+        super().__init__()
+        self.colour = ValdezMehrabianJudge()
+        self.seen = []
+
+    def forward(self, x):
+        if x.requires_grad:
+            self.seen.append(x.detach().clone())
+        return self.colour(x)
+
+
 def test_an_edit_sees_the_views_it_would_see_alone_in_any_batch(photo, data_root):
     """The per-step random view is drawn once per step and applied to every edit of the batch, so an
     edit's views do not depend on its place in a batch (a sweep's cell, a folder's photo) or on how many
     of its batch stopped early."""
     from emosynth.imageio import read_image
-    from emosynth.judges import ValdezMehrabianJudge
     from emosynth.synth import EditConfig, edit_photos
-
-    colour = ValdezMehrabianJudge()
-
-    class Recording(torch.nn.Module):  # what the optimisation shows the judge (inputs with gradients)
-        def __init__(self):
-            super().__init__()
-            self.seen = []
-
-        def forward(self, x):
-            if x.requires_grad:
-                self.seen.append(x.detach().clone())
-            return colour(x)
 
     a = photo.resize((80, 60))
     b = read_image(data_root / "emotion6" / "images" / "sadness" / "1.jpg").resize((80, 60))
     cfg = EditConfig(steps=3, stop_tol=0, size=64)
-    alone, batched = Recording(), Recording()
+    alone, batched = _Recording(), _Recording()
     edit_photos([b], [{"valence": 8.0}], alone, cfg)
     edit_photos([a, b], [{"valence": 8.0}], batched, cfg)
     assert len(alone.seen) == len(batched.seen) == 3
@@ -475,26 +478,13 @@ def test_the_first_steps_judge_the_edit_as_it_is_then_random_views(photo):
     """``warmup_steps``: the first steps' gradient is the clean image's, not one random view's (from
     genes 0 one view's gradient could start an operation the wrong way); later steps are random views."""
     from emosynth.errors import ConfigError
-    from emosynth.judges import ValdezMehrabianJudge
     from emosynth.synth import EditConfig, edit_photos
-
-    colour = ValdezMehrabianJudge()
-
-    class Recording(torch.nn.Module):
-        def __init__(self):
-            super().__init__()
-            self.seen = []
-
-        def forward(self, x):
-            if x.requires_grad:
-                self.seen.append(x.detach().clone())
-            return colour(x)
 
     small = photo.resize((80, 60))
     runs = {}
     for name, kw in (("plain", {"transforms": False}), ("warm2", {"warmup_steps": 2}),
                      ("warm4", {"warmup_steps": 4}), ("warm0", {"warmup_steps": 0})):
-        rec = Recording()
+        rec = _Recording()
         edit_photos([small], [{"valence": 8.0}], rec, EditConfig(steps=4, stop_tol=0, size=64, **kw))
         runs[name] = rec.seen
     assert all(len(v) == 4 for v in runs.values())

@@ -55,6 +55,12 @@ def random_transforms(images: torch.Tensor, rng: np.random.Generator,
     scale = rng.uniform(*cfg.scale, n)
     shift = rng.uniform(-cfg.jitter, cfg.jitter, (n, 2)) * 2  # grid coordinates span 2
     colour = rng.uniform(1 - cfg.colour, 1 + cfg.colour, (n, 3))
+    return _view(images, angle, scale, shift, colour)
+
+
+def _view(images: torch.Tensor, angle, scale, shift, colour) -> torch.Tensor:
+    """The affine + colour transform with one row of parameters per image (angle, scale: (N,); shift:
+    (N, 2) in grid coordinates; colour: (N, 3) brightness, contrast, saturation multipliers)."""
     cos, sin = np.cos(angle) / scale, np.sin(angle) / scale
     theta = np.stack([np.stack([cos, -sin, shift[:, 0]], 1), np.stack([sin, cos, shift[:, 1]], 1)], 1)
     grid = F.affine_grid(torch.from_numpy(theta).float(), list(images.shape), align_corners=False)
@@ -90,24 +96,13 @@ def shared_view(images: torch.Tensor, rng: np.random.Generator,
         The viewed images, float tensor (N, 3, H, W) clamped to [0, 1].
     """
     n = images.shape[0]
-    # the draws of random_transforms and random_flip for one image, in their order
-    angle = np.deg2rad(rng.uniform(-cfg.degrees, cfg.degrees, 1))
-    scale = rng.uniform(*cfg.scale, 1)
-    shift = rng.uniform(-cfg.jitter, cfg.jitter, (1, 2)) * 2
-    colour = rng.uniform(1 - cfg.colour, 1 + cfg.colour, (1, 3))
-    cos, sin = np.cos(angle) / scale, np.sin(angle) / scale
-    theta = np.stack([np.stack([cos, -sin, shift[:, 0]], 1), np.stack([sin, cos, shift[:, 1]], 1)], 1)
-    theta = torch.from_numpy(theta).float().expand(n, 2, 3)
-    grid = F.affine_grid(theta, list(images.shape), align_corners=False)
-    x = F.grid_sample(images, grid, mode="bilinear", padding_mode="reflection", align_corners=False)
-    c = torch.from_numpy(colour).float()
-    grey = x.mean(dim=1, keepdim=True)
-    x = grey + (x - grey) * c[:, 2, None, None, None]
-    mean = x.mean(dim=(1, 2, 3), keepdim=True)
-    x = mean + (x - mean) * c[:, 1, None, None, None]
-    x = (x * c[:, 0, None, None, None]).clamp(0, 1)
-    flip = bool(rng.random(1)[0] < 0.5)
-    return torch.flip(x, dims=[3]) if flip else x
+    # the draws of random_transforms and random_flip for one image, in their order, for every image
+    angle = np.repeat(np.deg2rad(rng.uniform(-cfg.degrees, cfg.degrees, 1)), n)
+    scale = np.repeat(rng.uniform(*cfg.scale, 1), n)
+    shift = np.repeat(rng.uniform(-cfg.jitter, cfg.jitter, (1, 2)) * 2, n, axis=0)
+    colour = np.repeat(rng.uniform(1 - cfg.colour, 1 + cfg.colour, (1, 3)), n, axis=0)
+    x = _view(images, angle, scale, shift, colour)
+    return torch.flip(x, dims=[3]) if bool(rng.random(1)[0] < 0.5) else x
 
 
 def resize(images: torch.Tensor, size: int) -> torch.Tensor:

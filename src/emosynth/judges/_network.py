@@ -170,11 +170,6 @@ class NetworkJudge(Judge):
         return res
 
 
-def _shared_view(images: torch.Tensor, rng: np.random.Generator, cfg) -> torch.Tensor:
-    """``transforms.shared_view``: one random view drawn as for one image, applied to the whole batch."""
-    return _transforms().shared_view(images, rng, cfg)
-
-
 class EnsembleJudge(Judge):
     """The mean of several judges, each under the same ``transforms`` random views of the image
     (lucent-style jitter, scale, rotation, colour, then a random mirror flip); 0: the images as
@@ -229,7 +224,7 @@ class EnsembleJudge(Judge):
         rng = np.random.default_rng(self.seed)
         cfg = t.TransformConfig()
         # the transforms build their grids in float32: keep the caller's precision
-        return [_shared_view(images.float(), rng, cfg).to(images.dtype) for _ in range(self.transforms)]
+        return [t.shared_view(images.float(), rng, cfg).to(images.dtype) for _ in range(self.transforms)]
 
     def _mean(self, images, call):
         views = self.views(images)

@@ -426,15 +426,11 @@ def edit_photos(photos: Sequence, targets: Sequence[Mapping[str, float | None]],
                             seeds=[cfg.seed] * len(a))
             ssim = ssim_grey(x, base)
             if cfg.transforms:
-                # one view per step, drawn as for a single edit and applied to every edit of the batch:
-                # an edit sees the views it would see alone, whatever it is batched with and however
-                # many of its batch have stopped early (one draw per edit made a sweep's cell, or a
-                # folder's photo, depend on its place in the batch: a daisy's valence-2 cell ended at
-                # V 6.8 where the same edit alone ended at 5.6)
-                # the first warmup_steps steps judge the edit as it is (the view is drawn all the same, so
-                # the later steps see the views they saw before): from genes 0, one random view's gradient
-                # could start an operation the wrong way into a basin it never left (a daisy's
-                # valence-2 cells saturated the greens on 2 of 15 edits; none with 3 clean steps)
+                # One view per step for the whole batch, drawn as for a single edit, so an edit sees the
+                # views it would see alone (drawn per edit, a daisy's sweep cell ended at V 6.8 where the
+                # same edit alone ended at 5.6). The first warmup_steps steps judge the edit as it is, the
+                # view drawn all the same: from genes 0 one view's gradient could start an operation the
+                # wrong way into a basin it never left (2 of a daisy's 15 valence-2 edits; none with 3).
                 view = shared_view(x, rng, tcfg)
                 x = view if step >= cfg.warmup_steps else x
             if consensus:
