@@ -81,8 +81,9 @@ def test_default_judges_give_the_archive_of_a_run_without_the_flag(tmp_path):
     evolve(EvolveConfig(space="va", cells=4, encoding="pixels", grid=8, emitter="iso", iterations=2, seed=4,
                         check_judges="none", **SMALL), tmp_path / "plain")
     a, b = read_run(tmp_path / "flag"), read_run(tmp_path / "plain")
-    # the same elites in the same cells; scores to float rounding (two processes may sum in another order)
-    pd.testing.assert_frame_equal(a.items, b.items, check_exact=False, rtol=1e-6)
+    # the same elites in the same cells; scores to float32 rounding on the 1-9 scale (two processes may sum in
+    # another order or pick another engine), so near-zero fitnesses are compared absolutely
+    pd.testing.assert_frame_equal(a.items, b.items, check_exact=False, rtol=1e-6, atol=1e-5)
     assert [h["qd_score"] for h in a.meta["history"]] == pytest.approx([h["qd_score"] for h in b.meta["history"]],
                                                                        rel=1e-6)
     assert [h["filled"] for h in a.meta["history"]] == [h["filled"] for h in b.meta["history"]]
