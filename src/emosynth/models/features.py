@@ -651,6 +651,23 @@ def images_per_second(extractor: "FeatureExtractor", images: np.ndarray, engine:
     return len(images) / best
 
 
+def engine_choice_path(extractor: "FeatureExtractor", candidates=AUTO_CANDIDATES) -> Path:
+    """Where :func:`choose_engine` remembers its choice for this backbone, CPU, thread count and set of
+    installed candidates.
+
+    Args:
+        extractor: the feature extractor whose backbone the choice is for.
+        candidates: the engines auto may choose among (installed ones count).
+
+    Returns:
+        The path of the JSON record under ``cache_root()/engines/``.
+    """
+    avail = [e for e in candidates if engine_available(e)]
+    name = hashlib.sha1(f"{CHOICE_VERSION}|{cpu_name()}|{os.cpu_count()}|{torch.get_num_threads()}|"
+                        f"{','.join(avail)}|{extractor.key}".encode()).hexdigest()[:16]
+    return cache_root() / "engines" / f"{name}.json"
+
+
 def choose_engine(extractor: "FeatureExtractor", candidates=AUTO_CANDIDATES, n: int = 4) -> str:
     """The fastest of ``candidates`` (installed ones) for this backbone on this machine, measured once on
     ``n`` calibration images and remembered in ``cache_root()/engines/`` with the figures and the CPU."""
@@ -660,9 +677,7 @@ def choose_engine(extractor: "FeatureExtractor", candidates=AUTO_CANDIDATES, n: 
     if len(avail) <= 1:
         return avail[0] if avail else "torch"
     threads = torch.get_num_threads()
-    name = hashlib.sha1(f"{CHOICE_VERSION}|{cpu_name()}|{os.cpu_count()}|{threads}|{','.join(avail)}|"
-                        f"{extractor.key}".encode()).hexdigest()[:16]
-    path = cache_root() / "engines" / f"{name}.json"
+    path = engine_choice_path(extractor, candidates)
     try:
         choice = json.loads(path.read_text())["engine"]
         if choice in avail:
