@@ -1085,7 +1085,8 @@ def generator_train(
     phases: bool = typer.Option(True, "--phases/--no-phases", help="Noise-driven phases of the Fourier features."),
     z_dim: int = typer.Option(32, help="Length of the noise vector z."),
     init: Optional[str] = typer.Option(None, "--init", help="Start from another generator's weights where names "
-                                                            "and shapes match ('model-only', 'default' or a folder)."),
+                                                            "and shapes match ('model-only', 'default', "
+                                                            "'consensus-palmer' or a folder)."),
     predictor_size: Optional[int] = typer.Option(None, help="Side in px the judges' networks see in training "
                                                             "(default: their input size)."),
     realism: Optional[str] = typer.Option(None, help="Add a discriminator that tells this data set's photographs "
@@ -1176,9 +1177,12 @@ def generate(
     out_dir: Path = typer.Option(..., "--out", help="Run directory: run.json, images/, items.csv, contact_sheet.png."),
     generator: str = typer.Option("default", "--generator", help="A trained generator folder, 'default': the "
                                                                    "packaged VA generator (trained under the "
-                                                                   "consensus of judges), or 'model-only': the "
+                                                                   "consensus of judges), 'model-only': the "
                                                                    "packaged one trained through the predictor "
-                                                                   "alone."),
+                                                                   "alone, or 'consensus-palmer': the default "
+                                                                   "trained on under the network and Palmer's "
+                                                                   "colour judge (valence closer to people's "
+                                                                   "colour codes, arousal less)."),
     valence: Optional[float] = typer.Option(None, help="Target valence, 1-9 (va/vad generators)."),
     arousal: Optional[float] = typer.Option(None, help="Target arousal, 1-9 (va/vad generators)."),
     dominance: Optional[float] = typer.Option(None, help="Target dominance, 1-9 (vad generators)."),

@@ -62,6 +62,11 @@ DEFAULT_GENERATOR_DIR = Path(__file__).resolve().parent.parent / "default_genera
 #: the packaged VA generator trained through the packaged predictor alone (``--judges default``): ``--generator
 #: model-only``.
 MODEL_ONLY_GENERATOR_DIR = DEFAULT_GENERATOR_DIR / "model-only"
+#: the packaged VA generator trained on from the default one under ``--judges consensus-palmer`` (the packaged
+#: network and Palmer et al.'s colour judge): ``--generator consensus-palmer``.
+CONSENSUS_PALMER_GENERATOR_DIR = DEFAULT_GENERATOR_DIR / "consensus-palmer"
+#: the packaged generators by name, beside ``"default"``
+PACKAGED_GENERATORS = {"model-only": MODEL_ONLY_GENERATOR_DIR, "consensus-palmer": CONSENSUS_PALMER_GENERATOR_DIR}
 
 #: Where training conditions are drawn, per dimension (SAM 1–9): about the 2nd to 98th percentile of the
 #: ratings of OASIS (900 images) and Emotion6 (1,980) together — valence 1.6–8.1 in Emotion6 and 2.0–7.9
@@ -487,7 +492,8 @@ class Generator:
         """Load a generator folder.
 
         Args:
-            directory: A folder, or None / ``"default"`` (the packaged VA generator) or ``"model-only"``.
+            directory: A folder, or None / ``"default"`` (the packaged VA generator), ``"model-only"`` or
+                ``"consensus-palmer"``.
 
         Returns:
             The generator, with its card in ``card_``.
@@ -519,14 +525,15 @@ def resolve_generator(spec: str | Path | None) -> Path:
 
     Args:
         spec: None or ``"default"`` (the packaged one), ``"model-only"`` (the packaged one trained
-            through the predictor alone, ``MODEL_ONLY_GENERATOR_DIR``), or a folder path.
+            through the predictor alone, ``MODEL_ONLY_GENERATOR_DIR``), ``"consensus-palmer"`` (trained on
+            under the network and Palmer's colour judge, ``CONSENSUS_PALMER_GENERATOR_DIR``), or a folder path.
 
     Returns:
         The generator's folder (not checked to exist).
     """
     if spec is None or str(spec) == "default":
         return DEFAULT_GENERATOR_DIR
-    return MODEL_ONLY_GENERATOR_DIR if str(spec) == "model-only" else Path(spec)
+    return PACKAGED_GENERATORS.get(str(spec), Path(spec))
 
 
 def _config_dict(cfg: GeneratorConfig) -> dict:
