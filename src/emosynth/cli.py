@@ -1236,7 +1236,9 @@ def edit(
     check_judges: str = typer.Option("default", "--check-judges", help="Held-out judges, reported in items.csv "
                                      "and run.json and never optimised against: 'default' (judges.HELD_OUT: "
                                      "lite2, ou), a comma-separated list, or 'none'."),
-    steps: int = typer.Option(16, help="Adam steps per edit."),
+    steps: int = typer.Option(16, help="Adam steps per edit. 32 moves held-out judges further (Lite2 valence / "
+                                       "arousal gaps 1.46 / 0.85 against 1.27 / 0.72 over 36 photos) at twice "
+                                       "the time (a 512 px photo 4.3 s against 2.4 s on 2 cores)."),
     lr: float = typer.Option(0.3, help="Adam learning rate of the edit's genes."),
     judge_size: int = typer.Option(160, "--judge-size", help="Side in px the consensus' networks see while "
                                    "optimising (one view a step; 0: their own size, 224). The results are "
