@@ -155,8 +155,8 @@ def main(argv=None):
     photos = pick_photos(data_root, args.photos, args.seed)
     dims = [d.strip() for d in args.dims.split(",") if d.strip()]
     targets = [{d: v} for d in dims for v in (8.0, 2.0)]
-    tuned = {k: v for k, v in (("size", args.size), ("ssim_floor", args.ssim_floor),
-                                                ("judge_size", args.judge_size)) if v is not None}
+    tuned = {k: v for k, v in (("size", args.size), ("ssim_floor", args.ssim_floor), ("judge_size", args.judge_size))
+             if v is not None}
     defaults = EditConfig()
     args.steps = defaults.steps if args.steps is None else args.steps
     args.lr = defaults.lr if args.lr is None else args.lr

@@ -204,13 +204,13 @@ def test_the_consensus_palmer_generator_trades_arousal_for_people_s_valence():
     ou = make_judge("ou")
     targets = grid_targets("va", 5)
     reps = targets.repeat_interleave(4, 0).numpy()
+    gens = {name: Generator.load(name) for name in ("default", "consensus-palmer")}
     r = {}
-    for name in ("default", "consensus-palmer"):
-        gen = Generator.load(name)
+    for name, gen in gens.items():
         with torch.no_grad():
             vad = ou(gen.generate(targets, 4, 96, 3))["vad"].numpy()
         r[name] = [np.corrcoef(reps[:, d], vad[:, d])[0, 1] for d in (0, 1)]
-    card = Generator.load("consensus-palmer").card_
+    card = gens["consensus-palmer"].card_
     assert card["judges"]["objective"] == ["ensemble", "palmer-2013"] and card["init"]["generator"] == "default"
     assert r["consensus-palmer"][0] >= 0.6 and r["default"][0] < 0.4, r
     assert r["default"][1] > r["consensus-palmer"][1] + 0.3, r
