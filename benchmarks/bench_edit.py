@@ -104,6 +104,8 @@ def main(argv=None):
     ap.add_argument("--judge-size", type=int, default=None, help="EditConfig.judge_size: the side the consensus' "
                     "networks see while optimising (default: EditConfig's)")
     ap.add_argument("--ssim-floor", type=float, default=None, help="EditConfig.ssim_floor (default: EditConfig's)")
+    ap.add_argument("--start", default=None, help="EditConfig.start: 'prior' (the packaged warm start) or 'neutral' "
+                    "(default: EditConfig's)")
     ap.add_argument("--judges", default="consensus-palmer", help="what the edits optimise (emosynth edit --judges)")
     ap.add_argument("--tau", type=float, default=None, help="the consensus' softmin temperature in points² "
                     "(default: judges.Consensus')")
@@ -155,14 +157,14 @@ def main(argv=None):
     photos = pick_photos(data_root, args.photos, args.seed)
     dims = [d.strip() for d in args.dims.split(",") if d.strip()]
     targets = [{d: v} for d in dims for v in (8.0, 2.0)]
-    tuned = {k: v for k, v in (("size", args.size), ("ssim_floor", args.ssim_floor), ("judge_size", args.judge_size))
-             if v is not None}
+    tuned = {k: v for k, v in (("size", args.size), ("ssim_floor", args.ssim_floor), ("judge_size", args.judge_size),
+                               ("start", args.start)) if v is not None}
     defaults = EditConfig()
     args.steps = defaults.steps if args.steps is None else args.steps
     args.lr = defaults.lr if args.lr is None else args.lr
     cfg = EditConfig(steps=args.steps, lr=args.lr, batch=args.batch, seed=args.seed, **tuned)
     report["config"] = {"size": cfg.size, "ssim_floor": cfg.ssim_floor, "steps": cfg.steps, "lr": cfg.lr,
-                        "judge_size": cfg.judge_size}
+                        "judge_size": cfg.judge_size, "start": cfg.start}
 
     if not args.skip_quality:
         held = {"packaged": Predictor.load().module(flip=True),

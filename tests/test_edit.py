@@ -468,7 +468,7 @@ def test_an_edit_sees_the_views_it_would_see_alone_in_any_batch(photo, data_root
     edit_photos([b], [{"valence": 8.0}], alone, cfg)
     edit_photos([a, b], [{"valence": 8.0}], batched, cfg)
     assert len(alone.seen) == len(batched.seen) == 3
-    # the first step's edit is the identity (genes 0): the same photo under the same view, to float rounding
+    # the first step's edit is the same warm start of the same photo under the same view, to float rounding
     torch.testing.assert_close(batched.seen[0][1], alone.seen[0][0], atol=1e-6, rtol=0)
     # and the view really is random: the steps' views differ
     assert float((alone.seen[0] - alone.seen[1]).abs().mean()) > 1e-3
@@ -497,3 +497,83 @@ def test_the_first_steps_judge_the_edit_as_it_is_then_random_views(photo):
     assert float((runs["warm0"][0] - runs["plain"][0]).abs().mean()) > 0.01  # no warm-up: a view from step 0
     with pytest.raises(ConfigError, match="warmup_steps"):
         EditConfig(warmup_steps=-1).validate()
+
+
+def test_the_packaged_prior_starts_neutral_at_the_photos_own_and_toward_the_target_elsewhere(data_root):
+    """``EditConfig.start = "prior"``: with no steps at all the edit is the warm start alone. It is the
+    identity toward the photo's own prediction (no intercept) and, on Emotion6 photos the prior never saw
+    (it was fitted on OASIS edits), already moves the held-out Lite2 network's valence the target's way
+    on average; from "neutral" no steps give back the photo."""
+    from emosynth.imageio import read_image
+    from emosynth.models.predictor import Predictor
+    from emosynth.models.registry import resolve_model
+    from emosynth.synth import EditConfig, edit_judge, edit_photos, load_edit_prior, prior_features
+
+    prior = load_edit_prior()
+    assert prior.weights.shape == (4, len(PARAMS))
+    assert np.array_equal(prior.genes(np.zeros((1, 2))), np.zeros((1, len(PARAMS))))
+    assert np.abs(prior.genes(np.array([[9.0, -9.0]]))).max() <= prior.limit
+    f = prior_features(np.array([[3.0, -1.0], [-3.0, 0.0]]))
+    assert f[0, 0] > 0 and f[0, 1] == 0 and f[0, 2] == 0 and f[0, 3] < 0 and f[1, 0] == 0 and f[1, 1] < 0
+    photos = [read_image(data_root / "emotion6" / "images" / k / "3.jpg").resize((160, 120))
+              for k in ("joy", "sadness", "fear", "surprise")]
+    judge, _ = edit_judge("consensus-palmer")
+    lite2 = Predictor.load(resolve_model("lite2")).module(flip=True)
+    res = edit_photos(photos, [{"valence": 8.0}, {"valence": 2.0}], judge, EditConfig(steps=0, size=96),
+                      held_out={"lite2": lite2})
+    gap = np.mean([hi.held_out["lite2"][1][0] - lo.held_out["lite2"][1][0] for hi, lo in zip(res[::2], res[1::2])])
+    assert gap > 0.3, gap
+    assert all(r.steps == 0 and recipe_summary(r.recipe) != "no change" for r in res)
+    plain = edit_photos(photos[:1], [{"valence": 8.0}], judge, EditConfig(steps=0, size=96, start="neutral"))
+    assert recipe_summary(plain[0].recipe) == "no change"
+
+
+def test_a_prior_of_another_format_or_parameters_is_refused(tmp_path):
+    """A warm start is data (JSON numbers) of one format and version, for these parameters and features."""
+    from emosynth.config import ConfigError
+    from emosynth.synth import EDIT_PRIOR_PATH, EditConfig, load_edit_prior
+
+    good = json.loads(EDIT_PRIOR_PATH.read_text())
+    cases = {"format": {**good, "format": "pickle"}, "params": {**good, "params": good["params"][:-1]},
+             "weights": {**good, "weights": good["weights"][:2]},
+             "finite": {**good, "weights": [[float("nan")] * len(PARAMS)] * 4}}
+    for name, d in cases.items():
+        p = tmp_path / f"{name}.json"
+        p.write_text(json.dumps(d))
+        with pytest.raises(ConfigError, match="start"):
+            load_edit_prior(p)
+    (tmp_path / "bad.json").write_text("{not json")
+    with pytest.raises(ConfigError, match="cannot read"):
+        load_edit_prior(tmp_path / "bad.json")
+    with pytest.raises(ConfigError, match="start"):
+        EditConfig(start="random").validate()
+
+
+def test_the_prior_fit_recovers_a_known_linear_start_and_leaves_out_undriven_dimensions():
+    """scripts/fit_edit_prior.py's ``fit`` on edits whose genes are a known map of the features (plus
+    noise) recovers the map for the fitted dimension, gives the left-out one no weight, and scores better
+    than a neutral start on held-out photos."""
+    import importlib.util
+    from pathlib import Path
+
+    from emosynth.synth import prior_features
+
+    path = Path(__file__).resolve().parents[1] / "scripts" / "fit_edit_prior.py"
+    spec = importlib.util.spec_from_file_location("fit_edit_prior", path)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    rng = np.random.default_rng(0)
+    w_true = np.zeros((4, len(PARAMS)))
+    w_true[:2] = rng.uniform(-0.6, 0.6, (2, len(PARAMS)))
+    rows = []
+    for k in range(200):
+        own = rng.uniform(2, 8, 2)
+        target = {"valence": float(rng.choice([2.0, 8.0]))} if k % 2 else {"arousal": float(rng.choice([2.0, 8.0]))}
+        delta = np.array([[target.get("valence", own[0]) - own[0], target.get("arousal", own[1]) - own[1]]])
+        genes = np.clip(prior_features(delta) @ w_true + rng.normal(0, 0.05, (1, len(PARAMS))), -0.95, 0.95)
+        values = genes_to_values(torch.from_numpy(genes).float())[0].numpy().astype(float)
+        rows.append({"source": f"p{k % 20}", "target": target, "own": own.tolist(), "values": values.tolist()})
+    w, score = mod.fit({"rows": rows}, lam=0.1, dims=("valence",))
+    assert np.abs(w[2:]).max() == 0
+    assert np.abs(w[:2] - w_true[:2]).max() < 0.1, np.abs(w[:2] - w_true[:2]).max()
+    assert score["grouped_mse"] < 0.5 * score["neutral_mse"], score

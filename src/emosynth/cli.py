@@ -1236,10 +1236,14 @@ def edit(
     check_judges: str = typer.Option("default", "--check-judges", help="Held-out judges, reported in items.csv "
                                      "and run.json and never optimised against: 'default' (judges.HELD_OUT: "
                                      "lite2, ou), a comma-separated list, or 'none'."),
-    steps: int = typer.Option(16, help="Adam steps per edit. 32 moves held-out judges further (Lite2 valence / "
-                                       "arousal gaps 1.46 / 0.85 against 1.27 / 0.72 over 36 photos) at twice "
-                                       "the time (a 512 px photo 4.3 s against 2.4 s on 2 cores)."),
+    steps: int = typer.Option(16, help="Adam steps per edit. From a neutral start, 32 moved held-out judges "
+                                       "further (Lite2 valence / arousal gaps 1.46 / 0.85 against 1.27 / 0.72 "
+                                       "over 36 photos) at twice the time (a 512 px photo 4.3 s against 2.4 s "
+                                       "on 2 cores)."),
     lr: float = typer.Option(0.3, help="Adam learning rate of the edit's genes."),
+    start: str = typer.Option("prior", "--start", help="Where the genes start: 'prior' (the packaged warm start, "
+                              "fitted on OASIS edits: how far the target lies from the photo's own prediction "
+                              "picks a first edit) or 'neutral' (the unedited photo)."),
     judge_size: int = typer.Option(160, "--judge-size", help="Side in px the consensus' networks see while "
                                    "optimising (one view a step; 0: their own size, 224). The results are "
                                    "always judged at the networks' own size."),
@@ -1265,7 +1269,7 @@ def edit(
     from .synth import EditConfig, run_edit
 
     cfg = EditConfig(steps=steps, lr=lr, ssim_floor=ssim_floor, batch=batch, stop_tol=stop_tol, max_side=max_side,
-                     seed=seed, judge_size=judge_size or None)
+                     seed=seed, judge_size=judge_size or None, start=start)
     target = {"valence": valence, "arousal": arousal, "dominance": dominance}
     with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
                   console=err, transient=True, disable=quiet) as bar:

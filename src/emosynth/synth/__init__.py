@@ -70,13 +70,21 @@ from ._generator import (
 from ._generator_eval import EVAL_FILE, GeneratorEvalConfig, assign, correlation, layout_diversity, pairwise_diversity
 from ._generator_eval import evaluate as run_generator_evaluation
 from ._photo_edit import (
+    EDIT_PRIOR_FORMAT,
+    EDIT_PRIOR_PATH,
+    EDIT_PRIOR_VERSION,
+    PRIOR_FEATURES,
+    START_CHOICES,
     EditConfig,
+    EditPrior,
     EditResult,
     check_target,
     consensus_objective,
     edit_judge,
     edit_photos,
+    load_edit_prior,
     photo_paths,
+    prior_features,
     reapply_recipe,
     run_edit,
     ssim_grey,
@@ -95,7 +103,9 @@ from ._spaces import (
     make_space,
 )
 
-__all__ = ["ACTIVATIONS", "CHECKPOINT", "CHECKPOINT_FILE", "CONDITIONS", "DEFAULT_GENERATOR_DIR", "DEMO_RUNS",
+__all__ = ["EDIT_PRIOR_FORMAT", "EDIT_PRIOR_PATH", "EDIT_PRIOR_VERSION", "PRIOR_FEATURES", "START_CHOICES",
+           "EditPrior", "load_edit_prior", "prior_features",
+           "ACTIVATIONS", "CHECKPOINT", "CHECKPOINT_FILE", "CONDITIONS", "DEFAULT_GENERATOR_DIR", "DEMO_RUNS",
            "DEMO_SWEEPS",
            "EVAL_FILE", "LOG_FILE", "LUMA", "SPACES", "TRAIN_RANGES", "AffectSpace", "CPPNEncoding", "CategorySpace",
            "Discriminator", "Encoding", "Evaluator", "EvolveConfig", "GenerateConfig", "Generator",

@@ -45,6 +45,14 @@ from ..emotions import DIMENSIONS
 from ._edit import PARAMS, EditEncoding, _blur, apply_recipe, edit_tensor, genes_to_values, make_recipe, recipe_summary
 
 RUN_KIND = "run:edit"
+#: ``EditConfig.start``'s choices
+START_CHOICES = ("prior", "neutral")
+#: the packaged warm start (``scripts/fit_edit_prior.py`` writes it)
+EDIT_PRIOR_PATH = Path(__file__).with_name("edit_prior.json")
+EDIT_PRIOR_FORMAT = "emosynth-edit-prior"
+EDIT_PRIOR_VERSION = 1
+#: the prior's features of (dV, dA), the target less the photo's own prediction (0 where unset)
+PRIOR_FEATURES = ("tanh(max(dV, 0) / 2)", "tanh(min(dV, 0) / 2)", "tanh(max(dA, 0) / 2)", "tanh(min(dA, 0) / 2)")
 Judge = Callable[[torch.Tensor], Mapping[str, torch.Tensor]]
 
 
@@ -123,6 +131,10 @@ class EditConfig:
     judge_size: int | None = 160
     #: the photo's longest side in the output (None: full resolution); the recipe applies at any size
     max_side: int | None = None
+    #: where the genes start: "prior" (the packaged warm start, ``EditPrior``: a linear map of how far
+    #: each set dimension's target lies from the photo's own prediction, fitted on OASIS edits; the
+    #: genes are neutral wherever the target is the photo's own) or "neutral" (genes 0: the identity)
+    start: str = "prior"
     seed: int = 0
     command: str | None = None
 
@@ -144,11 +156,95 @@ class EditConfig:
         check_positive("stop_tol", self.stop_tol, allow_zero=True)
         check_int_at_least("stop_patience", self.stop_patience, 1)
         check_int_at_least("warmup_steps", self.warmup_steps, 0)
+        if self.start not in START_CHOICES:
+            raise ConfigError("start", f"must be one of {', '.join(START_CHOICES)}, got {self.start!r}")
         if self.max_side is not None:
             check_int_at_least("max_side", self.max_side, 16)
         if self.judge_size is not None:
             check_int_at_least("judge_size", self.judge_size, 32)
         check_seed("seed", self.seed)
+
+
+def prior_features(delta: np.ndarray) -> np.ndarray:
+    """The warm start's features (``PRIOR_FEATURES``) of how far targets lie from the photos' own.
+
+    Args:
+        delta: (N, 2) target − own prediction of valence and arousal in SAM points (0 where unset).
+
+    Returns:
+        (N, 4) features, each 0 at delta 0 and bounded by ±1: the two directions of each dimension apart,
+        each saturating (the genes that reach a far target are not a multiple of a near one's).
+    """
+    d = np.nan_to_num(np.asarray(delta, dtype=np.float64).reshape(-1, 2))
+    return np.tanh(np.stack([np.maximum(d[:, 0], 0), np.minimum(d[:, 0], 0),
+                             np.maximum(d[:, 1], 0), np.minimum(d[:, 1], 0)], 1) / 2)
+
+
+@dataclass(frozen=True)
+class EditPrior:
+    """Where an edit's genes start (``EditConfig.start = "prior"``): genes = clip(features · W, ±``limit``),
+    ``features = prior_features(target − own)``; no intercept, so a target at the photo's own prediction
+    starts neutral. Fitted by ridge regression on the genes that edits of OASIS photos reached
+    (``scripts/fit_edit_prior.py``; ``meta`` records the command, photos, judges and steps).
+
+    Attributes:
+        weights: (4, P) in ``PRIOR_FEATURES`` × ``PARAMS`` order.
+        limit: The largest |gene| a start takes (tanh's slope stays usable).
+        meta: How it was fitted.
+    """
+
+    weights: np.ndarray
+    limit: float = 0.9
+    meta: dict = field(default_factory=dict)
+
+    def genes(self, delta: np.ndarray) -> np.ndarray:
+        """The starting genes.
+
+        Args:
+            delta: (N, 2) target − own prediction of valence and arousal (0 where unset).
+
+        Returns:
+            (N, P) genes in [-limit, limit].
+        """
+        return np.clip(prior_features(delta) @ self.weights, -self.limit, self.limit)
+
+
+_PRIOR_CACHE: dict = {}
+
+
+def load_edit_prior(path: str | Path | None = None) -> EditPrior:
+    """Read a warm start written by ``scripts/fit_edit_prior.py`` (data only: JSON numbers).
+
+    Args:
+        path: The JSON file; None: the packaged ``EDIT_PRIOR_PATH``.
+
+    Returns:
+        The ``EditPrior``.
+
+    Raises:
+        ConfigError: The file is missing, of another format or version, or its parameters are not
+            ``PARAMS``.
+    """
+    import json
+
+    path = Path(path) if path is not None else EDIT_PRIOR_PATH
+    key = str(path.resolve())
+    if key in _PRIOR_CACHE:
+        return _PRIOR_CACHE[key]
+    try:
+        d = json.loads(path.read_text())
+    except (OSError, ValueError) as e:
+        raise ConfigError("start", f"cannot read the edit prior {path}: {e}") from None
+    if not isinstance(d, dict) or d.get("format") != EDIT_PRIOR_FORMAT or d.get("version") != EDIT_PRIOR_VERSION:
+        raise ConfigError("start", f"{path} is not an {EDIT_PRIOR_FORMAT} version {EDIT_PRIOR_VERSION} file")
+    if d.get("params") != [p.name for p in PARAMS] or d.get("features") != list(PRIOR_FEATURES):
+        raise ConfigError("start", f"{path} was fitted for other edit parameters or features")
+    w = np.asarray(d["weights"], dtype=np.float64)
+    if w.shape != (len(PRIOR_FEATURES), len(PARAMS)) or not np.isfinite(w).all():
+        raise ConfigError("start", f"{path}: weights must be {len(PRIOR_FEATURES)} x {len(PARAMS)} finite numbers")
+    prior = EditPrior(weights=w, limit=float(d.get("limit", 0.9)), meta=d.get("fitted", {}))
+    _PRIOR_CACHE[key] = prior
+    return prior
 
 
 def check_target(target: Mapping[str, float | None]) -> dict[str, float]:
@@ -405,7 +501,11 @@ def edit_photos(photos: Sequence, targets: Sequence[Mapping[str, float | None]],
         owns_all = [torch.from_numpy(b["vad_raw"][idx]).float() for b in before_each]
         goal_all = torch.where(set_all, tgt_all, owns_all[0])
         weight_all = set_all.float() + cfg.keep_weight * keep_all.float()
-        u = torch.zeros(len(part), len(PARAMS), requires_grad=True)
+        u = torch.zeros(len(part), len(PARAMS))
+        if cfg.start == "prior":
+            delta = torch.where(set_all[:, :2], tgt_all[:, :2] - owns_all[0][:, :2], torch.zeros(()))
+            u = torch.atanh(torch.from_numpy(load_edit_prior().genes(delta.numpy())).float())
+        u.requires_grad_(True)
         opt = torch.optim.Adam([u], lr=cfg.lr)
         per_all = torch.full((len(part),), float("nan"))
         active = torch.ones(len(part), dtype=torch.bool)
