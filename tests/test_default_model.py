@@ -65,6 +65,12 @@ def test_documented_command_reproduces_figures_and_heads(default, data_root):
         assert ra["familiarity"] == pytest.approx(rb["familiarity"], abs=2e-3)
     trust = default.card_["trust"]
     assert fresh.calibration_["temperature"] == pytest.approx(trust["calibration"]["temperature"], rel=1e-3)
+    for name in ("oasis", "emotion6"):  # and the intervals declared to cover one data set's ratings
+        a = fresh.set_interval_dataset(name).predict(sample_paths())
+        b = Predictor.load().set_interval_dataset(name).predict(sample_paths())
+        for ra, rb in zip(a, b):
+            np.testing.assert_allclose([ra["interval"][d] for d in ("valence", "arousal", "dominance")],
+                                       [rb["interval"][d] for d in ("valence", "arousal", "dominance")], atol=1e-3)
 
 
 def test_default_module_is_differentiable_and_agrees_with_the_fast_path(default):
@@ -92,12 +98,33 @@ def test_card_carries_calibrated_trust(default):
     assert trust["coverage"] == 0.9 and trust["intervals"] == ["arousal", "dominance", "valence"]
     for dim in trust["intervals"]:
         assert 0.87 <= trust["held_out_coverage"][dim]["all"] <= 0.93, dim
+        for name in ("oasis", "emotion6"):  # declared (predict --interval-dataset): each data set's own 90 %
+            assert 0.87 <= trust["held_out_coverage_declared"][dim][name] <= 0.93, (dim, name)
     cal = trust["calibration"]
     assert cal["ece_after"] < cal["ece_before"] and cal["nll_after"] <= cal["nll_before"]
     anger = cal["per_class"]["anger"]
     assert anger["predicted_argmax"] == 0 and anger["max_probability"] < 0.2 and anger["rater_argmax"] == 31
     helptext = " ".join(CliRunner().invoke(app, ["predict", "--help"]).output.split())
     assert "never names it" in helptext and "31 of 1,980" in helptext
+
+
+def test_declared_intervals_are_each_data_sets_own(default, capsys):
+    """``predict --interval-dataset``: OASIS's dominance ratings (from theme words) scatter more around the
+    model's predictions than Emotion6's (from category words), so intervals declared to cover OASIS are
+    wider there; an unknown data set is one line and exit 2."""
+    from emosynth.cli import main
+
+    model = Predictor.load()
+    assert model.interval_datasets == ["oasis", "emotion6"]
+    width = {}
+    for name in ("oasis", "emotion6"):
+        recs = model.set_interval_dataset(name).predict(sample_paths())
+        width[name] = np.mean([r["interval"]["dominance"][1] - r["interval"]["dominance"][0] for r in recs])
+    assert width["oasis"] > 1.2 * width["emotion6"], width
+    with pytest.raises(SystemExit) as stop:
+        main(["predict", "--interval-dataset", "bass"])
+    err = capsys.readouterr().err
+    assert stop.value.code == 2 and "oasis, emotion6" in err and err.strip().count("\n") == 0, err
 
 
 def test_default_records_carry_intervals_and_familiarity(default):

@@ -78,6 +78,9 @@ class PredictorConfig:
         finetune_epochs: Epochs of fine-tuning (at least 1).
         components: Fit the heads on this many leading principal components (0: all features).
         coverage: Nominal coverage of the V/A/D prediction intervals, 0.5–0.995.
+        interval_dataset: The training data set whose ratings the intervals cover (calibrated on that
+            data set's own held-out scores); None: each image's is the data set a classifier assigns
+            it to.
     """
 
     backbone: str = "efficientnet-lite0"
@@ -99,6 +102,9 @@ class PredictorConfig:
     components: int = 512
     #: the nominal coverage of the V/A/D prediction intervals (split-conformal; see ``fit_trust``)
     coverage: float = 0.9
+    #: the training data set whose ratings the intervals cover (its own calibration scores); None: the
+    #: data set a classifier on the image's features assigns it to (``set_interval_dataset``)
+    interval_dataset: str | None = None
 
     def validate(self):
         """Check every setting before any feature is computed (``ConfigError`` naming the parameter)."""
@@ -460,11 +466,16 @@ class Predictor:
             out["unfamiliar"] = d > self.unfamiliar_threshold_
             if getattr(self, "conformal_", None):
                 P = _familiarity.project(self.familiarity_model_, features)
-                domain = _conformal.domain_of(self.domains_, P)
+                declared = getattr(self.config, "interval_dataset", None)
+                if declared is not None:  # every image calibrated on that data set's own scores
+                    domain = np.full(len(P), self.domains_["names"].index(declared))
+                else:
+                    domain = _conformal.domain_of(self.domains_, P)
                 for dim, cm in self.conformal_.items():
                     j = DIMENSIONS.index(dim)
                     sigma = _conformal.sigma_of(P, d, cm["coef"], cm["intercept"], cm["low"], cm["high"])
-                    q = _conformal.half_width_factor(cm, domain, self.config.coverage)
+                    q = _conformal.half_width_factor({"scores": cm["declared"]} if declared is not None else cm,
+                                                     domain, self.config.coverage)
                     out[f"interval_{dim}"] = _conformal.intervals(vad[:, j], sigma, q)
         return out
 
@@ -526,6 +537,39 @@ class Predictor:
         self.config.coverage = float(coverage)
         return self
 
+    @property
+    def interval_datasets(self) -> list[str]:
+        """The training data sets an interval can be declared to cover (``set_interval_dataset``)."""
+        cms = getattr(self, "conformal_", None) or {}
+        if not cms or not all("declared" in cm for cm in cms.values()):
+            return []
+        return list(self.domains_["names"])
+
+    def set_interval_dataset(self, name: str | None) -> "Predictor":
+        """Intervals that cover the ratings of one training data set: each is calibrated on that data
+        set's own held-out scores, not on those of the data set a classifier assigns the image to. The
+        data sets' errors differ in how their ratings were made (e.g. dominance from theme words or
+        category words), which an image does not show (``trust.held_out_coverage_declared``).
+
+        Args:
+            name: One of ``interval_datasets``; None: the classifier's data set for each image.
+
+        Returns:
+            ``self``.
+
+        Raises:
+            ConfigError: The model has no per-data-set scores, or ``name`` is not one of its data sets.
+        """
+        if name is not None:
+            names = self.interval_datasets
+            if not names:
+                raise ConfigError("interval_dataset", "this model has no per-data-set interval scores: train it "
+                                                      "again with this version to declare a data set")
+            if name not in names:
+                raise ConfigError("interval_dataset", f"must be one of {', '.join(names)}, got {name!r}")
+        self.config.interval_dataset = name
+        return self
+
     # ------------------------------------------------------------------ trust: intervals, familiarity, calibration
 
     def fit_trust(self, data: Dataset, inputs: np.ndarray, folds: int = 5, oof: dict | None = None,
@@ -576,14 +620,20 @@ class Predictor:
         domain = _conformal.domain_of(self.domains_, P)
         nd = len(self.domains_["names"])
         self.conformal_ = {}
-        coverage = {}
+        coverage, declared = {}, {}
+        own = np.array([self.domains_["names"].index(n) for n in data.dataset_of])  # each row's own data set
         for j, dim in enumerate(DIMENSIONS):
             m = data.has(dim)
             if dim not in self.targets_ or m.sum() < 20:
                 continue
             residual = data.vad[m, j] - oof["vad"][m, j]
             self.conformal_[dim] = _conformal.calibrate(P[m], oof["distance"][m], residual, fold[m], domain[m], nd)
+            # the same scores grouped by the data set each row comes from (``set_interval_dataset``)
+            self.conformal_[dim]["declared"] = _conformal.calibrate(P[m], oof["distance"][m], residual, fold[m],
+                                                                    own[m], nd)["scores"]
             coverage[dim] = self._held_out_coverage(P[m], oof["distance"][m], residual, fold[m], domain[m], nd,
+                                                    data.dataset_of[m])
+            declared[dim] = self._held_out_coverage(P[m], oof["distance"][m], residual, fold[m], own[m], nd,
                                                     data.dataset_of[m])
         self.calibration_ = None
         if self.categories_ is not None and oof.get("logits") is not None:
@@ -606,6 +656,7 @@ class Predictor:
             "domains": self.domains_["names"],
             "domain_accuracy": float((np.array(self.domains_["names"])[domain] == data.dataset_of).mean()),
             "held_out_coverage": coverage,
+            "held_out_coverage_declared": declared,
         }
         return self
 
@@ -814,6 +865,8 @@ class Predictor:
                     arrays.update({f"conf_{dim}_coef": cm["coef"],
                                    f"conf_{dim}_bounds": np.array([cm["intercept"], cm["low"], cm["high"]])})
                     arrays.update({f"conf_{dim}_scores_{g}": sc for g, sc in enumerate(cm["scores"])})
+                    if "declared" in cm:
+                        arrays.update({f"conf_{dim}_declared_{g}": sc for g, sc in enumerate(cm["declared"])})
             np.savez(tmp / "heads.npz", **arrays)
             meta = {
                 "kind": MODEL_KIND,
@@ -884,6 +937,9 @@ class Predictor:
                         self.conformal_[dim] = {"coef": arrays[f"conf_{dim}_coef"], "intercept": b, "low": lo,
                                                 "high": hi,
                                                 "scores": [arrays[f"conf_{dim}_scores_{g}"] for g in range(len(names))]}
+                        if f"conf_{dim}_declared_0" in arrays.files:
+                            self.conformal_[dim]["declared"] = [arrays[f"conf_{dim}_declared_{g}"]
+                                                                for g in range(len(names))]
                 self.trust_ = {k: v for k, v in trust.items() if k not in ("coverage", "intervals", "calibration")}
                 self.calibration_ = trust.get("calibration")
                 if self.calibration_:  # the head as fitted, before its temperature was folded in
