@@ -7,8 +7,10 @@ flip per image (``emosynth.transforms``) so the edit must survive them, and mini
     Σ_set (V_d − target_d)²  +  keep · Σ_unset (V_d − before_d)²  +  ssim_weight · max(0, floor − SSIM)
     +  gene_l2 · mean(gene²)
 
-over genes = tanh(u) (bounded, neutral at u = 0) — an edit stops early, its genes frozen as they were
-checked, once on target (``EditConfig.stop_tol``) — : the set dimensions move toward their targets, the
+over genes = tanh(u) (bounded, neutral at u = 0; u starts at the packaged warm start ``EditPrior``, a
+fitted map of how far the valence target lies from the photo's own, or at 0 with ``start="neutral"``)
+— an edit stops early, its genes frozen as they were checked, once on target (``EditConfig.stop_tol``)
+— : the set dimensions move toward their targets, the
 unset ones (of valence and arousal) keep the photo's own predicted value, and the content stays
 (SSIM on grey, Gaussian window σ 1.5 px, against the unedited photo at the same size). The result
 is re-applied at the photo's full resolution from its recipe, judged again and its SSIM measured at
