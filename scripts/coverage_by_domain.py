@@ -3,7 +3,7 @@ set with the Mondrian class taken three ways.
 
 The packaged recipe (``registry.packaged_config()``) is cross-fitted on OASIS + Emotion6 with grouped
 folds (``out_of_fold``, 5 folds, seed 0, as ``emosynth train --cv-folds 5``). Each held-out fold is then
-covered by intervals calibrated on the other folds (as ``Predictor._held_out_coverage``), with the
+covered by intervals calibrated on the other folds (``conformal.held_out_coverage``, as the card), with the
 image's calibration group
 
 * ``packaged``: the data set a logistic regression on the 32 familiarity components assigns it to
@@ -54,18 +54,14 @@ def main() -> int:
               "declared": y}
     report = {"accuracy": {k: float((g == y).mean()) for k, g in groups.items()},
               "base_rate": float(np.bincount(y).max() / len(y)), "coverage": {}}
-    for kind, dom in groups.items():
-        for j, dim in enumerate(DIMENSIONS):
-            m = data.has(dim)
-            res = data.vad[m, j] - oof["vad"][m, j]
-            fm, dm, Pm, g, nm = oof["fold"][m], oof["distance"][m], P[m], dom[m], names[m]
-            inside = np.zeros(m.sum(), bool)
-            for k in np.unique(fm):
-                te = fm == k
-                cm = C.calibrate(Pm[~te], dm[~te], res[~te], fm[~te], g[~te], len(labels))
-                sigma = C.sigma_of(Pm[te], dm[te], cm["coef"], cm["intercept"], cm["low"], cm["high"])
-                inside[te] = np.abs(res[te]) <= C.half_width_factor(cm, g[te], cfg.coverage) * sigma
-            report["coverage"].setdefault(kind, {})[dim] = {n: round(float(inside[nm == n].mean()), 3) for n in labels}
+    for j, dim in enumerate(DIMENSIONS):
+        m = data.has(dim)
+        res = data.vad[m, j] - oof["vad"][m, j]
+        inside = C.held_out_coverage(P[m], oof["distance"][m], res, oof["fold"][m],
+                                     {kind: g[m] for kind, g in groups.items()}, len(labels), cfg.coverage)
+        for kind, hit in inside.items():
+            report["coverage"].setdefault(kind, {})[dim] = {n: round(float(hit[names[m] == n].mean()), 3)
+                                                           for n in labels}
     print(json.dumps(report, indent=2))
     return 0
 

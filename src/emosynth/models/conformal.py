@@ -22,13 +22,14 @@ images assigned to the same domain. A domain with fewer than ``MIN_GROUP`` calib
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 
 from ..emotions import SAM_MAX, SAM_MIN
 
-__all__ = ["conformal_quantile", "fit_sigma", "sigma_of",
-           "calibrate", "half_width_factor", "fit_domains", "domain_of", "intervals", "empirical_coverage"]
+__all__ = ["conformal_quantile", "fit_sigma", "sigma_of", "cross_fitted_scores", "group_scores", "calibrate",
+           "half_width_factor", "held_out_coverage", "fit_domains", "domain_of", "intervals", "empirical_coverage"]
 
 
 LOG_EPS = 0.05
@@ -72,26 +73,108 @@ def sigma_of(P: np.ndarray, fam: np.ndarray, coef: np.ndarray, intercept: float,
     return np.exp(np.clip(_design(P, fam) @ coef + intercept, low, high))
 
 
-def calibrate(P: np.ndarray, fam: np.ndarray, residual: np.ndarray, fold: np.ndarray, domain: np.ndarray,
-              n_domains: int) -> dict:
-    """From out-of-fold residuals of one dimension: the final σ model (fitted on all rows) and, per
-    domain (0..n_domains-1), the sorted calibration scores |r| / σ(x), σ cross-fitted on the other folds
-    (nothing calibrates itself)."""
+def cross_fitted_scores(P: np.ndarray, fam: np.ndarray, residual: np.ndarray, fold: np.ndarray) -> np.ndarray:
+    """Each row's score |r| / σ(x), with σ fitted on the other folds (nothing calibrates itself).
+
+    Args:
+        P: (n, k) feature-space positions (the familiarity model's projection).
+        fam: (n,) familiarity distances.
+        residual: (n,) out-of-fold residuals of one dimension, in scale points.
+        fold: (n,) grouped fold of each row.
+
+    Returns:
+        (n,) scores, unitless.
+    """
     scores = np.empty(len(residual))
     for k in np.unique(fold):
         te = fold == k
         coef, b, lo, hi = fit_sigma(P[~te], fam[~te], residual[~te])
         scores[te] = np.abs(residual[te]) / sigma_of(P[te], fam[te], coef, b, lo, hi)
+    return scores
+
+
+def group_scores(scores: np.ndarray, domain: np.ndarray, n_domains: int) -> list[np.ndarray]:
+    """Per domain (0..n_domains-1), its rows' sorted scores; all rows' where it has fewer than ``MIN_GROUP``.
+
+    Args:
+        scores: (n,) calibration scores.
+        domain: (n,) each row's domain.
+        n_domains: How many domains there are.
+
+    Returns:
+        One sorted array per domain.
+    """
+    return [np.sort(scores[domain == g]) if (domain == g).sum() >= MIN_GROUP else np.sort(scores)
+            for g in range(n_domains)]
+
+
+def calibrate(P: np.ndarray, fam: np.ndarray, residual: np.ndarray, fold: np.ndarray,
+              groupings: Mapping[str, np.ndarray], n_domains: int) -> dict:
+    """From out-of-fold residuals of one dimension: the final σ model (fitted on all rows) and, for each
+    named grouping of the rows into domains (0..n_domains-1), every domain's sorted calibration scores
+    |r| / σ(x), σ cross-fitted on the other folds (nothing calibrates itself). The scores are computed
+    once, whatever the number of groupings.
+
+    Args:
+        P: (n, k) feature-space positions.
+        fam: (n,) familiarity distances.
+        residual: (n,) out-of-fold residuals.
+        fold: (n,) grouped folds.
+        groupings: Name → (n,) domain of each row, e.g. ``{"scores": classifier_domain, "declared": own}``.
+        n_domains: How many domains there are.
+
+    Returns:
+        ``coef``, ``intercept``, ``low``, ``high`` (the σ model) and, per grouping name, its per-domain scores.
+    """
+    scores = cross_fitted_scores(P, fam, residual, fold)
     coef, b, lo, hi = fit_sigma(P, fam, residual)
-    per = [np.sort(scores[domain == g]) if (domain == g).sum() >= MIN_GROUP else np.sort(scores)
-           for g in range(n_domains)]
-    return {"coef": coef, "intercept": b, "low": lo, "high": hi, "scores": per}
+    out = {"coef": coef, "intercept": b, "low": lo, "high": hi}
+    for name, domain in groupings.items():
+        out[name] = group_scores(scores, domain, n_domains)
+    return out
 
 
-def half_width_factor(cm: dict, domain: np.ndarray, coverage: float) -> np.ndarray:
-    """Each image's conformal quantile ``q`` (its domain's)."""
-    q = np.array([conformal_quantile(s, coverage) for s in cm["scores"]])
+def half_width_factor(scores: Sequence[np.ndarray], domain: np.ndarray, coverage: float) -> np.ndarray:
+    """Each image's conformal quantile ``q``: its domain's.
+
+    Args:
+        scores: One sorted score array per domain (a ``calibrate`` grouping).
+        domain: (n,) each image's domain.
+        coverage: Nominal coverage, e.g. 0.9.
+
+    Returns:
+        (n,) half-width factors (interval = prediction ± q σ).
+    """
+    q = np.array([conformal_quantile(s, coverage) for s in scores])
     return q[domain]
+
+
+def held_out_coverage(P: np.ndarray, fam: np.ndarray, residual: np.ndarray, fold: np.ndarray,
+                      groupings: Mapping[str, np.ndarray], n_domains: int, coverage: float) -> dict[str, np.ndarray]:
+    """Whether each row falls inside the interval calibrated without its fold (σ model and scores from the
+    other folds), for each grouping of the rows into domains: the empirical coverage a user would see.
+
+    Args:
+        P: (n, k) feature-space positions.
+        fam: (n,) familiarity distances.
+        residual: (n,) out-of-fold residuals.
+        fold: (n,) grouped folds.
+        groupings: Name → (n,) domain of each row.
+        n_domains: How many domains there are.
+        coverage: Nominal coverage.
+
+    Returns:
+        Name → (n,) bool, True where the row's rating is inside its interval.
+    """
+    inside = {name: np.zeros(len(residual), bool) for name in groupings}
+    for k in np.unique(fold):
+        te = fold == k
+        cm = calibrate(P[~te], fam[~te], residual[~te], fold[~te], {n: g[~te] for n, g in groupings.items()},
+                       n_domains)
+        sigma = sigma_of(P[te], fam[te], cm["coef"], cm["intercept"], cm["low"], cm["high"])
+        for name, domain in groupings.items():
+            inside[name][te] = np.abs(residual[te]) <= half_width_factor(cm[name], domain[te], coverage) * sigma
+    return inside
 
 
 def fit_domains(P: np.ndarray, names: np.ndarray) -> dict:

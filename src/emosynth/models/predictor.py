@@ -143,6 +143,14 @@ def _check_enough_rows(has: dict[str, np.ndarray]):
                             f"least {MIN_ROWS}: label more images, or leave {target} out of the data")
 
 
+def _coverage_by_dataset(inside: np.ndarray, names: np.ndarray) -> dict:
+    """The share of rows inside their interval, over all and per data set."""
+    out = {"all": float(inside.mean())}
+    for name in dict.fromkeys(names):
+        out[str(name)] = float(inside[names == name].mean())
+    return out
+
+
 class EmotionHeads(nn.Module):
     """Standardised features → category logits and V/A/D (SAM 1–9, clamped to the scale).
 
@@ -474,7 +482,7 @@ class Predictor:
                 for dim, cm in self.conformal_.items():
                     j = DIMENSIONS.index(dim)
                     sigma = _conformal.sigma_of(P, d, cm["coef"], cm["intercept"], cm["low"], cm["high"])
-                    q = _conformal.half_width_factor({"scores": cm["declared"]} if declared is not None else cm,
+                    q = _conformal.half_width_factor(cm["declared"] if declared is not None else cm["scores"],
                                                      domain, self.config.coverage)
                     out[f"interval_{dim}"] = _conformal.intervals(vad[:, j], sigma, q)
         return out
@@ -627,14 +635,14 @@ class Predictor:
             if dim not in self.targets_ or m.sum() < 20:
                 continue
             residual = data.vad[m, j] - oof["vad"][m, j]
-            self.conformal_[dim] = _conformal.calibrate(P[m], oof["distance"][m], residual, fold[m], domain[m], nd)
-            # the same scores grouped by the data set each row comes from (``set_interval_dataset``)
-            self.conformal_[dim]["declared"] = _conformal.calibrate(P[m], oof["distance"][m], residual, fold[m],
-                                                                    own[m], nd)["scores"]
-            coverage[dim] = self._held_out_coverage(P[m], oof["distance"][m], residual, fold[m], domain[m], nd,
-                                                    data.dataset_of[m])
-            declared[dim] = self._held_out_coverage(P[m], oof["distance"][m], residual, fold[m], own[m], nd,
-                                                    data.dataset_of[m])
+            # "scores": grouped by the data set a classifier assigns each row to (the default);
+            # "declared": by the data set each row comes from (``set_interval_dataset``)
+            groupings = {"scores": domain[m], "declared": own[m]}
+            self.conformal_[dim] = _conformal.calibrate(P[m], oof["distance"][m], residual, fold[m], groupings, nd)
+            inside = _conformal.held_out_coverage(P[m], oof["distance"][m], residual, fold[m], groupings, nd,
+                                                  c.coverage)
+            coverage[dim] = _coverage_by_dataset(inside["scores"], data.dataset_of[m])
+            declared[dim] = _coverage_by_dataset(inside["declared"], data.dataset_of[m])
         self.calibration_ = None
         if self.categories_ is not None and oof.get("logits") is not None:
             m = data.has("category")
@@ -659,21 +667,6 @@ class Predictor:
             "held_out_coverage_declared": declared,
         }
         return self
-
-    def _held_out_coverage(self, P, dist, residual, fold, domain, n_domains, names) -> dict:
-        """Empirical coverage on each held-out fold of intervals calibrated on the other folds (their σ
-        model and scores), per data set and over all; at the model's nominal coverage."""
-        inside = np.zeros(len(residual), bool)
-        for k in np.unique(fold):
-            te = fold == k
-            cm = _conformal.calibrate(P[~te], dist[~te], residual[~te], fold[~te], domain[~te], n_domains)
-            sigma = _conformal.sigma_of(P[te], dist[te], cm["coef"], cm["intercept"], cm["low"], cm["high"])
-            q = _conformal.half_width_factor(cm, domain[te], self.config.coverage)
-            inside[te] = np.abs(residual[te]) <= q * sigma
-        out = {"all": float(inside.mean())}
-        for name in dict.fromkeys(names):
-            out[str(name)] = float(inside[names == name].mean())
-        return out
 
     def predict(self, paths: Sequence[str | Path], engine: str = "auto", progress=None) -> list[dict]:
         """One record per image: path, category, probabilities, valence, arousal, dominance (1–9).
