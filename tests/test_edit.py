@@ -577,3 +577,39 @@ def test_the_prior_fit_recovers_a_known_linear_start_and_leaves_out_undriven_dim
     assert np.abs(w[2:]).max() == 0
     assert np.abs(w[:2] - w_true[:2]).max() < 0.1, np.abs(w[:2] - w_true[:2]).max()
     assert score["grouped_mse"] < 0.5 * score["neutral_mse"], score
+
+
+def test_edit_regions_names_each_regions_largest_genes_with_their_sign(tmp_path, capsys):
+    """scripts/edit_regions.py puts each edit of a sweep in its valence/arousal region and lists the
+    genes with the largest mean there, signed; a folder without items.csv is one line and exit 2."""
+    import importlib.util
+    from pathlib import Path
+
+    import pandas as pd
+
+    from emosynth.synth import PARAM_INDEX, make_recipe
+
+    path = Path(__file__).resolve().parents[1] / "scripts" / "edit_regions.py"
+    spec = importlib.util.spec_from_file_location("edit_regions", path)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    (tmp_path / "recipes").mkdir()
+    rows = []
+    for k, (v, a, gene, g) in enumerate([(8.0, 2.0, "saturation", 0.9), (6.5, 3.5, "saturation", 0.7),
+                                         (2.0, 8.0, "exposure_ev", -0.8), (5.0, 5.0, "vignette_ev", 0.5)]):
+        genes = np.zeros((1, len(PARAMS)))
+        genes[0, PARAM_INDEX[gene]] = g
+        values = genes_to_values(torch.from_numpy(genes).float())[0].numpy().astype(float)
+        (tmp_path / "recipes" / f"{k}.json").write_text(json.dumps(make_recipe(values)))
+        rows.append({"file": f"{k}.png", "target_valence": v, "target_arousal": a, "recipe_file": f"recipes/{k}.json",
+                     "lite2_valence": v})
+    pd.DataFrame(rows).to_csv(tmp_path / "items.csv", index=False)
+    assert mod.main([str(tmp_path), "--top", "1"]) == 0
+    lines = {ln.split(" | ")[0].lstrip("| "): ln for ln in capsys.readouterr().out.splitlines()}
+    assert "saturation +0.80" in lines["V high / A low"] and "| 2 |" in lines["V high / A low"]
+    assert "| 7.25 |" in lines["V high / A low"]  # the held-out judge's mean verdict over the region
+    assert "exposure_ev −0.80" in lines["V low / A high"]
+    assert "vignette_ev +0.50" in lines["V mid / A mid"]
+    assert "V mid / A high" not in lines
+    assert mod.main([str(tmp_path / "nothing")]) == 2
+    assert "items.csv" in capsys.readouterr().err
