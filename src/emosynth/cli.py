@@ -275,6 +275,19 @@ def _config(backbone, weights, pooling, flip, seed, target_data=None, finetune=0
     return cfg
 
 
+READOUT_HELP = ("lexicon: the V/A/D heads also weigh the expected valence, arousal and dominance of the "
+                "ImageNet class an efficientnet-lite backbone's own classifier sees, from word norms of the class "
+                "names (Warriner et al. 2013, read from the data root's lexicons/). Default: backbone features only.")
+
+
+def _readout(cfg, readout: str | None, data_root):
+    """``--readout`` into the configuration (the norms from ``--data-root``'s lexicons/ when given)."""
+    cfg.readout = readout
+    if readout and data_root:
+        cfg.readout_lexicon = str(Path(data_root) / "lexicons")
+    return cfg
+
+
 COMPONENTS_HELP = ("Fit the heads on this many leading principal components of the training features "
                    "(0: all features). 512 scores as all features do on OASIS/Emotion6, 5x faster.")
 
@@ -296,6 +309,7 @@ def train(
     finetune: int = typer.Option(0, "--finetune", help=FINETUNE_HELP),
     finetune_epochs: int = typer.Option(6, "--finetune-epochs", help="Epochs of tail fine-tuning."),
     components: int = typer.Option(512, "--components", help=COMPONENTS_HELP),
+    readout: Optional[str] = typer.Option(None, "--readout", help=READOUT_HELP),
     cv_folds: int = typer.Option(0, "--cv-folds", help="Also cross-validate with this many grouped folds and "
                                                        "write the metrics into the model card (0: skip)."),
     coverage: float = typer.Option(0.9, "--coverage", help="Nominal coverage of the V/A/D prediction intervals "
@@ -316,7 +330,8 @@ def train(
     from .models import Predictor
     from .models.predictor import MODEL_KIND
 
-    cfg = _config(backbone, weights, pooling, flip, seed, target_data, finetune, finetune_epochs, components)
+    cfg = _readout(_config(backbone, weights, pooling, flip, seed, target_data, finetune, finetune_epochs,
+                           components), readout, data_root)
     cfg.coverage = coverage
     predictor = Predictor(cfg)  # validates cfg before any data is read
     if trust_folds and trust_folds < 2:
@@ -379,6 +394,7 @@ def evaluate(
     finetune_epochs: int = typer.Option(6, "--finetune-epochs", help="Epochs of tail fine-tuning."),
     components: Optional[int] = typer.Option(None, "--components", help=COMPONENTS_HELP + " Default: the packaged "
                                              "model's; 512 with --backbone."),
+    readout: Optional[str] = typer.Option(None, "--readout", help=READOUT_HELP),
     folds: int = typer.Option(5, help="Number of grouped folds."),
     seed: int = typer.Option(0, help="Seed of the fold assignment."),
     data_root: Optional[Path] = typer.Option(None, help=DATA_ROOT_HELP),
@@ -402,6 +418,7 @@ def evaluate(
     else:
         cfg = _config(backbone, weights, pooling or "avg", bool(flip), seed, target_data, finetune, finetune_epochs,
                       512 if components is None else components)
+    _readout(cfg, readout, data_root)
     predictor = Predictor(cfg)  # validates cfg before any data is read
     sets = load_datasets(dataset, data_root, scale=scale)
     if backbone is None and not target_data:  # the recipe's "arousal from OASIS" holds where OASIS is given
@@ -412,7 +429,7 @@ def evaluate(
     with _progress(folds, "cross-validating", quiet or as_json) as advance:
         metrics = cross_validate(lambda: Predictor(cfg), sets, feats, folds, seed, progress=advance)
     result = {"backbone": cfg.backbone, "pooling": cfg.pooling, "flip": cfg.flip, "components": cfg.components,
-              "folds": folds, "seed": seed,
+              "readout": cfg.readout, "folds": folds, "seed": seed,
               "target_datasets": cfg.target_datasets,
               "datasets": metrics,
               "constant_baseline": constant_baseline(sets, folds, seed),

@@ -81,6 +81,10 @@ class PredictorConfig:
         interval_dataset: The training data set whose ratings the intervals cover (calibrated on that
             data set's own held-out scores); None: each image's is the data set a classifier assigns
             it to.
+        readout: ``"lexicon"``: the V/A/D heads also weigh what the backbone's own ImageNet classifier
+            sees, read through word norms (``emosynth.models.readout``); None: backbone features only.
+        readout_lexicon: The Warriner et al. norms the readout reads (the CSV or its folder); None:
+            ``$EMOSYNTH_DATA/lexicons``.
     """
 
     backbone: str = "efficientnet-lite0"
@@ -105,6 +109,11 @@ class PredictorConfig:
     #: the training data set whose ratings the intervals cover (its own calibration scores); None: the
     #: data set a classifier on the image's features assigns it to (``set_interval_dataset``)
     interval_dataset: str | None = None
+    #: "lexicon": the V/A/D heads also weigh the expected V/A/D of the ImageNet class the backbone's own
+    #: classifier sees (word norms of the class names); None: backbone features only
+    readout: str | None = None
+    #: the word norms the readout reads (Warriner et al. CSV or its folder); None: $EMOSYNTH_DATA/lexicons
+    readout_lexicon: str | None = None
 
     def validate(self):
         """Check every setting before any feature is computed (``ConfigError`` naming the parameter)."""
@@ -122,6 +131,15 @@ class PredictorConfig:
                 check_positive(name, v)
         if not isinstance(self.target_datasets, dict):
             raise ConfigError("target_datasets", f"must map a target to data set names, got {self.target_datasets!r}")
+        if self.readout is not None:
+            from .readout import READOUTS, readout_columns
+
+            if self.readout not in READOUTS:
+                raise ConfigError("readout", f"must be one of {', '.join(READOUTS)}, got {self.readout!r}")
+            if self.finetune:
+                raise ConfigError("readout", "reads the frozen backbone's ImageNet classifier; it cannot be "
+                                             "combined with {finetune}")
+            readout_columns(self.backbone, self.pooling)  # a backbone with a classifier to read
 
     @property
     def features(self) -> FeatureConfig:
@@ -143,6 +161,26 @@ def _check_enough_rows(has: dict[str, np.ndarray]):
                             f"least {MIN_ROWS}: label more images, or leave {target} out of the data")
 
 
+#: The readout's standardised columns enter the ridge scaled by this, so their penalty is 1/READOUT_WEIGHT²
+#: of a feature's: three numbers beside hundreds of components keep a weight the data can set.
+READOUT_WEIGHT = 10.0
+
+
+_NORMS_CACHE: dict = {}
+
+
+def _class_norms(lexicon: str | None):
+    """The ImageNet classes' word norms, read once per lexicon file (every CV fold's model reuses them)."""
+    from ..emotions import Lexicon
+    from .readout import class_norms, lexicon_path
+
+    path = lexicon_path(lexicon)
+    key = str(path.resolve())
+    if key not in _NORMS_CACHE:
+        _NORMS_CACHE[key] = class_norms(Lexicon.load(path))
+    return _NORMS_CACHE[key]
+
+
 def _coverage_by_dataset(inside: np.ndarray, names: np.ndarray) -> dict:
     """The share of rows inside their interval, over all and per data set."""
     out = {"all": float(inside.mean())}
@@ -157,14 +195,18 @@ class EmotionHeads(nn.Module):
     Args:
         dim: The feature dimension.
         n_categories: The number of categories (0: none; one dummy logit is kept).
+        readout: The lexicon readout (``emosynth.models.readout.LexiconReadout``), or None.
     """
 
-    def __init__(self, dim: int, n_categories: int):
+    def __init__(self, dim: int, n_categories: int, readout: nn.Module | None = None):
         super().__init__()
         self.register_buffer("mean", torch.zeros(dim))
         self.register_buffer("scale", torch.ones(dim))
         self.category = nn.Linear(dim, max(n_categories, 1))
         self.vad = nn.Linear(dim, 3)
+        # the lexicon readout (features -> its V/A/D on 1-9) and its weight in each of V/A/D
+        self.readout = readout
+        self.readout_vad = nn.Linear(3, 3, bias=False) if readout is not None else None
 
     def forward(self, f: torch.Tensor) -> dict[str, torch.Tensor]:
         """Apply the heads.
@@ -179,6 +221,8 @@ class EmotionHeads(nn.Module):
         z = (f - self.mean) / self.scale
         logits = self.category(z)
         vad = self.vad(z)
+        if self.readout is not None:
+            vad = vad + self.readout_vad(self.readout(f))
         # vad_raw: unclamped, for losses (the clamp to 1–9 would stop gradients at the ends of the scale)
         return {"logits": logits, "probabilities": torch.softmax(logits, dim=-1),
                 "vad": vad.clamp(SAM_MIN, SAM_MAX), "vad_raw": vad, "z": z}
@@ -387,12 +431,19 @@ class Predictor:
         self.familiarity_model_ = _familiarity.fit(X, seed=c.seed)
         if basis is not None:
             Z = Z @ basis
+        ZR = Z  # what the V/A/D heads see: Z, and with a readout its standardised V/A/D beside it
+        self.__dict__.pop("readout_", None)
+        if c.readout:
+            R = self._readout_of(X)
+            self.readout_mean_, self.readout_scale_ = R.mean(0), R.std(0) + 1e-6
+            ZR = np.hstack([Z, READOUT_WEIGHT * (R - self.readout_mean_) / self.readout_scale_])
         has = {t: self._rows(data, t) for t in (*DIMENSIONS, "category")}
         self.targets_ = [t for t, m in has.items() if m.any()]
         if not self.targets_:
             raise DataError(f"data set {data.name!r} carries no labels to learn from")
         self.vad_coef_ = np.zeros((3, Z.shape[1]))
         self.vad_intercept_ = np.full(3, 5.0)
+        self.vad_readout_coef_ = np.zeros((3, 3)) if c.readout else None
         self.alphas_ = {}
         _check_enough_rows(has)
         # Dimensions labelled on the same rows (V and A nearly always) share one decomposition.
@@ -403,10 +454,15 @@ class Predictor:
                 masks.setdefault(np.packbits(m).tobytes(), []).append(j)
         for dims in masks.values():
             m = has[DIMENSIONS[dims[0]]]
-            coef, b, alpha = fit_ridge(Z[m], data.vad[np.ix_(m, dims)], data.groups[m],
+            coef, b, alpha = fit_ridge(ZR[m], data.vad[np.ix_(m, dims)], data.groups[m],
                                        np.array(c.ridge_alphas), c.inner_folds, c.seed)
+            k = Z.shape[1]
             for t, j in enumerate(dims):
-                self.vad_coef_[j], self.vad_intercept_[j] = coef[:, t], b[t]
+                self.vad_coef_[j], self.vad_intercept_[j] = coef[:k, t], b[t]
+                if c.readout:  # back to the readout's own units (V/A/D on 1-9)
+                    w = coef[k:, t] * READOUT_WEIGHT / self.readout_scale_
+                    self.vad_readout_coef_[j] = w
+                    self.vad_intercept_[j] -= w @ self.readout_mean_
                 self.alphas_[DIMENSIONS[j]] = float(alpha[t])
         self.categories_ = data.categories
         m = has["category"]
@@ -434,6 +490,26 @@ class Predictor:
         if chosen:
             m &= np.isin(data.dataset_of, chosen)
         return m
+
+    def _readout_of(self, features: np.ndarray) -> np.ndarray:
+        """The lexicon readout's V/A/D (n, 3) of backbone features (its classifier and norms loaded once)."""
+        from . import readout as _readout
+
+        if "readout_" not in self.__dict__:
+            name, offset = _readout.readout_columns(self.config.backbone, self.config.pooling)
+            W, b = _readout.classifier(name, self.config.weights if "+" not in self.config.backbone else None)
+            if getattr(self, "readout_norms_", None) is None:
+                self.readout_classes_, self.readout_norms_ = _class_norms(self.config.readout_lexicon)
+            self.readout_ = (offset, W, b)
+        offset, W, b = self.readout_
+        return _readout.lexicon_readout(features, offset, W, b, self.readout_classes_, self.readout_norms_)
+
+    def _vad_of(self, features: np.ndarray, Z: np.ndarray) -> np.ndarray:
+        """V/A/D on 1–9 from features and their standardised form (with the readout's share)."""
+        vad = Z @ self.vad_coef_.T + self.vad_intercept_
+        if getattr(self, "vad_readout_coef_", None) is not None:
+            vad = vad + self._readout_of(features) @ self.vad_readout_coef_.T
+        return np.clip(vad, SAM_MIN, SAM_MAX)
 
     def _check_fitted(self):
         if not hasattr(self, "vad_coef_"):
@@ -464,7 +540,7 @@ class Predictor:
         """
         self._check_fitted()
         Z = (np.asarray(features, np.float64) - self.feature_mean_) / self.feature_scale_
-        vad = np.clip(Z @ self.vad_coef_.T + self.vad_intercept_, SAM_MIN, SAM_MAX)
+        vad = self._vad_of(features, Z)
         out = {"vad": vad}
         if self.categories_ is not None:
             out["probabilities"] = softmax(Z @ self.cat_coef_.T + self.cat_intercept_)
@@ -501,7 +577,7 @@ class Predictor:
         self._check_fitted()
         Z = (np.asarray(features, np.float64) - self.feature_mean_) / self.feature_scale_
         fm = getattr(self, "familiarity_model_", None)
-        return {"vad": np.clip(Z @ self.vad_coef_.T + self.vad_intercept_, SAM_MIN, SAM_MAX),
+        return {"vad": self._vad_of(features, Z),
                 "logits": Z @ self.cat_coef_.T + self.cat_intercept_ if self.categories_ is not None else None,
                 "distance": _familiarity.distance(fm, features) if fm is not None else None,
                 "P": _familiarity.project(fm, features) if fm is not None else None}
@@ -805,8 +881,17 @@ class Predictor:
             if isinstance(m, FeatureNet):
                 m.flip = m.flip and flip
                 m.run_size = backbone_size
-        heads = EmotionHeads(len(self.feature_mean_), len(self.categories_) if self.categories_ else 1)
+        readout = None
+        if getattr(self, "vad_readout_coef_", None) is not None:
+            from .readout import LexiconReadout
+
+            self._readout_of(self.feature_mean_[None])  # loads the classifier and norms
+            offset, W, b = self.readout_
+            readout = LexiconReadout(offset, W, b, self.readout_classes_, self.readout_norms_)
+        heads = EmotionHeads(len(self.feature_mean_), len(self.categories_) if self.categories_ else 1, readout)
         with torch.no_grad():
+            if readout is not None:
+                heads.readout_vad.weight.copy_(torch.from_numpy(self.vad_readout_coef_).float())
             heads.mean.copy_(torch.from_numpy(self.feature_mean_).float())
             heads.scale.copy_(torch.from_numpy(self.feature_scale_).float())
             heads.category.weight.copy_(torch.from_numpy(self.cat_coef_).float())
@@ -848,6 +933,9 @@ class Predictor:
             arrays = dict(feature_mean=self.feature_mean_, feature_scale=self.feature_scale_,
                           vad_coef=self.vad_coef_, vad_intercept=self.vad_intercept_,
                           cat_coef=self.cat_coef_, cat_intercept=self.cat_intercept_)
+            if getattr(self, "vad_readout_coef_", None) is not None:
+                arrays.update(readout_coef=self.vad_readout_coef_, readout_classes=self.readout_classes_,
+                              readout_norms=self.readout_norms_)
             if self.has_trust:
                 fm = self.familiarity_model_
                 arrays.update(fam_mean=fm["mean"], fam_basis=fm["basis"], fam_points=fm["points"],
@@ -915,6 +1003,9 @@ class Predictor:
             self.vad_intercept_ = arrays["vad_intercept"]
             self.cat_coef_ = arrays["cat_coef"]
             self.cat_intercept_ = arrays["cat_intercept"]
+            if config.readout:
+                self.vad_readout_coef_ = arrays["readout_coef"]
+                self.readout_classes_, self.readout_norms_ = arrays["readout_classes"], arrays["readout_norms"]
             if "fam_basis" in arrays.files:
                 self.familiarity_model_ = {k: arrays[f"fam_{k}"] for k in ("mean", "basis", "points", "resid", "var")}
                 self.familiarity_calibration_ = arrays["fam_calibration"]
