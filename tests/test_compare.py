@@ -180,3 +180,30 @@ def test_compare_cli_rejects_bad_input_with_one_line(tmp_path, capsys, data_root
         err = capsys.readouterr().err.strip()
         assert err.startswith("error:") and words in err and "Traceback" not in err and len(err.splitlines()) == 1
     assert not (tmp_path / "r").exists()
+
+
+def test_a_lexicon_readout_entry_is_that_backbone_with_the_readout_on_the_same_folds(subsets, data_root):
+    """``NAME@lexicon`` rows are NAME's features with the readout: its out-of-fold predictions are those of
+    a readout predictor fitted on the same training folds, and differ from NAME's own; a bad readout
+    name is refused before any work."""
+    from emosynth.config import ConfigError
+    from emosynth.data import combine, grouped_folds
+    from emosynth.models.predictor import Predictor
+
+    lex = str(data_root / "lexicons")
+    cfg = CompareConfig(backbones=["efficientnet-lite0", "efficientnet-lite0@lexicon"], folds=3, seed=0,
+                        components=64, jobs=1, readout_lexicon=lex)
+    res = run_compare(cfg, datasets=subsets)
+    assert {"efficientnet-lite0", "efficientnet-lite0@lexicon"} <= set(res.results.backbone)
+    plain, read = res.oof["efficientnet-lite0"]["vad"], res.oof["efficientnet-lite0@lexicon"]["vad"]
+    assert np.abs(plain[:, 0] - read[:, 0]).max() > 0.05
+    data, origin = combine(subsets)
+    tr, te = list(grouped_folds(data, 3, 0, origin=origin))[0]
+    pcfg = cfg.predictor_config("efficientnet-lite0@lexicon")
+    assert pcfg.readout == "lexicon" and pcfg.backbone == "efficientnet-lite0"
+    model = Predictor(pcfg)
+    X = model.inputs(data)
+    want = model.fit_features(data.subset(tr), X[tr]).predict_features(X[te])["vad"]
+    np.testing.assert_allclose(read[te], want, atol=1e-9)
+    with pytest.raises(ConfigError, match="readout"):
+        CompareConfig(backbones=["efficientnet-lite0@clip"]).validate()

@@ -451,7 +451,9 @@ def compare(
     backbones: Optional[str] = typer.Option(None, "--backbones",
                                             help="Comma-separated backbone names (see 'emosynth backbones'). "
                                                  "Default: the packaged model's backbones (the first row), then "
-                                                 "efficientnet-lite0, -lite1, -lite2, mobilenetv2, handcrafted."),
+                                                 "efficientnet-lite0, -lite1, -lite2, mobilenetv2, handcrafted. "
+                                                 "NAME@lexicon: NAME with the lexicon readout (see train "
+                                                 "--readout), e.g. efficientnet-lite0,efficientnet-lite0@lexicon."),
     folds: int = typer.Option(5, help="Number of grouped folds."),
     seed: int = typer.Option(0, help="Seed of the fold assignment and inner CV."),
     out_dir: Path = typer.Option(Path("reports/compare"), "--out", help="Folder for report.md, report.html, "
@@ -482,7 +484,8 @@ def compare(
     cfg = CompareConfig(datasets=list(dataset), **names, folds=folds, seed=seed, pooling=pooling,
                         flip=flip, components=components, jobs=jobs,
                         target_datasets=_target_data(target_data) if target_data is not None
-                        else ({"arousal": ["oasis"]} if "oasis" in [d.lower() for d in dataset] else {}))
+                        else ({"arousal": ["oasis"]} if "oasis" in [d.lower() for d in dataset] else {}),
+                        readout_lexicon=str(data_root / "lexicons") if data_root else None)
     from .fsio import check_output
     from .report.compare_report import REPORT_KIND
 

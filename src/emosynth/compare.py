@@ -17,6 +17,9 @@ The ridge heads are separate per dimension (each with its own regularisation), s
 nearest-centroid categories. Beside the models: the constant predictor (training mean / class
 prior) on the same folds, and the noise ceiling where the data give raters' SD and N.
 
+A backbone entry ``NAME@lexicon`` is NAME with the lexicon readout beside its features
+(``PredictorConfig.readout``): the same features, the same folds, a paired test against the rest.
+
 Everything is a function of (data, backbones, folds, seed): the same seed gives the same table.
 Backbone features come from the feature cache; head fits run in parallel processes, each on one
 BLAS thread.
@@ -75,6 +78,8 @@ class CompareConfig:
     #: processes fitting heads (0: one per core)
     jobs: int = 0
     level: float = 0.95
+    #: the word norms ``NAME@lexicon`` entries read (Warriner et al. CSV or its folder); None: $EMOSYNTH_DATA/lexicons
+    readout_lexicon: str | None = None
 
     def validate(self):
         """Check every setting before any data set is read (``ConfigError`` naming the parameter)."""
@@ -87,12 +92,18 @@ class CompareConfig:
         if not 0 < check_finite("level", self.level) < 1:
             raise ConfigError("level", f"must lie between 0 and 1, got {self.level!r}")
         self.predictor_config(self.backbones[0]).validate()  # seed, components
+        for entry in self.backbones:
+            if "@" in entry:
+                self.predictor_config(entry).validate()  # its readout
 
     def predictor_config(self, backbone: str):
+        """The predictor one backbone entry fits (``NAME@lexicon``: NAME with the lexicon readout)."""
         from .models.predictor import PredictorConfig
 
-        return PredictorConfig(backbone=backbone, pooling=self.pooling, flip=self.flip, seed=self.seed,
-                               target_datasets=dict(self.target_datasets), components=self.components)
+        name, _, readout = backbone.partition("@")
+        return PredictorConfig(backbone=name, pooling=self.pooling, flip=self.flip, seed=self.seed,
+                               target_datasets=dict(self.target_datasets), components=self.components,
+                               readout=readout.strip() or None, readout_lexicon=self.readout_lexicon)
 
 
 @dataclass
