@@ -432,7 +432,8 @@ class Predictor:
         if basis is not None:
             Z = Z @ basis
         ZR = Z  # what the V/A/D heads see: Z, and with a readout its standardised V/A/D beside it
-        self.__dict__.pop("readout_", None)
+        for key in ("readout_", "readout_classes_", "readout_norms_"):  # read again from this config's norms
+            self.__dict__.pop(key, None)
         if c.readout:
             R = self._readout_of(X)
             self.readout_mean_, self.readout_scale_ = R.mean(0), R.std(0) + 1e-6
