@@ -118,9 +118,11 @@ def test_resume_after_a_kill_gives_the_unbroken_result(tmp_path):
     evolve(cfg, unbroken)
     # the same elites in the same cells; their scores agree to float rounding (the resumed run is another
     # process, whose torch may sum in another order: a CI run differed in the 8th digit)
-    pd.testing.assert_frame_equal(_items(killed), _items(unbroken), check_exact=False, rtol=1e-6)
+    # The same genomes, cells and counts; fitness to float rounding: a fresh process's first batches can
+    # take another kernel path through the judge (seen once: -0.0494373 against -0.0494376, 6e-6 relative).
+    pd.testing.assert_frame_equal(_items(killed), _items(unbroken), check_exact=False, rtol=1e-4)
     a, b = (json.loads((p / "run.json").read_text())["history"] for p in (killed, unbroken))
-    assert [h["qd_score"] for h in a] == pytest.approx([h["qd_score"] for h in b], rel=1e-6)
+    assert [h["qd_score"] for h in a] == pytest.approx([h["qd_score"] for h in b], rel=1e-4)
     assert [h["filled"] for h in a] == [h["filled"] for h in b]
     # Resuming a finished run with different settings is refused in one line.
     changed = [("5" if a == "4" else a) for a in args]  # --cells 5
