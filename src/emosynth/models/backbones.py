@@ -228,6 +228,22 @@ def get_backbone(name: str) -> BackboneSpec:
 BACKBONE_NAMES = (*BACKBONES, "handcrafted")
 
 
+def feature_width(spec: BackboneSpec, pooling: str = "avg") -> int:
+    """How many features one backbone gives under a pooling.
+
+    Args:
+        spec: The backbone.
+        pooling: ``"avg"`` or ``"avgmax"`` (avgmax gives [avg, max], twice the channels).
+
+    Returns:
+        4096 for fc7 backbones (already pooled by the network's own classifier); else the map's channels,
+        doubled under avgmax.
+    """
+    if spec.fc_features:
+        return 4096
+    return spec.map_channels * (2 if pooling == "avgmax" else 1)
+
+
 def weights_id(spec: BackboneSpec, weights: str | None = None) -> str:
     """A short content hash of the weights file, so caches never mix two checkpoints."""
     path = spec.weights_file(weights)
@@ -276,9 +292,7 @@ class FeatureNet(nn.Module):
 
     @property
     def feature_dim(self) -> int:
-        if self.spec.fc_features:
-            return 4096  # fc7: already pooled by the network's own classifier
-        return self.spec.map_channels * (2 if self.pooling == "avgmax" else 1)
+        return feature_width(self.spec, self.pooling)
 
     def prepare(self, x: torch.Tensor) -> torch.Tensor:
         """Resize (antialiased bilinear) to the backbone's input size and normalise.

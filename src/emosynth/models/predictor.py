@@ -166,21 +166,6 @@ def _check_enough_rows(has: dict[str, np.ndarray]):
 READOUT_WEIGHT = 10.0
 
 
-_NORMS_CACHE: dict = {}
-
-
-def _class_norms(lexicon: str | None):
-    """The ImageNet classes' word norms, read once per lexicon file (every CV fold's model reuses them)."""
-    from ..emotions import Lexicon
-    from .readout import class_norms, lexicon_path
-
-    path = lexicon_path(lexicon)
-    key = str(path.resolve())
-    if key not in _NORMS_CACHE:
-        _NORMS_CACHE[key] = class_norms(Lexicon.load(path))
-    return _NORMS_CACHE[key]
-
-
 def _coverage_by_dataset(inside: np.ndarray, names: np.ndarray) -> dict:
     """The share of rows inside their interval, over all and per data set."""
     out = {"all": float(inside.mean())}
@@ -492,18 +477,23 @@ class Predictor:
             m &= np.isin(data.dataset_of, chosen)
         return m
 
-    def _readout_of(self, features: np.ndarray) -> np.ndarray:
-        """The lexicon readout's V/A/D (n, 3) of backbone features (its classifier and norms loaded once)."""
+    def _readout_parts(self) -> tuple:
+        """The lexicon readout's ``(offset, W, b, classes, norms)``: classifier and norms loaded once."""
         from . import readout as _readout
 
         if "readout_" not in self.__dict__:
             name, offset = _readout.readout_columns(self.config.backbone, self.config.pooling)
             W, b = _readout.classifier(name, self.config.weights if "+" not in self.config.backbone else None)
             if getattr(self, "readout_norms_", None) is None:
-                self.readout_classes_, self.readout_norms_ = _class_norms(self.config.readout_lexicon)
+                self.readout_classes_, self.readout_norms_ = _readout.cached_class_norms(self.config.readout_lexicon)
             self.readout_ = (offset, W, b)
-        offset, W, b = self.readout_
-        return _readout.lexicon_readout(features, offset, W, b, self.readout_classes_, self.readout_norms_)
+        return (*self.readout_, self.readout_classes_, self.readout_norms_)
+
+    def _readout_of(self, features: np.ndarray) -> np.ndarray:
+        """The lexicon readout's V/A/D (n, 3) of backbone features."""
+        from .readout import lexicon_readout
+
+        return lexicon_readout(features, *self._readout_parts())
 
     def _vad_of(self, features: np.ndarray, Z: np.ndarray) -> np.ndarray:
         """V/A/D on 1–9 from features and their standardised form (with the readout's share)."""
@@ -886,9 +876,7 @@ class Predictor:
         if getattr(self, "vad_readout_coef_", None) is not None:
             from .readout import LexiconReadout
 
-            self._readout_of(self.feature_mean_[None])  # loads the classifier and norms
-            offset, W, b = self.readout_
-            readout = LexiconReadout(offset, W, b, self.readout_classes_, self.readout_norms_)
+            readout = LexiconReadout(*self._readout_parts())
         heads = EmotionHeads(len(self.feature_mean_), len(self.categories_) if self.categories_ else 1, readout)
         with torch.no_grad():
             if readout is not None:

@@ -25,7 +25,7 @@ from torch import nn
 
 from ..emotions import Lexicon
 from ..errors import ConfigError
-from .backbones import _torch_load, get_backbone
+from .backbones import _torch_load, feature_width, get_backbone
 
 __all__ = ["READOUTS", "TEMPERATURE", "class_names", "class_norms", "classifier", "readout_columns",
            "lexicon_readout", "lexicon_path", "LexiconReadout"]
@@ -77,6 +77,24 @@ def class_norms(lexicon: Lexicon) -> tuple[np.ndarray, np.ndarray]:
     return np.array(idx, dtype=np.int64), np.array(rows, dtype=np.float64).reshape(-1, 3)
 
 
+_NORMS_CACHE: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+
+
+def cached_class_norms(lexicon: str | Path | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """``class_norms`` of a norms file, read once per resolved path (every CV fold's model reuses them).
+
+    Args:
+        lexicon: The CSV, a folder holding it, or None for ``$EMOSYNTH_DATA/lexicons``.
+
+    Returns:
+        ``(classes, norms)`` as ``class_norms`` gives them.
+    """
+    key = str(lexicon_path(lexicon).resolve())
+    if key not in _NORMS_CACHE:
+        _NORMS_CACHE[key] = class_norms(Lexicon.load(lexicon_path(lexicon)))
+    return _NORMS_CACHE[key]
+
+
 def readout_columns(backbone: str, pooling: str) -> tuple[str, int]:
     """Which backbone of a (``+``-joined) combination the readout reads, and where its average-pooled
     features start in the combination's feature vector.
@@ -98,8 +116,7 @@ def readout_columns(backbone: str, pooling: str) -> tuple[str, int]:
         if name == "handcrafted":
             raise ConfigError("readout", "the lexicon readout needs an efficientnet-lite backbone's ImageNet "
                                          "classifier; handcrafted features have none", lead=False)
-        spec = get_backbone(name)
-        offset += 4096 if spec.fc_features else spec.map_channels * (2 if pooling == "avgmax" else 1)
+        offset += feature_width(get_backbone(name), pooling)
     raise ConfigError("readout", f"the lexicon readout needs an efficientnet-lite backbone (its ImageNet "
                                  f"classifier ships with its weights); {backbone!r} has none", lead=False)
 
