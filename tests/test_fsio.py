@@ -325,3 +325,42 @@ def test_generator_evaluate_with_a_bad_elite_is_one_line(tmp_path, case):
 def test_a_mistyped_sqlite_path_creates_no_database(tmp_path, argv):
     one_line(run_cli(*argv, "--db", "sqlite:///studeis.db", cwd=tmp_path, timeout=120), "no study database")
     assert os.listdir(tmp_path) == []
+
+
+_BUILD_ONCE = r"""
+import sys, time
+from pathlib import Path
+from emosynth.fsio import exclusive, output_directory
+root, locked = Path(sys.argv[1]), sys.argv[2] == "locked"
+out = root / "judge"
+def build():
+    if not (out / "model.json").is_file():
+        with open(root / "builds.log", "a") as f:
+            f.write("built\n")
+        time.sleep(3.0)  # longer than the two starts can drift apart
+        with output_directory(out, "compare") as tmp:
+            (tmp / "model.json").write_text("{}")
+if locked:
+    with exclusive(root / ".judge.lock"):
+        build()
+else:
+    build()
+"""
+
+
+@pytest.mark.parametrize("locked", [True, False])
+def test_two_processes_building_one_cached_thing_take_turns(tmp_path, locked):
+    """Two runs that start at once and both need the same cached judge (``registry.resolve_model``) must not
+    collide: under ``fsio.exclusive`` the second waits and finds the first one's result. Without the lock both
+    build it and the second one's swap is refused: the case the lock exists for."""
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    args = [sys.executable, "-c", _BUILD_ONCE, str(tmp_path), "locked" if locked else "bare"]
+    procs = [subprocess.Popen(args, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+             for _ in range(2)]
+    codes = [p.wait(timeout=120) for p in procs]
+    builds = (tmp_path / "builds.log").read_text().splitlines()
+    assert (tmp_path / "judge" / "model.json").is_file()
+    if locked:
+        assert codes == [0, 0] and builds == ["built"]
+    else:
+        assert sorted(codes) == [0, 1] and builds == ["built", "built"]

@@ -295,3 +295,37 @@ def output_directory(path: str | Path, kind: str, overwrite: bool = False, marke
             raise _oserror(path, err, "cannot put the output in place") from None
     finally:
         shutil.rmtree(box, ignore_errors=True)
+
+
+@contextmanager
+def exclusive(path: str | Path) -> Iterator[Path]:
+    """Hold an exclusive lock on ``path`` (created if missing; left in place, it is only a name to lock)
+    for the block: processes that build the same cached thing take turns, so the second finds the
+    first one's result instead of building it again and colliding with it on the way in.
+
+    Args:
+        path: The lock file, e.g. ``cache/models/NAME.lock`` beside what it guards.
+
+    Yields:
+        The lock file's path. Where the platform has no ``fcntl`` (Windows), the block runs unlocked.
+
+    Raises:
+        OutputError: The lock file cannot be created.
+    """
+    path = Path(path)
+    _mkdirs(path.absolute().parent)
+    try:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    except OSError as err:
+        raise _oserror(path, err) from None
+    try:
+        try:
+            import fcntl
+        except ImportError:  # pragma: no cover - Windows
+            fcntl = None
+        if fcntl is not None:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+        yield path
+    finally:
+        os.close(fd)  # closing releases the lock
+

@@ -56,10 +56,13 @@ def resolve_model(spec: str | Path | None, data_root=None, progress=None) -> str
     if (out / "model.json").is_file():
         return str(out)
     from ..data import load_datasets
+    from ..fsio import exclusive
 
-    sets = load_datasets(list(TRAIN_DATASETS), data_root)
-    model = Predictor(cfg).fit(sets, progress=progress)
-    model.save(out, {"datasets": list(TRAIN_DATASETS), "purpose": "judge for emosynth evolve"})
+    with exclusive(out.parent / f".{out.name}.lock"):  # two runs starting at once train it once
+        if not (out / "model.json").is_file():
+            sets = load_datasets(list(TRAIN_DATASETS), data_root)
+            model = Predictor(cfg).fit(sets, progress=progress)
+            model.save(out, {"datasets": list(TRAIN_DATASETS), "purpose": "judge for emosynth evolve"})
     return str(out)
 
 
