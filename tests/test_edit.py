@@ -648,3 +648,28 @@ def test_blur_is_a_reflected_gaussian_on_both_paths(monkeypatch, shape, sigmas, 
         rx = min(math.ceil(3 * float(sx.max())), w - 1)
         ref[i] = gauss1d(gauss1d(ref[i], float(sy[i]), ry, 1), float(sx[i]), rx, 2)
     assert np.abs(got - ref).max() < 1e-12
+
+
+def test_an_edit_the_target_pulled_under_the_ssim_bound_is_drawn_back_toward_the_photo(photo):
+    """``ssim_bound``: the soft floor is a penalty the target term can outweigh; the bound is not. With the
+    penalty off, an edit toward valence 2 ends at some SSIM s; with a bound halfway between s and 1 the same
+    edit ends at the bound (within the bisection's step), its genes the unbounded genes scaled down, and
+    with the bound below s nothing changes."""
+    from emosynth.models.predictor import Predictor
+    from emosynth.synth import EditConfig, edit_photos
+
+    judge = Predictor.load().module(flip=False)
+    base = dict(steps=6, lr=0.5, ssim_weight=0.0, ssim_floor=1.0, start="neutral", seed=0)
+    free = edit_photos([photo], [{"valence": 2}], judge, EditConfig(ssim_bound=0.0, **base))[0]
+    s = free.ssim_work
+    assert s < 0.9, s
+    bound = (s + 1) / 2
+    held = edit_photos([photo], [{"valence": 2}], judge, EditConfig(ssim_bound=bound, **base))[0]
+    assert bound - 1e-6 <= held.ssim_work < bound + 0.02, (held.ssim_work, bound)
+    g_free = values_to_genes(recipe_values(free.recipe)[0][None])[0]
+    g_held = values_to_genes(recipe_values(held.recipe)[0][None])[0]
+    t = np.dot(g_held, g_free) / np.dot(g_free, g_free)
+    assert 0 < t < 1 and np.allclose(g_held, t * g_free, atol=1e-4)
+    assert held.after[0] > free.after[0]  # drawn back toward the photo's own (pleasant) valence
+    below = edit_photos([photo], [{"valence": 2}], judge, EditConfig(ssim_bound=s - 0.05, **base))[0]
+    assert below.recipe == free.recipe

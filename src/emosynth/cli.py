@@ -1275,6 +1275,9 @@ def edit(
                                    "always judged at the networks' own size."),
     ssim_floor: float = typer.Option(0.8, "--ssim-floor", help="Content preservation: SSIM to the photo (grey, at "
                                                                "the working size) below this is penalised."),
+    ssim_bound: float = typer.Option(0.6, "--ssim-bound", help="A hard bound on SSIM (at most --ssim-floor is "
+                                     "used): an edit that ends below it is drawn back toward the photo until it "
+                                     "reaches it (0: none)."),
     batch: int = typer.Option(16, help="Edits optimised together."),
     stop_tol: float = typer.Option(0.15, "--stop-tol", help="Early stop: an edit stops once every targeted "
                                    "dimension is within this many points of its target under every optimised "
@@ -1294,8 +1297,8 @@ def edit(
     """
     from .synth import EditConfig, run_edit
 
-    cfg = EditConfig(steps=steps, lr=lr, ssim_floor=ssim_floor, batch=batch, stop_tol=stop_tol, max_side=max_side,
-                     seed=seed, judge_size=judge_size or None, start=start)
+    cfg = EditConfig(steps=steps, lr=lr, ssim_floor=ssim_floor, ssim_bound=ssim_bound, batch=batch,
+                     stop_tol=stop_tol, max_side=max_side, seed=seed, judge_size=judge_size or None, start=start)
     target = {"valence": valence, "arousal": arousal, "dominance": dominance}
     with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
                   console=err, transient=True, disable=quiet) as bar:
