@@ -22,6 +22,7 @@ from ._edit import (
     Param,
     apply_recipe,
     edit_tensor,
+    gaussian_blur,
     genes_to_values,
     grain_field,
     load_recipe,
@@ -127,6 +128,6 @@ __all__ = ["EDIT_PRIOR_FORMAT", "EDIT_PRIOR_PATH", "EDIT_PRIOR_VERSION", "PRIOR_
            # photo editing (issue 18)
            "HUE_BANDS", "NEUTRAL", "OPERATIONS", "PARAM_INDEX", "PARAMS", "RECIPE_FORMAT", "RECIPE_VERSION",
            "EditConfig", "EditEncoding", "EditResult", "Param", "apply_recipe", "check_target", "edit_photos",
-           "edit_tensor", "genes_to_values", "grain_field", "load_recipe", "make_recipe", "recipe_summary",
-           "recipe_values", "ssim_grey", "sweep_photo", "sweep_targets", "values_to_genes", "write_edit_run",
-           "consensus_objective", "edit_judge", "photo_paths", "reapply_recipe", "run_edit"]
+           "edit_tensor", "gaussian_blur", "genes_to_values", "grain_field", "load_recipe", "make_recipe",
+           "recipe_summary", "recipe_values", "ssim_grey", "sweep_photo", "sweep_targets", "values_to_genes",
+           "write_edit_run", "consensus_objective", "edit_judge", "photo_paths", "reapply_recipe", "run_edit"]

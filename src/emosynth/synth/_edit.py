@@ -253,9 +253,28 @@ def _blur_matrices(sigma: torch.Tensor, size: int, radius: int) -> torch.Tensor:
     return m.scatter_add(2, j[None].expand(sigma.shape[0], -1, -1), k[:, None, :].expand(-1, size, -1))
 
 
-def _blur(y: torch.Tensor, sy: torch.Tensor, sx: torch.Tensor) -> torch.Tensor:
+def gaussian_blur(y: torch.Tensor, sy: torch.Tensor, sx: torch.Tensor, method: str = "auto") -> torch.Tensor:
+    """Gaussian blur with per-image sigmas, reflected borders (``F.pad``'s "reflect"), radius ceil(3σ) of
+    the batch's largest sigma; sigmas of 3 px and more blur on a reduced grid and are resampled.
+
+    Args:
+        y: Float images (N, C, H, W).
+        sy: Sigmas (N,) in pixels along y.
+        sx: Sigmas (N,) in pixels along x.
+        method: ``"matrix"`` (banded matrices), ``"conv"`` (grouped 1-D convolutions) or ``"auto"``:
+            matrices up to ``BLUR_MATRIX_MAX`` px, convolutions above. The same sums to float rounding.
+
+    Returns:
+        The blurred images (N, C, H, W).
+    """
+    return _blur(y, sy, sx, method)
+
+
+def _blur(y: torch.Tensor, sy: torch.Tensor, sx: torch.Tensor, method: str = "auto") -> torch.Tensor:
     """Gaussian blur of (N, C, H, W) with per-image sigmas (pixels) along y and x, reflected borders;
     large sigmas are blurred on a reduced grid and resampled (the result is smooth at that scale anyway)."""
+    if method not in ("auto", "matrix", "conv"):
+        raise SynthError(f"blur method must be auto, matrix or conv, got {method!r}")
     n, c, h, w = y.shape
     r = max(1, int(float(torch.minimum(sy, sx).min()) // 1.5))
     small = y
@@ -266,7 +285,7 @@ def _blur(y: torch.Tensor, sy: torch.Tensor, sx: torch.Tensor) -> torch.Tensor:
     hs, ws = small.shape[2], small.shape[3]
     ry = min(int(math.ceil(3 * float(sy.max()))), hs - 1)
     rx = min(int(math.ceil(3 * float(sx.max()))), ws - 1)
-    if max(hs, ws) <= BLUR_MATRIX_MAX:
+    if method == "matrix" or (method == "auto" and max(hs, ws) <= BLUR_MATRIX_MAX):
         out = small
         if ry > 0:
             out = torch.einsum("nij,ncjw->nciw", _blur_matrices(sy.to(y.dtype), hs, ry), out)
