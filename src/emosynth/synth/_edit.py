@@ -267,12 +267,6 @@ def gaussian_blur(y: torch.Tensor, sy: torch.Tensor, sx: torch.Tensor, method: s
     Returns:
         The blurred images (N, C, H, W).
     """
-    return _blur(y, sy, sx, method)
-
-
-def _blur(y: torch.Tensor, sy: torch.Tensor, sx: torch.Tensor, method: str = "auto") -> torch.Tensor:
-    """Gaussian blur of (N, C, H, W) with per-image sigmas (pixels) along y and x, reflected borders;
-    large sigmas are blurred on a reduced grid and resampled (the result is smooth at that scale anyway)."""
     if method not in ("auto", "matrix", "conv"):
         raise SynthError(f"blur method must be auto, matrix or conv, got {method!r}")
     n, c, h, w = y.shape
@@ -407,7 +401,7 @@ def edit_tensor(images: torch.Tensor, values: torch.Tensor, frames=None, seeds=N
     for name, sigma in (("clarity", CLARITY_SIGMA), ("sharpen", SHARPEN_SIGMA)):
         amount = val[name]
         if bool((amount != 0).any()) or amount.requires_grad:
-            x = x + col(amount) * (luma - _blur(luma, sigma * py, sigma * px))
+            x = x + col(amount) * (luma - gaussian_blur(luma, sigma * py, sigma * px))
     x = x.clamp(0, 1)
 
     # 8: grain

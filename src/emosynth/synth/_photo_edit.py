@@ -44,7 +44,16 @@ import torch
 
 from ..config import ConfigError, check_finite, check_int_at_least, check_positive, check_range, check_seed
 from ..emotions import DIMENSIONS
-from ._edit import PARAMS, EditEncoding, _blur, apply_recipe, edit_tensor, genes_to_values, make_recipe, recipe_summary
+from ._edit import (
+    PARAMS,
+    EditEncoding,
+    apply_recipe,
+    edit_tensor,
+    gaussian_blur,
+    genes_to_values,
+    make_recipe,
+    recipe_summary,
+)
 
 RUN_KIND = "run:edit"
 #: ``EditConfig.start``'s choices
@@ -296,7 +305,7 @@ def ssim_grey(a: torch.Tensor, b: torch.Tensor, sigma: float = 1.5) -> torch.Ten
     w = torch.tensor([0.299, 0.587, 0.114], dtype=a.dtype)[None, :, None, None]
     x, y = (a * w).sum(1, keepdim=True), (b * w).sum(1, keepdim=True)
     s = torch.full((a.shape[0],), float(sigma), dtype=a.dtype)
-    mx, my, xx, yy, xy = _blur(torch.cat([x, y, x * x, y * y, x * y], 1), s, s).unbind(1)  # one pass, 5 maps
+    mx, my, xx, yy, xy = gaussian_blur(torch.cat([x, y, x * x, y * y, x * y], 1), s, s).unbind(1)  # one pass, 5 maps
     vx, vy, cxy = xx - mx ** 2, yy - my ** 2, xy - mx * my
     c1, c2 = 0.01 ** 2, 0.03 ** 2
     m = ((2 * mx * my + c1) * (2 * cxy + c2)) / ((mx ** 2 + my ** 2 + c1) * (vx + vy + c2))
