@@ -214,3 +214,28 @@ def test_the_consensus_palmer_generator_trades_arousal_for_people_s_valence():
     assert card["judges"]["objective"] == ["ensemble", "palmer-2013"] and card["init"]["generator"] == "default"
     assert r["consensus-palmer"][0] >= 0.6 and r["default"][0] < 0.4, r
     assert r["default"][1] > r["consensus-palmer"][1] + 0.3, r
+
+
+def test_evaluating_a_packaged_generator_never_rewrites_it(tmp_path, data_root, capsys):
+    """The shipped generators' cards are emosynth's, not the run's: evaluate writes to --out or only prints."""
+    from emosynth.synth import resolve_generator
+
+    folder = resolve_generator("model-only")
+    before = {p.name: p.read_bytes() for p in folder.iterdir() if p.is_file()}
+    args = ["generator", "evaluate", "--generator", "model-only", "--check-backbone", "none", "--grid", "2",
+            "--per-target", "2", "--judges", "vm", "--data-root", str(data_root)]
+    with pytest.raises(SystemExit) as e:
+        main(args)
+    assert e.value.code == 0 and "not rewritten" in capsys.readouterr().out
+    dest = tmp_path / "eval"
+    with pytest.raises(SystemExit) as e:
+        main([*args, "--out", str(dest)])
+    assert e.value.code == 0
+    summary = json.loads((dest / "evaluation.json").read_text())
+    table = (dest / "evaluation.csv").read_text().splitlines()
+    assert summary["config"]["generator"] == "model-only" and "judge_vm_r_valence" in summary
+    assert table[0].startswith("target,set,n,diversity") and len(table) > 4
+    assert {p.name: p.read_bytes() for p in folder.iterdir() if p.is_file()} == before
+    with pytest.raises(SystemExit) as e:  # an earlier evaluation is never replaced
+        main([*args, "--out", str(dest)])
+    assert e.value.code == 2 and "already holds" in capsys.readouterr().err

@@ -270,6 +270,34 @@ def test_presets_build_the_named_judges():
     assert [j.name for j in hue] == ["ensemble", "palmer-2013"] and hue[1].dims == ("valence",)
 
 
+def test_a_judge_restricted_to_some_dimensions_keeps_only_those():
+    vm = ValdezMehrabianJudge().double()
+    ar = make_judge("vm:arousal").double()
+    assert ar.name == "valdez-mehrabian:arousal" and ar.dims == ("arousal",)
+    assert "Valdez" in ar.made_from and "Restricted to arousal" in ar.made_from
+    x = torch.rand(3, 3, 8, 8, dtype=torch.float64, generator=torch.Generator().manual_seed(0))
+    full, part = vm(x)["vad_raw"], ar(x)["vad_raw"]
+    torch.testing.assert_close(part[:, 1], full[:, 1])  # the arousal formula, unchanged
+    assert torch.isnan(part[:, 0]).all() and torch.isnan(part[:, 2]).all()
+    torch.testing.assert_close(ar.score(x)["vad_raw"][:, 1], full[:, 1])
+    # in a consensus, a valence-only target is not the restricted judge's business ...
+    c = Consensus([PalmerColourJudge().double(), ar])
+    assert c.per_judge(x, (7.0, float("nan"))).shape == (1, 3)
+    # ... and its objective on a V/A target is arousal's error alone, with the gradient of arousal
+    o = c.per_judge(x, (7.0, 3.0))[1]
+    torch.testing.assert_close(o, -(full[:, 1] - 3.0) ** 2)
+    xg = x.clone().requires_grad_(True)
+    (-(ar(xg)["vad_raw"][:, 1] - 3.0) ** 2).sum().backward()
+    xv = x.clone().requires_grad_(True)
+    (-(vm(xv)["vad_raw"][:, 1] - 3.0) ** 2).sum().backward()
+    torch.testing.assert_close(xg.grad, xv.grad)
+    names = [j.name for j in parse_judges("ensemble,palmer,vm:arousal")]
+    assert names == ["ensemble", "palmer-2013", "valdez-mehrabian:arousal"]
+    for bad in ("ou:dominance", "palmer:arousal", "vm:"):
+        with pytest.raises(JudgeError):
+            make_judge(bad)
+
+
 # ------------------------------------------------------------------ consensus
 
 def test_combination_rules_bounds():

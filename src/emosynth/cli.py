@@ -684,7 +684,8 @@ def judges_command(
     """The judges available to --judges and --check-judges: what each judges (dimensions on the SAM 1-9 scale,
     categories) and what it was made from. Presets: consensus = ensemble + valdez-mehrabian, consensus-palmer =
     ensemble + palmer-2013 (the edit's default), default = the packaged predictor; held out by default: lite2
-    and ou. Any saved model folder or backbone name is a network judge too."""
+    and ou. Any saved model folder or backbone name is a network judge too, and NAME:DIM[+DIM] keeps only
+    those dimensions of a judge (e.g. valdez-mehrabian:arousal)."""
     from .judges import describe_judges
 
     rows = describe_judges()
@@ -1166,12 +1167,16 @@ def generator_evaluate(
                                "r(target, judged) and MAE ('none' to skip); the card says which were in the "
                                "generator's objective (those figures are fits)."),
     data_root: Optional[Path] = typer.Option(None, help=DATA_ROOT_HELP),
+    out_dir: Optional[Path] = typer.Option(None, "--out", help="A new folder for evaluation.json and "
+                                           "evaluation.csv; without it a generator you trained keeps them "
+                                           "(model.json's \"evaluation\"), and a packaged one is only printed."),
     quiet: bool = typer.Option(False, "--quiet", "-q"),
 ):
     """Score a trained generator over a fixed grid of targets: condition error (or emotion accuracy) under
     the predictor it was trained through and under an independent one, against shuffled conditions;
     within-target diversity against real images of that target; optionally the same for a MAP-Elites run.
-    Stored in the generator's model.json ("evaluation") and evaluation.csv."""
+    Stored in the generator's model.json ("evaluation") and evaluation.csv, or in --out; the generators
+    packaged with emosynth are never rewritten."""
     from .synth import GeneratorEvalConfig
     from .synth import run_generator_evaluation as evaluate
 
@@ -1179,17 +1184,18 @@ def generator_evaluate(
                               check_backbone=None if check_backbone.lower() == "none" else check_backbone,
                               compare_run=str(compare_run) if compare_run else None, per_target=per_target,
                               grid=grid, seed=seed, data_root=str(data_root) if data_root else None,
-                              judges=judges)
+                              judges=judges, out=str(out_dir) if out_dir else None)
     s = evaluate(cfg, progress=None if quiet else (lambda msg: out.print(msg, highlight=False)))
     if quiet:
         return
     for key, value in s.items():
         if isinstance(value, float):
             out.print(f"  {key.replace('_', ' '):32s} {value:.3f}", highlight=False)
-    from .synth import resolve_generator
-
-    where = resolve_generator(generator)
-    out.print(f"  {where / 'model.json'} (evaluation), {where / 'evaluation.csv'}", highlight=False)
+    if s["written"]:
+        out.print(f"  {', '.join(s['written'])}", highlight=False)
+    else:
+        out.print("  (a packaged generator: its card is not rewritten; --out DIR keeps these results)",
+                  highlight=False)
 
 
 def _print_generator_metrics(m: dict, where: Path):

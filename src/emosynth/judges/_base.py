@@ -144,6 +144,65 @@ def nan_columns(values: dict[str, torch.Tensor], like: torch.Tensor) -> torch.Te
     return torch.stack([values.get(d, nan) for d in DIMENSIONS], dim=1)
 
 
+class DimensionsJudge(Judge):
+    """A judge restricted to some of its dimensions: ``make_judge("valdez-mehrabian:arousal")``.
+
+    The verdict on the other dimensions is NaN, so an objective or consensus never reads them: a
+    study's arousal formula can join a consensus whose valence comes from another study.
+
+    Args:
+        inner: The judge to restrict.
+        dims: The dimensions kept, a non-empty subset of ``inner.dims``.
+
+    Raises:
+        JudgeError: ``dims`` is empty or names a dimension ``inner`` does not judge.
+    """
+
+    def __init__(self, inner: Judge, dims):
+        super().__init__()
+        dims = tuple(dict.fromkeys(dims))
+        bad = [d for d in dims if d not in inner.dims]
+        if not dims or bad:
+            raise JudgeError(f"judge {inner.name!r} judges {', '.join(inner.dims)}; "
+                             f"cannot keep {', '.join(bad) or 'no dimension'}")
+        self.inner = inner
+        self.dims = tuple(d for d in DIMENSIONS if d in dims)
+        self.name = f"{inner.name}:{'+'.join(self.dims)}"
+        self.labels = list(inner.labels)
+        self.made_from = (f"{inner.made_from} Restricted to {', '.join(self.dims)}: the other dimensions "
+                          "are not judged.")
+
+    def _mask(self, out: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        out = dict(out)
+        raw = out["vad_raw"]
+        keep = self.dim_mask.to(raw.device)
+        out["vad_raw"] = torch.where(keep, raw, torch.full_like(raw, float("nan")))
+        return out
+
+    def judge(self, images):
+        """The inner judge's verdict, NaN outside the kept dimensions.
+
+        Args:
+            images: Float tensor (N, 3, H, W) in [0, 1].
+
+        Returns:
+            As the inner judge, ``"vad_raw"`` NaN in the columns not kept.
+        """
+        return self._mask(self.inner.judge(images))
+
+    def judge_fast(self, images, engine: str = "auto"):
+        """As ``judge`` without gradients, on the inner judge's fast path.
+
+        Args:
+            images: Float tensor (N, 3, H, W) in [0, 1].
+            engine: The inference engine for a network judge.
+
+        Returns:
+            As ``judge``.
+        """
+        return self._mask(self.inner.judge_fast(images, engine))
+
+
 # ------------------------------------------------------------------------------------ registry
 
 def _default(**kw):
@@ -245,7 +304,8 @@ def describe_judges() -> list[dict]:
 def make_judge(name: str, **kw) -> Judge:
     """The judge called ``name`` (or an alias), built with ``kw``.
 
-    A saved model folder or a backbone name gives a ``NetworkJudge`` on it.
+    A saved model folder or a backbone name gives a ``NetworkJudge`` on it. ``NAME:DIM[+DIM]``
+    (e.g. ``valdez-mehrabian:arousal``) keeps only those dimensions of the judge's verdict.
 
     Args:
         name: A judge name or alias, a saved model folder or a backbone name.
@@ -257,7 +317,11 @@ def make_judge(name: str, **kw) -> Judge:
     Raises:
         JudgeError: ``name`` is neither a named judge nor a usable model folder or backbone.
     """
-    key = ALIASES.get(str(name).strip().lower(), str(name).strip().lower())
+    text = str(name).strip()
+    base, sep, keep = text.rpartition(":")
+    if sep and base and keep and all(d.strip().lower() in DIMENSIONS for d in keep.split("+")):
+        return DimensionsJudge(make_judge(base, **kw), [d.strip().lower() for d in keep.split("+")])
+    key = ALIASES.get(text.lower(), text.lower())
     if key in JUDGES:
         return JUDGES[key][0](**kw)
     from ._network import NetworkJudge

@@ -30,13 +30,23 @@ import numpy as np
 import pandas as pd
 import torch
 
-from ..config import check_int_at_least, check_seed
+from ..config import ConfigError, check_int_at_least, check_seed
 from ..emotions import DIMENSIONS
 from ..errors import SynthError
 from ..fsio import atomic_write_bytes, write_json
-from ._generator import CARD_FILE, TRAIN_RANGES, Generator, grid_targets, resolve_generator
+from ._generator import (
+    CARD_FILE,
+    DEFAULT_GENERATOR_DIR,
+    PACKAGED_GENERATORS,
+    TRAIN_RANGES,
+    Generator,
+    grid_targets,
+    resolve_generator,
+)
 
 EVAL_FILE = "evaluation.csv"
+#: the summary, when written to ``--out`` rather than into the generator's card
+SUMMARY_FILE = "evaluation.json"
 
 
 @dataclass
@@ -55,6 +65,9 @@ class GeneratorEvalConfig:
         real_per_target: Real images per target and data set, drawn at random (at least 2).
         data_root: Root of the data sets, or None for the default.
         judges: Comma-separated ``emosynth.judges`` names whose verdicts are reported, or None.
+        out: A folder for ``evaluation.csv`` and ``evaluation.json`` (a new folder, or one without
+            them), or None: a generator folder of the user's keeps them (the card's ``"evaluation"``);
+            a generator packaged with emosynth is never rewritten, so its results are only returned.
     """
 
     generator: str = "default"
@@ -70,9 +83,17 @@ class GeneratorEvalConfig:
     #: r(target, judged) and MAE per dimension, ``judge_<name>_r_<dim>``; the card says which of them were
     #: in the generator's objective (a fit) and which were held out
     judges: str | None = "ou,valdez-mehrabian"
+    out: str | None = None
 
     def validate(self):
         """Check every setting before the generator is loaded (``ConfigError`` naming the parameter)."""
+        if self.out is not None:
+            dest = Path(self.out)
+            if dest.exists() and not dest.is_dir():
+                raise ConfigError("out", f"{dest} is a file, not a folder")
+            taken = [n for n in (EVAL_FILE, SUMMARY_FILE) if (dest / n).exists()]
+            if taken:
+                raise ConfigError("out", f"{dest} already holds {', '.join(taken)}; choose a new folder")
         check_int_at_least("per_target", self.per_target, 2, "(diversity needs pairs)")
         check_int_at_least("grid", self.grid, 2)
         check_int_at_least("size", self.size, 16)
@@ -291,11 +312,35 @@ def evaluate(cfg: GeneratorEvalConfig, progress=None) -> dict:
         summary["evolve_targets_covered"] = int((ev.drop_duplicates("target")["n"] > 0).sum())
 
     folder = resolve_generator(cfg.generator)
-    atomic_write_bytes(folder / EVAL_FILE, table.to_csv(index=False).encode())
-    card = json.loads((folder / CARD_FILE).read_text())
-    card["evaluation"] = {**summary, "config": asdict(cfg)}
-    write_json(folder / CARD_FILE, card)
+    record = {**summary, "config": asdict(cfg)}
+    if cfg.out is not None:
+        dest = Path(cfg.out)
+        dest.mkdir(parents=True, exist_ok=True)
+        atomic_write_bytes(dest / EVAL_FILE, table.to_csv(index=False).encode())
+        write_json(dest / SUMMARY_FILE, record)
+        summary["written"] = [str(dest / SUMMARY_FILE), str(dest / EVAL_FILE)]
+    elif is_packaged(folder):
+        summary["written"] = []  # emosynth's own card stays as shipped
+    else:
+        atomic_write_bytes(folder / EVAL_FILE, table.to_csv(index=False).encode())
+        card = json.loads((folder / CARD_FILE).read_text())
+        card["evaluation"] = record
+        write_json(folder / CARD_FILE, card)
+        summary["written"] = [f"{folder / CARD_FILE} (evaluation)", str(folder / EVAL_FILE)]
     return summary
+
+
+def is_packaged(folder) -> bool:
+    """Whether ``folder`` is one of the generators shipped inside emosynth (never rewritten by a run).
+
+    Args:
+        folder: A generator folder.
+
+    Returns:
+        True for the packaged default, model-only and consensus-palmer generators.
+    """
+    here = Path(folder).resolve()
+    return any(here == Path(p).resolve() for p in (DEFAULT_GENERATOR_DIR, *PACKAGED_GENERATORS.values()))
 
 
 def _judge_figures(cfg, gen, images, reps, dims, note) -> dict:
