@@ -178,6 +178,36 @@ def test_dask_cluster_equals_local(unbroken, corpus, predictor, tmp_path):
     assert sidecars(out)[1].read_bytes() == sidecars(unbroken["jsonl"])[1].read_bytes()
 
 
+def test_a_dask_cluster_that_stops_working_ends_the_run_with_one_line_and_resumes(unbroken, corpus, predictor,
+                                                                                  tmp_path):
+    import dask
+    from distributed import Client, LocalCluster
+
+    from emosynth.cluster import ClusterError
+
+    def set_paused(paused, dask_worker=None):  # local, so that it travels by value to the worker
+        from distributed.core import Status
+
+        dask_worker.status = Status.paused if paused else Status.running
+
+    out = tmp_path / "scores.jsonl"
+    # No memory monitor: it would unpause a worker that uses little memory.
+    with dask.config.set({"distributed.worker.memory.pause": False}), \
+            LocalCluster(n_workers=1, threads_per_worker=1, processes=True, dashboard_address=None) as cluster:
+        cluster.wait_for_workers(1, timeout=120)
+        config = CorpusConfig(**SMALL, scheduler=cluster.scheduler_address, stall_seconds=3)
+        with Client(cluster.scheduler_address, set_as_default=False) as admin:
+            admin.run(set_paused, True)  # its only worker stops taking work (as under memory pressure)
+            t0 = time.monotonic()
+            with pytest.raises(ClusterError, match="has no running workers for 3 s") as err:
+                predict_corpus([corpus], out, predictor, config)
+            assert time.monotonic() - t0 < 60 and "\n" not in str(err.value)
+            admin.run(set_paused, False)
+            res = predict_corpus([corpus], out, predictor, config)  # the same command again
+    assert (res.scored, res.skipped) == (N_PHOTOS, 3)
+    assert out.read_bytes() == unbroken["jsonl"].read_bytes()
+
+
 def test_outputs_emosynth_did_not_write_or_cannot_resume(corpus, predictor, model_dir, unbroken, tmp_path):
     theirs = tmp_path / "theirs.csv"
     theirs.write_text("a,b\n1,2\n")

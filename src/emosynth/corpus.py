@@ -51,7 +51,8 @@ from typing import Callable, Iterable, Iterator, Sequence
 
 import numpy as np
 
-from .config import ConfigError, check_int_at_least
+from .cluster import STALL_SECONDS
+from .config import ConfigError, check_int_at_least, check_positive
 from .errors import ImageError, OutputError
 from .fsio import atomic_write_bytes, write_json
 from .imageio import IMAGE_SUFFIXES, read_image, resize_square
@@ -84,6 +85,9 @@ class CorpusConfig:
     engine: str = "auto"
     #: a dask.distributed scheduler address; None: this machine
     scheduler: str | None = None
+    #: seconds a Dask cluster may sit idle with a shard unscored before the shard is sent again (and,
+    #: the second time, before the run stops with one line; a slow shard is never cut short)
+    stall_seconds: float = STALL_SECONDS
     #: start afresh over an earlier output of this command at OUT (never over anything else)
     overwrite: bool = False
     #: let JPEGs decode at a reduced scale still at least twice the model's input size (Pillow's
@@ -97,6 +101,7 @@ class CorpusConfig:
             check_int_at_least("workers", self.workers, 0, "(0: decode in this process)")
         check_int_at_least("batch_size", self.batch_size, 1)
         check_int_at_least("shard_size", self.shard_size, 1)
+        check_positive("stall_seconds", self.stall_seconds)
         if self.engine not in ENGINES:
             raise ConfigError("engine", f"unknown engine {self.engine!r}; choose one of {', '.join(ENGINES)}",
                               lead=False)
@@ -810,7 +815,14 @@ class _Done:
 
 
 def _dask_results(shards, predictor, config: CorpusConfig, size: int):
-    """(records, bad, done) per shard, each shard decoded and scored by a worker of the Dask cluster."""
+    """(records, bad, done) per shard, each shard decoded and scored by a worker of the Dask cluster.
+
+    The model (about 2 MB without its engine sessions) travels inside each task rather than by
+    ``Client.scatter``: a broadcast left this project's CI with two idle workers and a task that never
+    ran. Waiting goes through ``cluster.wait_result``, so a cluster that stops working ends the run
+    with one line (what was written is kept, and the same command resumes) instead of a hang."""
+    from .cluster import wait_result
+
     try:
         from distributed import Client
     except ImportError:
@@ -825,8 +837,13 @@ def _dask_results(shards, predictor, config: CorpusConfig, size: int):
         n = max(1, len(client.scheduler_info(n_workers=-1).get("workers", {})))
         ex = predictor.extractor(config.engine)
         engines = [p.engine for p in (ex.parts or [ex])]
-        model = client.scatter(_portable(predictor), broadcast=True)
+        model = _portable(predictor)
         key = model_id(predictor)
+
+        def submit(items):
+            return client.submit(score_shard, model, key, config.engine, size, config.draft, config.batch_size,
+                                 items, engines, pure=False)
+
         window: deque = deque()
         it = iter(shards)
         while True:
@@ -834,12 +851,13 @@ def _dask_results(shards, predictor, config: CorpusConfig, size: int):
                 items = next(it, None)
                 if items is None:
                     break
-                window.append(client.submit(score_shard, model, key, config.engine, size, config.draft,
-                                            config.batch_size, items, engines, pure=False))
+                window.append((submit(items), items))
             if not window:
                 break
-            fut = window.popleft()
-            yield fut.result()
+            fut, items = window.popleft()
+            result = wait_result(client, fut, config.scheduler, config.stall_seconds,
+                                 resubmit=lambda items=items: submit(items))
             fut.release()
+            yield result
     finally:
         client.close()

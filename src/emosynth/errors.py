@@ -82,6 +82,10 @@ class StudyError(EmosynthError):
     """A human-validation study that cannot be created, served, exported or reported as asked."""
 
 
+class ClusterError(EmosynthError):
+    """A Dask cluster that stopped doing the work sent to it (no running workers, or workers dying)."""
+
+
 class OutputError(EmosynthError):
     """An output path emosynth may not or cannot write: a file, a folder it did not write, an output of
     another kind, an earlier output without --overwrite, or a place that is read-only."""

@@ -238,8 +238,16 @@ class Evaluator:
         keys = [(*key, c) for c in range(len(chunks))]
         if self._client is None:
             return _concat([score_chunk(self.spec, g, k) for g, k in zip(chunks, keys)])
-        futures = [self._client.submit(score_chunk, self.spec, g, k, pure=False) for g, k in zip(chunks, keys)]
-        return _concat(self._client.gather(futures))
+        from ..cluster import wait_result
+
+        def submit(g, k):
+            return self._client.submit(score_chunk, self.spec, g, k, pure=False)
+
+        futures = [submit(g, k) for g, k in zip(chunks, keys)]
+        where = self.address or "LocalCluster"
+        return _concat([wait_result(self._client, f, where, resubmit=lambda g=g, k=k: submit(g, k),
+                                    then="run it again with --resume")
+                        for f, g, k in zip(futures, chunks, keys)])
 
 
 ScoreFn = Callable[[np.ndarray, tuple], dict]
