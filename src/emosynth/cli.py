@@ -1113,7 +1113,8 @@ def generator_train(
     z_dim: int = typer.Option(32, help="Length of the noise vector z."),
     init: Optional[str] = typer.Option(None, "--init", help="Start from another generator's weights where names "
                                                             "and shapes match ('model-only', 'default', "
-                                                            "'consensus-palmer' or a folder)."),
+                                                            "'consensus-base', 'consensus-palmer' or a "
+                                                            "folder)."),
     predictor_size: Optional[int] = typer.Option(None, help="Side in px the judges' networks see in training "
                                                             "(default: their input size)."),
     realism: Optional[str] = typer.Option(None, help="Add a discriminator that tells this data set's photographs "
@@ -1209,9 +1210,12 @@ def generate(
     out_dir: Path = typer.Option(..., "--out", help="Run directory: run.json, images/, items.csv, contact_sheet.png."),
     generator: str = typer.Option("default", "--generator", help="A trained generator folder, 'default': the "
                                                                    "packaged VA generator (trained under the "
-                                                                   "consensus of judges), 'model-only': the "
+                                                                   "consensus of judges, with a discriminator "
+                                                                   "against photographs), 'model-only': the "
                                                                    "packaged one trained through the predictor "
-                                                                   "alone, or 'consensus-palmer': the default "
+                                                                   "alone, 'consensus-base': the default's start "
+                                                                   "(the default until 2026-12-04), or "
+                                                                   "'consensus-palmer': consensus-base "
                                                                    "trained on under the network and Palmer's "
                                                                    "colour judge (valence closer to people's "
                                                                    "colour codes, arousal less)."),

@@ -38,6 +38,7 @@ from ._generate import GenerateConfig, generate, generator_id
 from ._generator import (
     CHECKPOINT_FILE,
     CONDITIONS,
+    CONSENSUS_BASE_GENERATOR_DIR,
     CONSENSUS_PALMER_GENERATOR_DIR,
     DEFAULT_GENERATOR_DIR,
     LOG_FILE,
@@ -118,7 +119,8 @@ __all__ = ["EDIT_PRIOR_FORMAT", "EDIT_PRIOR_PATH", "EDIT_PRIOR_VERSION", "PRIOR_
            "real_features", "resolve_generator", "resolve_model", "run_demo",
            "run_demo_sweeps", "side_by_side", "run_generator_evaluation",
            "sample_targets", "score_chunk", "step", "step_losses", "train_generator", "training_judge",
-           "MODEL_ONLY_GENERATOR_DIR", "CONSENSUS_PALMER_GENERATOR_DIR", "PACKAGED_GENERATORS", "TrainingJudges",
+           "MODEL_ONLY_GENERATOR_DIR", "CONSENSUS_BASE_GENERATOR_DIR",
+           "CONSENSUS_PALMER_GENERATOR_DIR", "PACKAGED_GENERATORS", "TrainingJudges",
            "batch_losses", "held_out_figures", "held_out_names",
            "layout_distance", "layout_features", "objective_names", "training_judges", "warm_start",
            "correlation", "layout_diversity",

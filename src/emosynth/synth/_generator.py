@@ -56,17 +56,23 @@ LOG_FILE = "train.csv"
 FORMAT = 1
 #: the ownership kind of a generator folder (``emosynth.fsio``; its model.json says "kind": "generator")
 GENERATOR_KIND = "generator"
-#: the generator that ships with the package: trained under consensus (the packaged network under random views
-#: and the Valdez-Mehrabian colour judge), from the model-only one; its model.json says how and what it scored
+#: the generator that ships with the package: the consensus one below trained 400 steps more under consensus
+#: (the packaged network under random views and the Valdez-Mehrabian colour judge) with a discriminator against
+#: OASIS photographs (``--realism oasis``); its model.json says how and what it scored
 DEFAULT_GENERATOR_DIR = Path(__file__).resolve().parent.parent / "default_generator"
 #: the packaged VA generator trained through the packaged predictor alone (``--judges default``): ``--generator
 #: model-only``.
 MODEL_ONLY_GENERATOR_DIR = DEFAULT_GENERATOR_DIR / "model-only"
-#: the packaged VA generator trained on from the default one under ``--judges consensus-palmer`` (the packaged
+#: the packaged VA generator trained 1,000 steps under consensus from the model-only one, without the
+#: discriminator: the default until 2026-12-04 and the start of both the default and consensus-palmer
+#: (``--generator consensus-base``).
+CONSENSUS_BASE_GENERATOR_DIR = DEFAULT_GENERATOR_DIR / "consensus-base"
+#: the packaged VA generator trained on from consensus-base under ``--judges consensus-palmer`` (the packaged
 #: network and Palmer et al.'s colour judge): ``--generator consensus-palmer``.
 CONSENSUS_PALMER_GENERATOR_DIR = DEFAULT_GENERATOR_DIR / "consensus-palmer"
 #: the packaged generators by name, beside ``"default"``
-PACKAGED_GENERATORS = {"model-only": MODEL_ONLY_GENERATOR_DIR, "consensus-palmer": CONSENSUS_PALMER_GENERATOR_DIR}
+PACKAGED_GENERATORS = {"model-only": MODEL_ONLY_GENERATOR_DIR, "consensus-base": CONSENSUS_BASE_GENERATOR_DIR,
+                       "consensus-palmer": CONSENSUS_PALMER_GENERATOR_DIR}
 
 #: Where training conditions are drawn, per dimension (SAM 1–9): about the 2nd to 98th percentile of the
 #: ratings of OASIS (900 images) and Emotion6 (1,980) together — valence 1.6–8.1 in Emotion6 and 2.0–7.9
@@ -525,7 +531,8 @@ def resolve_generator(spec: str | Path | None) -> Path:
 
     Args:
         spec: None or ``"default"`` (the packaged one), ``"model-only"`` (the packaged one trained
-            through the predictor alone, ``MODEL_ONLY_GENERATOR_DIR``), ``"consensus-palmer"`` (trained on
+            through the predictor alone, ``MODEL_ONLY_GENERATOR_DIR``), ``"consensus-base"`` (the default's start,
+            the default until 2026-12-04, ``CONSENSUS_BASE_GENERATOR_DIR``), ``"consensus-palmer"`` (trained on
             under the network and Palmer's colour judge, ``CONSENSUS_PALMER_GENERATOR_DIR``), or a folder path.
 
     Returns:

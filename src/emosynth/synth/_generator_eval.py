@@ -337,7 +337,7 @@ def is_packaged(folder) -> bool:
         folder: A generator folder.
 
     Returns:
-        True for the packaged default, model-only and consensus-palmer generators.
+        True for the packaged generators: the default and those in ``PACKAGED_GENERATORS``.
     """
     here = Path(folder).resolve()
     return any(here == Path(p).resolve() for p in (DEFAULT_GENERATOR_DIR, *PACKAGED_GENERATORS.values()))
