@@ -7,6 +7,7 @@ import os
 import pickle
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -333,6 +334,9 @@ from pathlib import Path
 from emosynth.fsio import exclusive, output_directory
 root, locked = Path(sys.argv[1]), sys.argv[2] == "locked"
 out = root / "judge"
+(root / f"ready-{sys.argv[3]}").touch()  # imports done: wait for the other process, so both start at once
+while not (root / "go").exists():
+    time.sleep(0.01)
 def build():
     if not (out / "model.json").is_file():
         with open(root / "builds.log", "a") as f:
@@ -355,8 +359,12 @@ def test_two_processes_building_one_cached_thing_take_turns(tmp_path, locked):
     build it and the second one's swap is refused: the case the lock exists for."""
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     args = [sys.executable, "-c", _BUILD_ONCE, str(tmp_path), "locked" if locked else "bare"]
-    procs = [subprocess.Popen(args, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-             for _ in range(2)]
+    procs = [subprocess.Popen([*args, str(i)], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+             for i in range(2)]
+    deadline = time.monotonic() + 120  # a loaded machine can take seconds to import; start both together
+    while not all((tmp_path / f"ready-{i}").exists() for i in range(2)) and time.monotonic() < deadline:
+        time.sleep(0.01)
+    (tmp_path / "go").touch()
     codes = [p.wait(timeout=120) for p in procs]
     builds = (tmp_path / "builds.log").read_text().splitlines()
     assert (tmp_path / "judge" / "model.json").is_file()
