@@ -53,7 +53,7 @@ AGREEMENT_BOUND = 0.05
 #: OASIS they move V and A by 0.28 (static) and 2.0 (dynamic) — see docs/performance.md.
 AUTO_CANDIDATES = ("openvino", "onnx", "torch")
 #: bump to measure every machine's choice again (the cached ``engines/*.json`` are ignored)
-CHOICE_VERSION = "1"
+CHOICE_VERSION = "2"
 HANDCRAFTED = "handcrafted"
 # One thread per core: handcrafted features are NumPy/SciPy code that releases the GIL.
 HANDCRAFTED_WORKERS = max(1, min(4, os.cpu_count() or 1))
@@ -639,10 +639,26 @@ def cpu_name() -> str:
 
 
 def images_per_second(extractor: "FeatureExtractor", images: np.ndarray, engine: str, repeats: int = 2) -> float:
-    """Best of ``repeats`` timed passes of ``images`` (uint8 N×S×S×3) through ``engine``, after a warm-up."""
+    """Best of ``repeats`` timed passes of ``images`` (uint8 N×S×S×3) through ``engine``, after a warm-up
+    pass of the same shape.
+
+    Args:
+        extractor: the feature extractor to time.
+        images: the batch to time, uint8 (N, S, S, 3).
+        engine: the engine to run it on.
+        repeats: timed passes; the best counts.
+
+    Returns:
+        Images per second of the best pass.
+    """
     import time
 
-    extractor.from_arrays(images[:2], engine)
+    # The warm-up has the timed batch's shape: OpenVINO specialises a dynamic-shape model to each new input
+    # shape on first use, and ONNX Runtime grows its memory arena, both inside the first call of a shape. A
+    # warm-up on 2 images left that cost in the one timed pass of 4, and on an AVX512_BF16 EPYC auto chose
+    # PyTorch for MobileNetV2 (72 images/s against 47 for ORT at batch 4) although PyTorch runs it at 32
+    # images/s at batch 32 and ORT / OpenVINO at 113 / 102 (docs/performance.md).
+    extractor.from_arrays(images, engine)
     best = float("inf")
     for _ in range(repeats):
         t = time.perf_counter()
@@ -668,9 +684,20 @@ def engine_choice_path(extractor: "FeatureExtractor", candidates=AUTO_CANDIDATES
     return cache_root() / "engines" / f"{name}.json"
 
 
-def choose_engine(extractor: "FeatureExtractor", candidates=AUTO_CANDIDATES, n: int = 4) -> str:
+def choose_engine(extractor: "FeatureExtractor", candidates=AUTO_CANDIDATES, n: int = 16,
+                  repeats: int = 2) -> str:
     """The fastest of ``candidates`` (installed ones) for this backbone on this machine, measured once on
-    ``n`` calibration images and remembered in ``cache_root()/engines/`` with the figures and the CPU."""
+    ``n`` calibration images and remembered in ``cache_root()/engines/`` with the figures and the CPU.
+
+    Args:
+        extractor: the feature extractor (one backbone) to choose for.
+        candidates: the engines it may choose among (those installed count).
+        n: images per timed batch.
+        repeats: timed passes per engine, after a warm-up of the same shape; the best counts.
+
+    Returns:
+        The chosen engine's name.
+    """
     import json
 
     avail = [e for e in candidates if engine_available(e)]
@@ -688,13 +715,13 @@ def choose_engine(extractor: "FeatureExtractor", candidates=AUTO_CANDIDATES, n: 
     rates = {}
     for e in avail:
         try:
-            rates[e] = images_per_second(extractor, images, e, repeats=1)
+            rates[e] = images_per_second(extractor, images, e, repeats=repeats)
         except Exception:  # noqa: BLE001 — an engine that fails here is simply not chosen
             rates[e] = 0.0
     best = max(rates, key=rates.get)
     atomic_write_bytes(path, (json.dumps({"engine": best, "images_per_s": rates, "cpu": cpu_name(),
                                           "threads": threads, "load": os.getloadavg()[0], "batch": n,
-                                          "backbone": extractor.key}, indent=2) + "\n").encode())
+                                          "repeats": repeats, "backbone": extractor.key}, indent=2) + "\n").encode())
     return best
 
 
