@@ -17,6 +17,7 @@ from emosynth.rundir import read_run
 from emosynth.synth import (
     CHECKPOINT_FILE,
     LOG_FILE,
+    TRAIN_RANGES,
     GenerateConfig,
     Generator,
     GeneratorConfig,
@@ -120,6 +121,29 @@ def test_generate_writes_a_run_directory(trained, tmp_path):
     for p, q in zip(one.image_paths(), two.image_paths()):
         assert p.read_bytes() == q.read_bytes()
     assert again["metrics"]["images"] == 2 and (one.items["target_arousal"] == 8).all()
+    # arousal 8 lies past the 2.5-7.0 the generator was trained on: run.json says so; the sweep stays inside
+    lo, hi = TRAIN_RANGES["arousal"]
+    assert again["outside_training_range"] == {"arousal": {"values": [8.0], "trained": [lo, hi]}}
+    assert one.meta["outside_training_range"] == again["outside_training_range"]
+    assert meta["outside_training_range"] == {}
+
+
+def test_generate_notes_a_target_outside_the_training_range_in_one_line(trained, tmp_path, capsys):
+    out, _ = trained
+
+    def run(arousal, name):
+        try:
+            main(["generate", "--generator", str(out), "--valence", "2", "--arousal", arousal, "--n", "1",
+                  "--size", "16", "--quiet", "--out", str(tmp_path / name)])
+        except SystemExit as e:
+            assert e.code in (0, None)
+        return capsys.readouterr().err.strip().splitlines()
+
+    lines = run("8", "far")
+    assert lines == ["note: arousal 8 is outside the 2.5-7 this generator was trained on; it extrapolates there, "
+                     "and no held-out figure covers it"]
+    assert (tmp_path / "far" / "run.json").is_file()  # a note, not a refusal
+    assert run("7", "near") == []
 
 
 @pytest.fixture(scope="module")

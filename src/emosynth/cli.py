@@ -1233,13 +1233,20 @@ def generate(
     quiet: bool = typer.Option(False, "--quiet", "-q"),
 ):
     """Generate images for a target emotion with a trained generator; the predictor's verdict on each
-    image goes into items.csv beside its target."""
+    image goes into items.csv beside its target. A target outside the range the generator was trained
+    on (the packaged ones: valence 2-8, arousal 2.5-7) gets a one-line note on stderr and is listed in
+    run.json's outside_training_range: the generator extrapolates there."""
     from .synth import GenerateConfig
     from .synth import generate as run_generate
 
     meta = run_generate(GenerateConfig(generator=str(generator), valence=valence, arousal=arousal,
                                        dominance=dominance, emotion=emotion, sweep=sweep, grid=grid, n=n, size=size,
                                        seed=seed), out_dir, command=_command(), overwrite=overwrite)
+    for dim, o in meta.get("outside_training_range", {}).items():
+        vals = ", ".join(f"{v:g}" for v in o["values"])
+        err.print(f"note: {dim} {vals} is outside the {o['trained'][0]:g}-{o['trained'][1]:g} this generator was "
+                  "trained on; it extrapolates there, and no held-out figure covers it", highlight=False,
+                  markup=False, soft_wrap=True)
     if not quiet:
         _print_generator_metrics(meta["metrics"], out_dir)
         out.print(f"  {out_dir / 'contact_sheet.png'}, {out_dir / 'items.csv'}", highlight=False)

@@ -34,7 +34,7 @@ from ._edit import (
 from ._encodings import ACTIVATIONS, CPPNEncoding, Encoding, PixelEncoding, make_encoding
 from ._evolve import CHECKPOINT, EvolveConfig, emitter_kind, evolve, make_scheduler, step, transfer_check
 from ._fitness import LUMA, Evaluator, Judge, JudgeSpec, judge_outputs, judge_scores, judges_input_size, score_chunk
-from ._generate import GenerateConfig, generate, generator_id
+from ._generate import GenerateConfig, generate, generator_id, outside_training_range
 from ._generator import (
     CHECKPOINT_FILE,
     CONDITIONS,
@@ -114,7 +114,7 @@ __all__ = ["EDIT_PRIOR_FORMAT", "EDIT_PRIOR_PATH", "EDIT_PRIOR_VERSION", "PRIOR_
            "GeneratorConfig", "GeneratorEvalConfig", "GradientJudge", "Judge", "JudgeSpec", "MegaEmitter",
            "PixelEncoding", "Space", "TrainingJudge", "TransformConfig", "assign", "condition_loss", "demo_configs",
            "emitter_kind", "encode", "evaluate_generator", "evolve", "frontier_elites", "generate", "generator_id",
-           "grid_targets",
+           "grid_targets", "outside_training_range",
            "make_encoding", "make_scheduler", "make_space", "model_id", "pairwise_diversity", "random_transforms",
            "real_features", "resolve_generator", "resolve_model", "run_demo",
            "run_demo_sweeps", "side_by_side", "run_generator_evaluation",

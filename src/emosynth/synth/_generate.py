@@ -20,7 +20,7 @@ import torch
 
 from ..config import ConfigError, check_int_at_least, check_sam, check_seed
 from ..emotions import DIMENSIONS
-from ._generator import GENERATOR_FILE, Generator, grid_targets, resolve_generator
+from ._generator import GENERATOR_FILE, TRAIN_RANGES, Generator, grid_targets, resolve_generator
 
 #: the ownership kind of a generate run directory (``emosynth.fsio``)
 RUN_KIND = "run:generator"
@@ -89,6 +89,30 @@ def _target_names(gen: Generator, targets: torch.Tensor) -> list[str]:
     return ["_".join(f"{d[0]}{float(v):.2f}" for d, v in zip(gen.dims, t)) for t in targets]
 
 
+def outside_training_range(gen: Generator, targets: torch.Tensor) -> dict:
+    """The targets' values that lie outside the range ``gen`` was trained on: there it extrapolates, and
+    no held-out figure says how well (``docs/results/generator.md`` measures the 5 × 5 training grid).
+
+    Args:
+        gen: The generator.
+        targets: (n, d) V/A(/D) targets on the SAM 1–9 scale (category targets have no range).
+
+    Returns:
+        ``{dimension: {"values": [...], "trained": [lo, hi]}}`` for each dimension with a value outside;
+        empty when every value is inside (or the generator is conditioned on categories).
+    """
+    if gen.config.condition == "category":
+        return {}
+    ranges = gen.card_.get("train_ranges") or {d: list(TRAIN_RANGES[d]) for d in gen.dims}
+    out = {}
+    for j, d in enumerate(gen.dims):
+        lo, hi = (float(x) for x in ranges.get(d, TRAIN_RANGES[d]))
+        vals = sorted({round(float(v), 4) for v in targets[:, j] if not lo - 1e-6 <= float(v) <= hi + 1e-6})
+        if vals:
+            out[d] = {"values": vals, "trained": [lo, hi]}
+    return out
+
+
 def generate(config: GenerateConfig, out_dir: str | Path, *, command: str | None = None,
              overwrite: bool = False) -> dict:
     """Generate images and write the run directory ``out_dir`` (replaced whole, atomically).
@@ -104,8 +128,9 @@ def generate(config: GenerateConfig, out_dir: str | Path, *, command: str | None
         overwrite: Allow replacing an earlier generate run at ``out_dir``.
 
     Returns:
-        The run.json contents (with the generator's id, the target names and ``metrics``: image
-        count and accuracy or per-dimension MAE in SAM scale points).
+        The run.json contents (with the generator's id, the target names, ``metrics``: image
+        count and accuracy or per-dimension MAE in SAM scale points, and ``outside_training_range``:
+        target values the generator was not trained on, see :func:`outside_training_range`).
 
     Raises:
         ConfigError: A setting in ``config`` is invalid.
@@ -167,7 +192,8 @@ def generate(config: GenerateConfig, out_dir: str | Path, *, command: str | None
         meta = {**run_header("generator", command, dict(cfg.__dict__), cfg.seed, [model_id(pred_path)]),
                 "generator": {"path": str(cfg.generator), "id": generator_id(cfg.generator),
                               "condition": gen.config.condition, "config": gen.card_.get("config")},
-                "targets": names, "metrics": metrics}
+                "targets": names, "metrics": metrics,
+                "outside_training_range": outside_training_range(gen, targets)}
         write_run(tmp, meta)
     return meta
 
