@@ -7,8 +7,8 @@ For each engine: images/s through the whole predictor (features + heads) on a ba
 (OASIS, at the model's input size), the ratio to eager fp32 measured in the same run, and the
 largest |ΔV|, |ΔA| (SAM 1-9) of its predictions against eager fp32 on ``--n`` OASIS photos — the
 bound ``auto`` requires (≤ 0.05). ``onnx-2pass`` is the ONNX export before the mirror-image pass
-was folded into the batch (two passes of N instead of one of 2N); ``openvino-bf16`` (on CPUs with native
-bf16) is OpenVINO at its default precision there, which the ``openvino`` engine pins to fp32.
+was folded into the batch (two passes of N instead of one of 2N); ``openvino-bf16`` runs only on CPUs with
+native bf16.
 
 Each engine is timed in a process of its own (``--shared-process`` for all in this one): engines timed
 in one process disturb each other — on an EPYC with AVX-512 eager fp32 ran at 5.0 to 11.8 images/s
@@ -73,23 +73,6 @@ class TwoPass:
         return np.concatenate([s.run(None, {"images": x})[0] for s in self.sessions], axis=1)
 
 
-class OpenVinoBf16:
-    """OpenVINO in bf16 (its default on CPUs with native bf16; the ``openvino`` engine pins fp32), for comparison."""
-
-    def __init__(self, ex: FeatureExtractor):
-        import openvino as ov
-
-        core = ov.Core()
-        self.models = [core.compile_model(core.read_model(str(p.onnx_path("fp32"))), "CPU",
-                                          {"INFERENCE_NUM_THREADS": torch.get_num_threads(),
-                                           "PERFORMANCE_HINT": "LATENCY", "INFERENCE_PRECISION_HINT": "bf16"})
-                       for p in (ex.parts or [ex])]
-
-    def __call__(self, images: np.ndarray) -> np.ndarray:
-        x = (images.transpose(0, 3, 1, 2) / 255.0).astype(np.float32)
-        return np.concatenate([np.asarray(m(x)[0]) for m in self.models], axis=1)
-
-
 def predict(predictor: Predictor, images: np.ndarray, engine: str, batch: int, two_pass=None) -> np.ndarray:
     """V, A, D (n, 3) for uint8 images through ``engine``."""
     ex = predictor.extractor()
@@ -103,7 +86,7 @@ def predict(predictor: Predictor, images: np.ndarray, engine: str, batch: int, t
 
 def runner_for(ex: FeatureExtractor, engine: str):
     """The benchmark-only runner for ``engine`` (None: the library's engine of that name)."""
-    return TwoPass(ex) if engine == "onnx-2pass" else OpenVinoBf16(ex) if engine == "openvino-bf16" else None
+    return TwoPass(ex) if engine == "onnx-2pass" else None
 
 
 def timed_batch(ex: FeatureExtractor, data_root: str, n: int, batch: int) -> tuple[np.ndarray, np.ndarray]:
@@ -128,7 +111,7 @@ def time_one(args):
     ex = predictor.extractor()
     _, batch = timed_batch(ex, args.data_root, args.n, args.batch)
     tp = runner_for(ex, args.time_one)
-    engine = "eager" if args.time_one in ("onnx-2pass", "openvino-bf16") else args.time_one
+    engine = "eager" if args.time_one == "onnx-2pass" else args.time_one
     predict(predictor, batch, engine, len(batch), tp)
     best = float("inf")
     for _ in range(2):
@@ -156,9 +139,9 @@ def main():
     predictor = Predictor.load(args.model)
     ex = predictor.extractor()
     images, batch = timed_batch(ex, args.data_root, args.n, args.batch)
-    extra = ["onnx-2pass"] + (["openvino-bf16"] if engine_available("openvino") and cpu_has_native_bf16() else [])
-    engines = args.engines.split(",") if args.engines else [e for e in ENGINES if e not in ("auto", "eager")
-                                                              and engine_available(e)] + extra
+    runs_here = [e for e in ENGINES if e not in ("auto", "eager") and engine_available(e)
+                 and (e != "openvino-bf16" or cpu_has_native_bf16())]
+    engines = args.engines.split(",") if args.engines else runs_here + ["onnx-2pass"]
     load0 = os.getloadavg()
     c = predictor.config
     print(f"model {c.backbone} ({c.pooling}{', flip' if c.flip else ''}) at {ex.input_size} px; CPU {cpu_name()} "
@@ -195,7 +178,7 @@ def main():
         ok = "" if max(d[:, 0].max(), d[:, 1].max()) <= BOUND else f"  (over the {BOUND} bound)"
         print(f"{e:18s} {r:9.2f} {r / eager:8.2f} {d[:, 0].max():8.4f} {d[:, 1].max():8.4f}{ok}", flush=True)
     good = {e: v for e, v in rows.items()
-            if max(v["max_dV"], v["max_dA"]) <= BOUND and e not in ("onnx-2pass", "openvino-bf16")}
+            if max(v["max_dV"], v["max_dA"]) <= BOUND and e != "onnx-2pass"}
     best = max(good, key=lambda e: good[e]["images_per_s"])
     load1 = os.getloadavg()
     hours = 1e6 / good[best]["images_per_s"] / 3600

@@ -262,3 +262,33 @@ def test_flat_row_carries_intervals_and_familiarity():
     row = flat_row(rec)
     assert row["p_joy"] == 0.7 and row["interval_valence_lo"] == 5.1 and row["interval_valence_hi"] == 7.3
     assert row["interval_dominance_lo"] is None and row["unfamiliar"] is False and "interval" not in row
+
+
+def test_a_run_on_an_inexact_engine_resumes_only_on_that_engine(corpus, predictor, unbroken, tmp_path):
+    """Rows scored in bf16 must not be mixed with rows scored in fp32 (or the reverse) in one OUT: the marker
+    names the engine, a resume on another stops with one line and touches nothing; the exact engines, which
+    agree with eager fp32, may take each other's place."""
+    from emosynth.corpus import EXACT_ENGINES
+    from emosynth.models.features import AUTO_CANDIDATES
+
+    assert set(EXACT_ENGINES) == {"auto", "eager", *AUTO_CANDIDATES}
+    out = tmp_path / "scores.jsonl"
+    half = tmp_path / "half"
+    shutil.copytree(corpus / "a", half)
+    res = predict_corpus([half], out, predictor, CorpusConfig(**SMALL, engine="torch-bf16"))
+    assert res.scored == 10 and json.loads(sidecars(out)[0].read_text())["engine"] == "torch-bf16"
+    bf16 = [r["valence"] for r in _rows(out)]
+    before = out.read_bytes()
+    with pytest.raises(OutputError, match="scored with --engine torch-bf16.*resume with --engine torch-bf16"):
+        predict_corpus([corpus], out, predictor, CorpusConfig(**SMALL))
+    assert out.read_bytes() == before
+    res = predict_corpus([half], out, predictor, CorpusConfig(**SMALL, engine="torch-bf16"))
+    assert (res.already, res.scored) == (10, 0)
+    # the same photos on fp32: not what bf16 gave (so the refusal guards something real)
+    exact = [r["valence"] for r in _rows(unbroken["jsonl"])][:10]
+    assert sorted(exact) != sorted(bf16)
+    # an fp32 run resumes on another fp32 engine
+    out2 = tmp_path / "exact.jsonl"
+    predict_corpus([half], out2, predictor, CorpusConfig(**SMALL, engine="onnx"))
+    res = predict_corpus([half], out2, predictor, CorpusConfig(**SMALL, engine="auto"))
+    assert (res.already, res.scored) == (10, 0)

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 import torch
 
+from emosynth.errors import BackboneError
 from emosynth.models import Predictor
 from emosynth.models.features import (
     AGREEMENT_BOUND,
@@ -99,3 +100,32 @@ def test_auto_times_each_engine_after_a_warm_up_of_the_timed_shape(fitted):
         del ex.from_arrays
     assert rate > 0
     assert shapes == [images.shape] * 3  # the warm-up and both timed passes: one shape
+
+
+def test_openvino_bf16_runs_in_bf16_here_and_stays_out_of_auto_while_it_breaks_the_bound(fitted):
+    """The opt-in bf16 engine computes something other than fp32 (so it really ran in bf16), close to it, and
+    ``auto`` never picks it while its deviation on OASIS photos is past the bound."""
+    from emosynth.models.features import cpu_has_native_bf16
+
+    p, images = fitted
+    if not cpu_has_native_bf16():  # the other branch: one clear error, tested below on every CPU
+        with pytest.raises(BackboneError, match="needs a CPU with native bf16"):
+            p.extractor().from_arrays(images[:1], "openvino-bf16")
+        return
+    ref = _vad(p, images, "eager")
+    d = np.abs(_vad(p, images, "openvino-bf16") - ref)
+    dev = float(max(d[:, 0].max(), d[:, 1].max()))
+    assert 1e-4 < dev < 0.5  # bf16 (fp32 agrees to 1e-5), and still the same predictor
+    assert "openvino-bf16" not in AUTO_CANDIDATES or dev <= AGREEMENT_BOUND
+    fp32 = np.abs(_vad(p, images, "openvino") - ref)
+    assert fp32.max() < 1e-3  # the fp32 engine is pinned to fp32 on this CPU, whatever OpenVINO's default
+
+
+def test_openvino_bf16_on_a_cpu_without_native_bf16_is_one_line(monkeypatch):
+    """Where the CPU lacks bf16 (patched: the CPU this runs on may have it) the engine is refused with an
+    error naming what to use (a ``BackboneError``: one line and exit 2 at the command line)."""
+    from emosynth.models import features
+
+    monkeypatch.setattr(features, "cpu_has_native_bf16", lambda: False)
+    with pytest.raises(BackboneError, match="use 'openvino' or 'auto'"):
+        FeatureExtractor(FeatureConfig("efficientnet-lite0"), engine="openvino-bf16", cache=False)

@@ -57,6 +57,9 @@ from .errors import ImageError, OutputError
 from .fsio import atomic_write_bytes, write_json
 from .imageio import IMAGE_SUFFIXES, read_image, resize_square
 
+#: engines whose predictions equal eager fp32's (max |ΔV|, |ΔA| ≤ 0.05, the bound ``auto`` keeps): a run may
+#: resume on another of them; one scored on any other engine resumes only on that engine
+EXACT_ENGINES = ("auto", "onnx", "openvino", "torch", "eager")
 #: OUT's extension → format
 FORMATS = {".csv": "csv", ".jsonl": "jsonl", ".ndjson": "jsonl", ".parquet": "parquet"}
 #: the ownership kind written into ``OUT.emosynth.json``
@@ -427,8 +430,9 @@ def _merged_parts(path: Path) -> list[str]:
 class _Output:
     """OUT, its marker and its skipped list: ownership, resume, appends, the final merge."""
 
-    def __init__(self, out: Path, model_id: str, overwrite: bool):
+    def __init__(self, out: Path, model_id: str, overwrite: bool, engine: str = "auto"):
         self.out = Path(out)
+        self.engine = engine
         self.format = FORMATS.get(self.out.suffix.lower())
         if self.format is None:
             raise ConfigError("out", f"must end in {', '.join(FORMATS)} (the format is chosen by the extension), "
@@ -475,6 +479,10 @@ class _Output:
                                   "score it again with this one, or choose another --out")
             if state.get("format") != self.format:
                 raise _corrupt(state_file, f"it describes a {state.get('format')} output, not {self.format}")
+            was = state.get("engine", "auto")  # markers before 2026-12-07 have none: exact engines only then
+            if was != self.engine and not (was in EXACT_ENGINES and self.engine in EXACT_ENGINES):
+                raise OutputError(f"{out}: scored with --engine {was}, whose predictions differ from "
+                                  f"--engine {self.engine}'s; resume with --engine {was}, or pass --overwrite")
             self.columns = state.get("columns")
             self._resume()
         self._write_state(complete=False)
@@ -509,7 +517,8 @@ class _Output:
         from . import __version__
 
         write_json(self.state_file, {"kind": KIND, "format_version": STATE_FORMAT, "format": self.format,
-                                     "model": self.model_id, "columns": self.columns, "complete": complete,
+                                     "model": self.model_id, "engine": self.engine, "columns": self.columns,
+                                     "complete": complete,
                                      "rows": self.rows, "skipped": self.skipped,
                                      "emosynth_version": __version__})
 
@@ -689,7 +698,7 @@ def predict_corpus(inputs: Sequence[str | Path], out: str | Path, predictor=None
     check_inputs(inputs, config.recursive)
     predictor = predictor if predictor is not None else Predictor.load()
     predictor._check_fitted()
-    output = _Output(Path(out), model_id(predictor), config.overwrite)
+    output = _Output(Path(out), model_id(predictor), config.overwrite, config.engine)
     already_rows, already_skipped = output.rows, output.skipped
     known = output.known
     size = predictor.input_size

@@ -13,6 +13,9 @@ Engines (``engine=``):
   static (QDQ, per-channel weights, activations calibrated on the packaged sample photos under
   random crops and flips).
 * ``"openvino"`` — the ONNX export compiled by OpenVINO for the CPU (when ``openvino`` is installed).
+* ``"openvino-bf16"`` — the same in bf16, on CPUs with native bf16 (AVX512_BF16 or AMX) only: the fastest
+  engine measured on a 2-core AVX512_BF16 EPYC (8.6–10.1 × eager), and off eager fp32's valence by 0.04 on
+  average and 0.23 at most over OASIS's 900 photos, outside the bound ``auto`` keeps (docs/performance.md).
 * ``"torch"`` — PyTorch with channels_last, fp32 on CPU (a candidate of ``auto``, whose engines compute
   eager fp32's function: with bf16 autocast on an AMD EPYC with AVX512_BF16 its V/A/D were 0.028 off the
   differentiable module's, and the synthesis judges' gradients must be those of what is scored).
@@ -44,7 +47,8 @@ from .backbones import build_feature_net, get_backbone, weights_id
 # Bump when preprocessing changes, so old cache entries are never reused. 2: 16-bit, 32-bit and
 # float grey images are scaled by their range (they read as all white / all black before).
 PREP_VERSION = "2"
-ENGINES = ("auto", "onnx", "onnx-int8", "onnx-int8-static", "openvino", "torch", "torch-bf16", "eager")
+ENGINES = ("auto", "onnx", "onnx-int8", "onnx-int8-static", "openvino", "openvino-bf16", "torch", "torch-bf16",
+           "eager")
 #: the bound on max |ΔV|, |ΔA| (SAM 1-9) against eager fp32 on OASIS for an engine ``auto`` may choose
 AGREEMENT_BOUND = 0.05
 #: engines ``auto`` may choose on a CPU: those whose predictions equal eager fp32's within
@@ -126,6 +130,13 @@ def cpu_has_native_bf16() -> bool:
         return False
 
 
+def _check_native_bf16(engine: str):
+    if engine == "openvino-bf16" and not cpu_has_native_bf16():
+        # OpenVINO would run it in fp32 or emulate bf16: a name that promises what this CPU cannot do
+        raise BackboneError("engine 'openvino-bf16' needs a CPU with native bf16 (AVX512_BF16 or AMX) and "
+                            "this one has neither: use 'openvino' or 'auto'")
+
+
 class FeatureExtractor:
     """Backbone features for images: ``extract(paths)`` (cached) or ``from_arrays(batch)``.
 
@@ -137,14 +148,15 @@ class FeatureExtractor:
         device: The torch device; None: CUDA when available, else the CPU.
 
     Raises:
-        BackboneError: An unknown engine or backbone, or weights/fine-tuning asked of a combination
-            or of the handcrafted features.
+        BackboneError: An unknown engine or backbone, ``openvino-bf16`` on a CPU without native bf16, or
+            weights/fine-tuning asked of a combination or of the handcrafted features.
     """
 
     def __init__(self, config: FeatureConfig = FeatureConfig(), *, engine: str = "auto", batch_size: int = 64,
                  cache: bool = True, device: str | None = None):
         if engine not in ENGINES:
             raise BackboneError(f"unknown engine {engine!r}; choose one of {', '.join(ENGINES)}")
+        _check_native_bf16(engine)
         self.config = config
         self.batch_size = batch_size
         self.use_cache = cache
@@ -270,8 +282,9 @@ class FeatureExtractor:
     def _session(self, engine: str):
         s = self._sessions.get(engine)
         if s is None:
-            if engine == "openvino":
-                s = _openvino_model(self.onnx_path("fp32"))
+            _check_native_bf16(engine)
+            if engine in ("openvino", "openvino-bf16"):
+                s = _openvino_model(self.onnx_path("fp32"), "bf16" if engine == "openvino-bf16" else "f32")
             else:
                 variant = {"onnx": "fp32", "onnx-int8": "int8", "onnx-int8-static": "int8-static"}[engine]
                 s = _ort_session(self.onnx_path(variant))
@@ -324,7 +337,7 @@ class FeatureExtractor:
             engine = self.engine
         if engine in ("onnx", "onnx-int8", "onnx-int8-static"):
             return self._session(engine).run(None, {"images": x.float().cpu().numpy()})[0]
-        if engine == "openvino":
+        if engine in ("openvino", "openvino-bf16"):
             return np.asarray(self._session(engine)(x.float().cpu().numpy())[0])
         net = self.net.to(self.device)
         with torch.inference_mode():
@@ -527,18 +540,19 @@ def _ort_session(path: Path):
     return ort.InferenceSession(str(path), so, providers=["CPUExecutionProvider"])
 
 
-def _openvino_model(path: Path):
+def _openvino_model(path: Path, precision: str = "f32"):
     try:
         import openvino as ov
     except ImportError:
         raise BackboneError("engine 'openvino' needs the openvino package: pip install openvino") from None
     core = ov.Core()
-    # fp32 as the engine says: on CPUs with native bf16 (AVX512_BF16, AMX) OpenVINO otherwise runs in bf16 by
-    # default, and on an AMD EPYC with AVX512_BF16 its features were up to 0.58 off eager fp32's (5,266 of
-    # 10,240 values outside 1e-3; tests/test_backbones.py test_fast_path_matches_eager_fp32 failed)
+    # "f32" for the "openvino" engine: on CPUs with native bf16 (AVX512_BF16, AMX) OpenVINO otherwise runs in
+    # bf16 by default, and on an AMD EPYC with AVX512_BF16 its features were up to 0.58 off eager fp32's (5,266
+    # of 10,240 values outside 1e-3; tests/test_backbones.py test_fast_path_matches_eager_fp32 failed).
+    # "bf16" only for the "openvino-bf16" engine, which says so.
     return core.compile_model(core.read_model(str(path)), "CPU",
                               {"INFERENCE_NUM_THREADS": torch.get_num_threads(), "PERFORMANCE_HINT": "LATENCY",
-                               "INFERENCE_PRECISION_HINT": "f32"})
+                               "INFERENCE_PRECISION_HINT": precision})
 
 
 def cpu_has_vnni() -> bool:
@@ -621,7 +635,7 @@ def engine_available(engine: str) -> bool:
     import importlib.util
 
     need = {"onnx": "onnxruntime", "onnx-int8": "onnxruntime", "onnx-int8-static": "onnxruntime",
-            "openvino": "openvino"}.get(engine)
+            "openvino": "openvino", "openvino-bf16": "openvino"}.get(engine)
     return need is None or importlib.util.find_spec(need) is not None
 
 
