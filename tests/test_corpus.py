@@ -292,3 +292,28 @@ def test_a_run_on_an_inexact_engine_resumes_only_on_that_engine(corpus, predicto
     predict_corpus([half], out2, predictor, CorpusConfig(**SMALL, engine="onnx"))
     res = predict_corpus([half], out2, predictor, CorpusConfig(**SMALL, engine="auto"))
     assert (res.already, res.scored) == (10, 0)
+
+
+def test_a_script_without_a_main_guard_gets_one_line_that_says_what_to_do(corpus, model_dir, tmp_path):
+    """The decoding workers are spawned, so they import the calling script again; a script that calls
+    predict_corpus at its top level breaks them. The caller gets a ClusterError naming the guard (not
+    concurrent.futures' BrokenProcessPool), and the output stays resumable."""
+    out = tmp_path / "scores.csv"
+    script = tmp_path / "unguarded.py"
+    script.write_text(
+        "from pathlib import Path\n"
+        "from emosynth.corpus import CorpusConfig, predict_corpus\n"
+        "from emosynth.models import Predictor\n"
+        f"predict_corpus([Path({str(corpus)!r})], Path({str(out)!r}), Predictor.load({str(model_dir)!r}),\n"
+        "               CorpusConfig(workers=1, shard_size=4, batch_size=4))\n")
+    res = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=600)
+    assert res.returncode != 0
+    last = res.stderr.strip().splitlines()[-1]
+    assert last.startswith("emosynth.errors.ClusterError: a decoding worker process stopped"), res.stderr[-2000:]
+    assert 'if __name__ == "__main__":' in last and "BrokenProcessPool" not in last
+    state = json.loads(sidecars(out)[0].read_text())
+    assert state["complete"] is False  # nothing claims to be finished; the same call, guarded, resumes
+    from emosynth.models import Predictor
+
+    res = predict_corpus([corpus], out, Predictor.load(model_dir), CorpusConfig(**SMALL))
+    assert res.already + res.scored == N_PHOTOS and json.loads(sidecars(out)[0].read_text())["complete"] is True

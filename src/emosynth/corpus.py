@@ -53,7 +53,7 @@ import numpy as np
 
 from .cluster import STALL_SECONDS
 from .config import ConfigError, check_int_at_least, check_positive
-from .errors import ImageError, OutputError
+from .errors import ClusterError, ImageError, OutputError
 from .fsio import atomic_write_bytes, write_json
 from .imageio import IMAGE_SUFFIXES, read_image, resize_square
 
@@ -690,7 +690,9 @@ def predict_corpus(inputs: Sequence[str | Path], out: str | Path, predictor=None
     background count has finished, else None).
 
     Bad input (a missing input, an unknown extension, an output emosynth did not write or cannot
-    resume) raises one ``EmosynthError`` line before any image is scored."""
+    resume) raises one ``EmosynthError`` line before any image is scored. A decoding worker process that
+    dies raises ``ClusterError``; the workers are spawned and import the calling script again, so a script
+    must call this under ``if __name__ == "__main__":`` (or pass ``workers=0``)."""
     from .models import Predictor
 
     config = (config or CorpusConfig()).validate()
@@ -754,6 +756,7 @@ class _Counter:
 def _local_results(shards, predictor, config: CorpusConfig, size: int):
     """(records, bad, done) per shard: chunks decoded by a process pool (bounded look-ahead), scored here."""
     from concurrent.futures import ProcessPoolExecutor
+    from concurrent.futures.process import BrokenProcessPool
     from multiprocessing import get_context
 
     n = config.n_workers
@@ -789,7 +792,14 @@ def _local_results(shards, predictor, config: CorpusConfig, size: int):
         while window:
             fut, last = window.popleft()
             submit()
-            ok, arrays, b, d = fut.result()
+            try:
+                ok, arrays, b, d = fut.result()
+            except BrokenProcessPool:
+                raise ClusterError(
+                    "a decoding worker process stopped (killed, out of memory, or it could not start: a script "
+                    "that calls predict_corpus must call it under `if __name__ == \"__main__\":`, since the "
+                    "workers import the script again; or pass workers=0); what was written is kept, and the "
+                    "same call resumes") from None
             bad += b
             done += d
             if ok:

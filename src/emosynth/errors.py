@@ -83,7 +83,8 @@ class StudyError(EmosynthError):
 
 
 class ClusterError(EmosynthError):
-    """A Dask cluster that stopped doing the work sent to it (no running workers, or workers dying)."""
+    """Workers that stopped doing the work sent to them: a Dask cluster with no running workers or workers
+    dying, or a local decoding worker process that died or could not start."""
 
 
 class OutputError(EmosynthError):
