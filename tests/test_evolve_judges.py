@@ -4,6 +4,7 @@ Tiny runs on the real packaged model, the real Valdez-Mehrabian and Ou colour ju
 Lite2 network: few iterations, small grids.
 """
 
+import itertools
 import json
 import math
 import subprocess
@@ -207,3 +208,54 @@ def test_judges_command_lists_what_each_judge_is():
     assert len(rows["default"]["labels"]) == 7
     plain = run_cli("judges")
     assert plain.returncode == 0 and "valdez-mehrabian" in plain.stdout and "held out" in plain.stdout
+
+
+def test_a_colour_consensus_starts_where_its_colour_judges_read_the_plane_s_corners():
+    from emosynth.judges import colour_starts, flat_fields
+    from emosynth.synth import PixelEncoding, make_scheduler
+
+    colour_only = [make_judge("palmer-2013"), make_judge("valdez-mehrabian:arousal")]
+    starts = colour_starts(colour_only)
+    assert len(starts) == 8 and all(len(c) == 3 and all(0 <= v <= 1 for v in c) for c in starts)
+    # a network judge in the list changes nothing: only the colour judges are read
+    assert colour_starts([make_judge("default"), *colour_only]) == starts
+
+    def read(colours):  # (K, 2): Palmer's valence and VM's arousal of each flat colour
+        x = flat_fields(colours).float()
+        return np.stack([colour_only[0](x)["vad_raw"][:, 0].numpy(), colour_only[1](x)["vad_raw"][:, 1].numpy()], 1)
+
+    corners = np.array([(2.5, 2.5), (2.5, 7.5), (7.5, 2.5), (7.5, 7.5)])
+    got = read(starts[:4])
+    # the four starts span the plane the way the targets do, on both dimensions
+    assert got[2:, 0].min() - got[:2, 0].max() > 2.0 and got[[1, 3], 1].min() - got[[0, 2], 1].max() > 2.0
+    # and lie nearer their corners than the fixed lightness x chroma starts do, under these judges
+    # (each corner's worst-dimension distance; the fixed colours in their best assignment to the corners)
+    fixed = read(PixelEncoding.START_COLOURS)
+    ours = np.abs(got - corners).max(1).mean()
+    theirs = min(np.mean([np.abs(fixed[p[k]] - corners[k]).max() for k in range(4)])
+                 for p in itertools.permutations(range(4)))
+    assert ours < 0.5 * theirs, (ours, theirs)
+    # no colour code on arousal (or none at all): nothing to start from
+    assert colour_starts([make_judge("default"), make_judge("palmer-2013")]) is None
+    assert colour_starts([make_judge("default")]) is None
+
+    # the CMA-MEGA emitters of a V-A run start around those colours
+    enc = PixelEncoding(grid=8)
+    space = make_space("va", cells=4, judges=[(j.name, j.dims) for j in colour_only])
+    cfg = EvolveConfig(space="va", cells=4, encoding="pixels", grid=8, emitter="mega", seed=0, **SMALL)
+    scheduler = make_scheduler(cfg, space, enc, 1, starts)
+    x0 = np.stack([e.x0 for e in scheduler.emitters]).reshape(len(scheduler.emitters), 3, -1).mean(2)
+    assert np.abs(x0 - np.array(starts[: len(x0)])).max() < 0.12, (x0, starts)
+    default = make_scheduler(cfg, space, enc, 1)
+    x0 = np.stack([e.x0 for e in default.emitters]).reshape(len(default.emitters), 3, -1).mean(2)
+    assert np.abs(x0 - np.array(PixelEncoding.START_COLOURS[: len(x0)])).max() < 0.12
+
+
+def test_starts_from_the_judges_without_a_colour_code_on_both_dimensions_is_one_line(tmp_path):
+    res = run_cli("evolve", "--space", "va", "--cells", "4", "--encoding", "pixels", "--starts", "judges",
+                  "--out", str(tmp_path / "a"))
+    assert_one_line_error(res, "--starts", "--judges")
+    res = run_cli("evolve", "--space", "va", "--cells", "4", "--encoding", "pixels", "--starts", "judges",
+                  "--judges", "default,palmer-2013", "--out", str(tmp_path / "b"))
+    assert_one_line_error(res, "--starts judges", "valence and arousal")
+    assert not (tmp_path / "b").exists() or not any((tmp_path / "b").iterdir())

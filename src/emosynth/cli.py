@@ -774,6 +774,11 @@ def evolve(
                                "chosen by --model / --robust, as ever), 'consensus' (the network ensemble and the "
                                "Valdez-Mehrabian colour judge: an image is rewarded only for what all agree on) or "
                                "a comma-separated list; see 'emosynth judges'. va / vad only."),
+    starts: str = typer.Option("spread", "--starts", help="pixels on a V-A plane (CMA-MEGA): where the emitters "
+                               "start. spread: the corners of lightness x chroma; judges: the colours the "
+                               "objective's own colour judges read at the plane's corners and edges (needs colour "
+                               "judges on both valence and arousal, e.g. "
+                               "ensemble,palmer-2013,valdez-mehrabian:arousal; see docs/results/synthesis.md)."),
     check_judges: Optional[str] = typer.Option(None, "--check-judges", help="Held-out judges that score the final "
                                                "elites (never in the objective): comma-separated, or 'none'; "
                                                "default lite2,ou. Written per judge as 'transfer' in run.json and "
@@ -807,7 +812,8 @@ def evolve(
                        lr=lr, seed=seed, model=model,
                        robust=robust, ensemble=[e.strip() for e in ensemble.split(",") if e.strip()],
                        transforms=transforms, check_backbone=check_backbone, checkpoint_every=checkpoint_every,
-                       export_size=export_size, engine=engine, judges=judges, check_judges=check_judges)
+                       export_size=export_size, engine=engine, judges=judges, check_judges=check_judges,
+                       starts=starts)
     with _progress(iterations, f"evolving ({space}, {encoding})", quiet) as advance:
         meta = run_evolve(cfg, out_dir, resume=resume, workers=workers, scheduler_address=scheduler,
                           data_root=data_root, progress=advance, command=_command())

@@ -322,3 +322,50 @@ def flat_fields(rgb, size: int = 4) -> torch.Tensor:
     """
     rgb = torch.as_tensor(np.asarray(rgb, dtype=np.float64))
     return rgb.view(-1, 3, 1, 1).expand(-1, 3, size, size).contiguous()
+
+
+#: the V–A points (SAM 1–9) whose colours ``colour_starts`` finds: the plane's four quadrant corners
+#: first, then the midpoints of its four edges
+START_TARGETS = ((2.5, 2.5), (2.5, 7.5), (7.5, 2.5), (7.5, 7.5), (2.5, 5.0), (7.5, 5.0), (5.0, 2.5), (5.0, 7.5))
+
+
+def _colour_part(judge) -> bool:
+    """True for a colour judge, or a colour judge restricted to some dimensions."""
+    return isinstance(judge, ColourJudge) or isinstance(getattr(judge, "inner", None), ColourJudge)
+
+
+def colour_starts(judges, targets=START_TARGETS) -> tuple[tuple[float, float, float], ...] | None:
+    """The flat colours that an objective's own colour judges read at each of ``targets``.
+
+    Where a search over the V–A plane starts matters (docs/results/synthesis.md): emitters started from
+    mid-range fields all begin where colour judges read the plane's middle. This gives, for each
+    target, the colour of the sRGB gamut's flat fields (the 33³ calibration grid) that the colour
+    judges among ``judges`` read nearest it: per dimension the mean over the colour judges that judge
+    it (as a consensus space's cell is), and the worst dimension's distance minimised. Network judges
+    are not consulted: the colours say only where the people's colour codes in the objective place
+    the plane's corners, and the search then moves from them under every judge.
+
+    Args:
+        judges: The objective's judges (any; only the colour judges among them are read).
+        targets: (valence, arousal) points on SAM 1–9.
+
+    Returns:
+        One sRGB colour (r, g, b) in [0, 1] per target, or None when the colour judges do not cover
+        both valence and arousal between them (then there is no colour code to start from).
+    """
+    colour = [j for j in judges if _colour_part(j)]
+    if not colour:
+        return None
+    g = _gamut().float()
+    with torch.no_grad():
+        vad = torch.stack([j.judge(g)["vad_raw"].float()[:, :2] for j in colour]).numpy()  # (J, K, 2)
+    ok = np.isfinite(vad)
+    if not ok.any(axis=(0, 1)).all():
+        return None
+    mean = np.where(ok, vad, 0.0).sum(0) / ok.sum(0)  # (K, 2): per dimension over the judges judging it
+    rgb = g.view(-1, 3).numpy().astype(np.float64)
+    out = []
+    for t in targets:
+        i = int(np.argmin(np.abs(mean - np.asarray(t, dtype=np.float64)[None]).max(1)))
+        out.append(tuple(round(float(c), 4) for c in rgb[i]))
+    return tuple(out)

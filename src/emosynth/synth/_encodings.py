@@ -40,8 +40,9 @@ class Encoding:
     def random(self, n: int, rng: np.random.Generator) -> np.ndarray:
         raise NotImplementedError
 
-    def starts(self, n: int, rng: np.random.Generator) -> np.ndarray:
-        """(n, solution_dim) starting points for n emitters on a V–A plane: one ``random`` genome each."""
+    def starts(self, n: int, rng: np.random.Generator, colours=None) -> np.ndarray:
+        """(n, solution_dim) starting points for n emitters on a V–A plane: one ``random`` genome each
+        (``colours``, the colours a pixel canvas would start around, are not used by this encoding)."""
         return np.concatenate([self.random(1, rng) for _ in range(n)])
 
     def render(self, genomes: np.ndarray, size: int) -> torch.Tensor:
@@ -107,8 +108,11 @@ class PixelEncoding(Encoding):
     #: plane's corners (Valdez–Mehrabian: pleasure up with brightness, arousal up with saturation)
     START_COLOURS = ((0.15, 0.15, 0.15), (0.85, 0.85, 0.85), (0.55, 0.05, 0.10), (0.95, 0.80, 0.15))
 
-    def starts(self, n, rng):
-        """Emitter i starts at ``START_COLOURS[i % 4]`` plus 0.35 × (a ``random`` field − 0.5). Started
+    def starts(self, n, rng, colours=None):
+        """Emitter i starts at ``colours[i % len(colours)]`` plus 0.35 × (a ``random`` field − 0.5);
+        ``colours`` defaults to ``START_COLOURS``, and ``evolve`` passes the colours the objective's own
+        colour judges read at the plane's corners and edges (``emosynth.judges.colour_starts``) when
+        they judge both valence and arousal. Started
         together from mid-range random fields, the emitters of a consensus run all began where the colour
         judge reads the plane's middle, and after 2,040 evaluations held 17 of the 48 rated-span cells of
         a VA 8 × 8 grid; started at these corners (and restarting from the frontier), 28
@@ -116,7 +120,8 @@ class PixelEncoding(Encoding):
         out = []
         for i in range(n):
             field = self.random(1, rng).reshape(3, self.grid, self.grid)
-            colour = np.asarray(self.START_COLOURS[i % len(self.START_COLOURS)])[:, None, None]
+            palette = colours or self.START_COLOURS
+            colour = np.asarray(palette[i % len(palette)])[:, None, None]
             out.append(np.clip(colour + 0.35 * (field - 0.5), 0, 1).reshape(1, -1))
         return np.concatenate(out)
 

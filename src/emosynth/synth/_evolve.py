@@ -40,6 +40,8 @@ CHECKPOINT_FORMAT = 2
 RUN_KIND = "run:evolve"
 ENCODING_NAMES = ("pixels", "cppn", "edit")
 EMITTER_NAMES = ("auto", "iso", "es", "mega")
+#: where a V-A run's CMA-MEGA emitters start (``EvolveConfig.starts``)
+STARTS = ("spread", "judges")
 #: CMA-MEGA over category × brightness: iterations between an emitter's restarts at a lagging cell
 MEGA_REVISIT = 40
 
@@ -109,6 +111,9 @@ class EvolveConfig:
                                      # ever), 'consensus' or a comma list (emosynth.judges.parse_judges)
     check_judges: str | None = None  # held-out judges scored after the run: None / 'held-out' (judges.
                                      # HELD_OUT, or check_backbone when given), 'none', or a comma list
+    starts: str = "spread"           # V-A pixels under CMA-MEGA: where the emitters start ('spread': the
+                                     # corners of lightness x chroma; 'judges': where the objective's colour
+                                     # judges read the plane's corners, emosynth.judges.colour_starts)
     checkpoint_every: int = 10
     export_size: int = 512           # px side of the exported elites
     chunk: int = 32                  # genomes per scoring task (fixed, so workers do not change results)
@@ -152,6 +157,10 @@ class EvolveConfig:
                               "(see emosynth judges)")
         if self.check_judges is not None and (not isinstance(self.check_judges, str) or not self.check_judges.strip()):
             raise ConfigError("check_judges", "needs 'held-out', 'none' or a comma-separated list of judges")
+        check_choice("starts", self.starts, STARTS)
+        if self.starts == "judges" and not self.uses_judges:
+            raise ConfigError("starts", "judges starts from the colours the objective's colour judges read at the "
+                              "plane's corners: it needs {judges} with colour judges (e.g. consensus)")
         if self.uses_judges:
             if self.space == "category":
                 raise ConfigError("judges", f"{self.judges!r} cannot judge {{space}} category: the colour judges "
@@ -215,7 +224,7 @@ def emitter_labels(scheduler, space) -> np.ndarray | None:
     return None if space.name != "category" or None in labels else np.array(labels)
 
 
-def make_scheduler(cfg: EvolveConfig, space, enc, n_categories: int):
+def make_scheduler(cfg: EvolveConfig, space, enc, n_categories: int, start_colours=None):
     """The ribs scheduler of a new run: the space's archive and the configured emitters, seeded from ``cfg.seed``.
 
     Args:
@@ -224,6 +233,8 @@ def make_scheduler(cfg: EvolveConfig, space, enc, n_categories: int):
         enc: The encoding (solution dimension, bounds, random initial genomes, default steps).
         n_categories: Labels of the category head (1 when none); CMA-MEGA over categories runs a
             multiple of them, one label per emitter.
+        start_colours: On a V–A plane, the colours the CMA-MEGA emitters start around (the
+            encoding's ``starts``); None: the encoding's own.
 
     Returns:
         A ``ribs.schedulers.Scheduler``.
@@ -252,9 +263,11 @@ def make_scheduler(cfg: EvolveConfig, space, enc, n_categories: int):
         # CMA-MEGA: each emitter keeps a solution point, steps it by Adam along the objective's and
         # measures' gradients and samples around it along them (CMA-ES on the coefficients).
         labels = np.arange(n) % n_categories if cfg.space == "category" else [None] * n
-        # on a V-A plane the emitters start spread over lightness x chroma (Encoding.starts), and restart
+        # on a V-A plane the emitters start spread over the plane's colours (Encoding.starts: where the
+        # objective's colour judges read its corners and edges, else lightness x chroma), and restart
         # from an elite next to an empty cell (MegaEmitter frontier); a category's emitters as before
-        x0s = Encoding.starts(enc, n, init_rng) if cfg.space == "category" else enc.starts(n, init_rng)
+        x0s = (Encoding.starts(enc, n, init_rng) if cfg.space == "category"
+               else enc.starts(n, init_rng, start_colours))
         # A category's single cell per label rarely improves on every step: restarting whenever
         # none of the batch improved ("no_improvement") would throw the ascent away, so restart
         # only when CMA-ES converges ("basic"), and then from an elite of the emitter's own label.
@@ -298,7 +311,8 @@ def _load_checkpoint(path: Path, cfg: EvolveConfig) -> dict:
         raise SynthError(f"{path}: unreadable checkpoint ({err}); remove it to start afresh") from None
     if not isinstance(state, dict) or state.get("format") != CHECKPOINT_FORMAT:
         raise SynthError(f"{path}: checkpoint from another emosynth version; remove it to start afresh")
-    theirs = {"judges": "default", **state["identity"]}  # checkpoints from before --judges: the default
+    # checkpoints from before --judges / --starts: what those runs did
+    theirs = {"judges": "default", "starts": "spread", **state["identity"]}
     ours = _identity(cfg)
     diff = [k for k in ours if theirs.get(k) != ours[k]]
     if diff:
@@ -406,10 +420,16 @@ def evolve(config: EvolveConfig, out: str | Path, *, resume: bool = False, overw
     enc = _encoding(cfg)
 
     state = _load_checkpoint(ckpt, cfg) if resume and ckpt.exists() else None
+    starts = None  # the encoding's own starting colours
     if cfg.uses_judges:
-        from ..judges import parse_judges
+        from ..judges import colour_starts, parse_judges
 
         judges = parse_judges(cfg.judges)  # an unknown name stops here, before any work
+        if cfg.starts == "judges":  # where the objective's colour judges read the plane's corners
+            starts = colour_starts(judges)
+            if starts is None:
+                raise SynthError(f"--starts judges: the colour judges in --judges {cfg.judges} do not judge both "
+                                 "valence and arousal (see emosynth judges); use --starts spread")
         models = [str(f) for j in judges for f in _judge_folders(j)]
         labels = next((tuple(j.labels) for j in judges if j.labels), None)
         space = make_space(cfg.space, cells=cfg.cells, labels=labels, judges=[(j.name, j.dims) for j in judges])
@@ -445,7 +465,7 @@ def evolve(config: EvolveConfig, out: str | Path, *, resume: bool = False, overw
         if overwrite:
             for stale in (ckpt, out / "run.json"):
                 stale.unlink(missing_ok=True)
-        scheduler, history, done, evaluations = make_scheduler(cfg, space, enc, n_cat), [], 0, 0
+        scheduler, history, done, evaluations = make_scheduler(cfg, space, enc, n_cat, starts), [], 0, 0
         mark_output(out, RUN_KIND)  # a half-done run is recognised as an evolve run
     archive = scheduler.archive
     if progress and done:
