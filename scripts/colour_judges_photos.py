@@ -15,19 +15,18 @@ import os
 
 import numpy as np
 import torch
-from PIL import Image
 
 from emosynth.data import load_datasets
+from emosynth.imageio import read_array
 from emosynth.judges import make_judge
 
 JUDGES = ("valdez-mehrabian", "ou", "palmer-2013")
 
 
 def load_images(paths, size: int) -> torch.Tensor:
-    """The photos as one float tensor (N, 3, size, size) in [0, 1]."""
-    xs = [np.asarray(Image.open(p).convert("RGB").resize((size, size), Image.BILINEAR), dtype=np.float32) / 255
-          for p in paths]
-    return torch.from_numpy(np.stack(xs)).permute(0, 3, 1, 2).contiguous()
+    """The photos as one float tensor (N, 3, size, size) in [0, 1], read by emosynth's own rules."""
+    xs = np.stack([read_array(p, size) for p in paths]).astype(np.float32) / 255
+    return torch.from_numpy(xs).permute(0, 3, 1, 2).contiguous()
 
 
 def pearson(a: np.ndarray, b: np.ndarray) -> float:

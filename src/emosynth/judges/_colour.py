@@ -32,7 +32,7 @@ import numpy as np
 import torch
 
 from ..emotions import SAM_MAX, SAM_MIN
-from ._base import Judge, nan_columns
+from ._base import DimensionsJudge, Judge, nan_columns
 
 #: sRGB (linear) → CIE XYZ, D65 (IEC 61966-2-1)
 SRGB_TO_XYZ = ((0.4124564, 0.3575761, 0.1804375),
@@ -331,7 +331,7 @@ START_TARGETS = ((2.5, 2.5), (2.5, 7.5), (7.5, 2.5), (7.5, 7.5), (2.5, 5.0), (7.
 
 def _colour_part(judge) -> bool:
     """True for a colour judge, or a colour judge restricted to some dimensions."""
-    return isinstance(judge, ColourJudge) or isinstance(getattr(judge, "inner", None), ColourJudge)
+    return isinstance(judge.inner if isinstance(judge, DimensionsJudge) else judge, ColourJudge)
 
 
 def colour_starts(judges, targets=START_TARGETS) -> tuple[tuple[float, float, float], ...] | None:
